@@ -1,0 +1,193 @@
+"""Numerical Gaussian expectations: the fall-back for :class:`~derive.gaussian.Expectation`.
+
+Stage *quadrature*: sympy expression with atoms + numeric values → number.
+
+Two accuracy levels, both splitting the integration range at the kinks of the
+integrand (zeros of Heaviside arguments), where Gauss–Hermite would converge only
+algebraically:
+
+* ``dps=None`` — double precision, ``scipy.integrate.quad`` on z = √K·u with the
+  standard normal weight (absolute error ≲ 1e-12 for the integrands of the engine).
+* ``dps=d`` — ``mpmath.quad`` (tanh–sinh) at d decimal digits, the high-precision
+  reference of the tests.
+
+Plus vectorised Gauss–Hermite rules (:func:`hermite_rule`, :func:`expect_1d`,
+:func:`expect_2d`) for evaluating many kernels at once, after a Cholesky factor of
+each 2×2 kernel (coincident inputs, K12² = K11K22, are fine).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable, Mapping
+
+import mpmath
+import numpy as np
+import scipy.integrate
+import sympy as sp
+
+from .gaussian import Expectation, atoms_of
+
+__all__ = ["evaluate", "expectation_value", "hermite_rule", "expect_1d", "expect_2d"]
+
+
+def evaluate(expr: sp.Expr, values: Mapping, dps: int | None = None):
+    """Numerical value of ``expr`` (atoms by quadrature) at ``values`` {symbol: number}.
+
+    Returns a float when ``dps`` is None, else an ``mpmath.mpf`` with ``dps`` digits.
+    """
+    subs = {sp.sympify(k): sp.sympify(v) for k, v in values.items()}
+    expr = sp.sympify(expr).xreplace(subs)
+    replacements = {atom: sp.Float(expectation_value(atom, dps), dps or 17) for atom in atoms_of(expr)}
+    expr = expr.xreplace(replacements)
+    if expr.free_symbols:
+        names = ", ".join(sorted(s.name for s in expr.free_symbols))
+        raise ValueError(f"no numeric value given for {names}")
+    if dps is None:
+        return float(sp.N(expr, 17))
+    with mpmath.workdps(dps):
+        return mpmath.mpf(sp.N(expr, dps + 5))
+
+
+def expectation_value(atom: Expectation, dps: int | None = None):
+    """Quadrature of one atom whose covariance is numeric."""
+    cov = np.array(atom.covariance.evalf(30).tolist(), dtype=object)
+    if any(sp.sympify(c).free_symbols for c in cov.flat):
+        raise ValueError("expectation atom has a symbolic covariance; substitute values first")
+    m = len(atom.variables)
+    if m == 1:
+        return _quad_1d(atom.integrand, atom.variables[0], sp.sympify(cov[0, 0]), dps)
+    if m == 2:
+        return _quad_2d(atom, dps)
+    if dps is not None:
+        raise NotImplementedError("high-precision quadrature is implemented for one and two variables")
+    return _hermite_nd(atom)
+
+
+def _kinks(integrand: sp.Expr, variable: sp.Symbol) -> list:
+    points = set()
+    for h in integrand.atoms(sp.Heaviside):
+        arg = h.args[0]
+        if arg.has(variable) and sp.Poly(arg, variable).degree() == 1:
+            points.add(sp.solve(arg, variable)[0])
+    return sorted(points, key=lambda p: float(p))
+
+
+def _quad_1d(integrand, variable, k, dps):
+    if k <= 0:
+        raise ValueError(f"kernel must be positive, got {k}")
+    kinks = [float(p) for p in _kinks(integrand, variable)] if dps is None else _kinks(integrand, variable)
+    if dps is None:
+        f = sp.lambdify(variable, integrand, modules=_NUMPY_MODULES)
+        s = math.sqrt(float(k))
+
+        def g(u):
+            return float(f(s * u)) * math.exp(-u * u / 2) / math.sqrt(2 * math.pi)
+        cuts = [-math.inf] + [p / s for p in kinks] + [math.inf]
+        return sum(scipy.integrate.quad(g, a, b, limit=200, epsabs=1e-14, epsrel=1e-13)[0]
+                   for a, b in zip(cuts[:-1], cuts[1:]))
+    with mpmath.workdps(dps + 10):
+        f = sp.lambdify(variable, integrand, modules="mpmath")
+        s = mpmath.sqrt(mpmath.mpf(sp.N(k, dps + 10)))
+        cuts = [-mpmath.inf] + [mpmath.mpf(sp.N(p, dps + 10)) / s for p in kinks] + [mpmath.inf]
+        value = mpmath.quad(lambda u: f(s * u) * mpmath.npdf(u), cuts)
+    with mpmath.workdps(dps):
+        return +value
+
+
+def _quad_2d(atom, dps):
+    (v1, v2), C = atom.variables, atom.covariance
+    k11, k12, k22 = (sp.N(C[0, 0], 30), sp.N(C[0, 1], 30), sp.N(C[1, 1], 30))
+    if k11 <= 0 or k11 * k22 - k12**2 < -1e-25 * k11 * k22:
+        raise ValueError("covariance of a two-variable expectation is not positive semi-definite")
+    # z1 = a u1, z2 = b u1 + c u2 (Cholesky); inner integral over u2 at fixed u1
+    a = sp.sqrt(k11)
+    b = k12 / a
+    c = sp.sqrt(sp.Max(k22 - b**2, 0))
+    u1, u2 = sp.symbols("u1 u2", real=True)
+    g = atom.integrand.xreplace({v1: a * u1, v2: b * u1 + c * u2})
+    outer_kinks = set()
+    inner_kinks = []
+    for h in g.atoms(sp.Heaviside):
+        arg = sp.expand(h.args[0])
+        cu2 = arg.coeff(u2)
+        if cu2 == 0 or abs(cu2) < 1e-30:
+            if arg.has(u1):
+                outer_kinks.add(sp.solve(arg, u1)[0])
+        else:
+            inner_kinks.append(sp.solve(arg, u2)[0])
+    if dps is None:
+        f = sp.lambdify((u1, u2), g, modules=_NUMPY_MODULES)
+        inner = [sp.lambdify(u1, p, modules="numpy") for p in inner_kinks]
+        outer = sorted(float(p) for p in outer_kinks)
+
+        def over_u2(x):
+            cuts = sorted({float(p(x)) for p in inner})
+            edges = [-math.inf] + cuts + [math.inf]
+            h = lambda y: float(f(x, y)) * math.exp(-y * y / 2)  # noqa: E731
+            return sum(scipy.integrate.quad(h, lo, hi, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
+                       for lo, hi in zip(edges[:-1], edges[1:])) / math.sqrt(2 * math.pi)
+        edges = [-math.inf] + outer + [math.inf]
+        return sum(scipy.integrate.quad(lambda x: over_u2(x) * math.exp(-x * x / 2), lo, hi,
+                                        epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+                   for lo, hi in zip(edges[:-1], edges[1:])) / math.sqrt(2 * math.pi)
+    with mpmath.workdps(dps + 10):
+        f = sp.lambdify((u1, u2), g, modules="mpmath")
+        inner = [sp.lambdify(u1, p, modules="mpmath") for p in inner_kinks]
+        outer = sorted((mpmath.mpf(sp.N(p, dps + 10)) for p in outer_kinks))
+
+        def over_u2(x):
+            cuts = sorted({p(x) for p in inner})
+            return mpmath.quad(lambda y: f(x, y) * mpmath.npdf(y), [-mpmath.inf] + cuts + [mpmath.inf])
+        value = mpmath.quad(lambda x: over_u2(x) * mpmath.npdf(x), [-mpmath.inf] + outer + [mpmath.inf])
+    with mpmath.workdps(dps):
+        return +value
+
+
+def _hermite_nd(atom, degree: int = 40):
+    C = np.array(atom.covariance.evalf(20).tolist(), dtype=float)
+    L = np.linalg.cholesky(C + 1e-300 * np.eye(len(C)))
+    x, w = hermite_rule(degree)
+    grids = np.meshgrid(*([x] * len(C)), indexing="ij")
+    weights = np.prod(np.meshgrid(*([w] * len(C)), indexing="ij"), axis=0)
+    u = np.stack([g.ravel() for g in grids])
+    zs = L @ u
+    f = sp.lambdify(atom.variables, atom.integrand, modules=_NUMPY_MODULES)
+    return float(np.sum(weights.ravel() * f(*zs)))
+
+
+_NUMPY_MODULES = [{"Heaviside": lambda x, h=0.5: np.heaviside(x, float(h))}, "scipy", "numpy"]
+
+
+@functools.lru_cache(maxsize=64)
+def hermite_rule(degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Hermite nodes and weights for the standard normal weight (Σw = 1).
+
+    Exact for polynomials of degree ≤ 2·degree − 1.
+    """
+    x, w = np.polynomial.hermite_e.hermegauss(degree)
+    return x, w / math.sqrt(2 * math.pi)
+
+
+def expect_1d(fn: Callable[[np.ndarray], np.ndarray], K, degree: int = 101) -> np.ndarray:
+    """⟨fn(z)⟩_K for an array of variances K (vectorised Gauss–Hermite)."""
+    K = np.asarray(K, dtype=float)
+    x, w = hermite_rule(degree)
+    return fn(np.sqrt(K)[..., None] * x) @ w
+
+
+def expect_2d(fn1: Callable, fn2: Callable, K11, K12, K22, degree: int = 61) -> np.ndarray:
+    """⟨fn1(z1) fn2(z2)⟩ for arrays of 2×2 kernels (vectorised Gauss–Hermite product rule).
+
+    Uses z1 = √K11 u1, z2 = (K12/√K11) u1 + √(K22 − K12²/K11) u2; the inner sum
+    over u2 is done first so memory is O(size · degree).
+    """
+    K11, K12, K22 = (np.asarray(a, dtype=float) for a in (K11, K12, K22))
+    x, w = hermite_rule(degree)
+    a = np.sqrt(K11)
+    b = K12 / a
+    c = np.sqrt(np.clip(K22 - b * b, 0.0, None))
+    f1 = fn1(a[..., None] * x) * w  # (..., degree)
+    inner = fn2(b[..., None, None] * x[:, None] + c[..., None, None] * x[None, :]) @ w  # (..., degree)
+    return np.sum(f1 * inner, axis=-1)
