@@ -97,7 +97,7 @@ class Activation:
         Terms f(z)·δ(z − z0) are reduced to f(z0)·δ(z − z0), so ``z·δ(z)`` vanishes
         as it must for ReLU.
         """
-        return clean_deltas(sp.diff(self.bound_expr, z, order))
+        return integrand(self.bound_expr, order)
 
     def with_values(self, **values) -> "Activation":
         """A copy with more parameters bound (exact values)."""
@@ -123,6 +123,28 @@ class Activation:
             bound = ", ".join(f"{k}={v}" for k, v in self.values)
             return f"{self.name} ({bound})"
         return self.name
+
+
+def canonical_steps(expr: sp.Expr) -> sp.Expr:
+    """Θ(u)^k → Θ(u) and Θ(u)·Θ(−u) → 0 (exact as functions, a.e.), after expansion.
+
+    Needed before differentiating powers of a kinked σ, so that no products of
+    distributions such as δ(z)·Θ(z) appear.
+    """
+    expr = sp.expand(expr).replace(
+        lambda e: e.is_Pow and isinstance(e.base, sp.Heaviside) and e.exp.is_Integer and e.exp > 0,
+        lambda e: e.base)
+    terms = []
+    for term in sp.Add.make_args(expr):
+        args = [f.args[0] for f in sp.Mul.make_args(term) if isinstance(f, sp.Heaviside)]
+        if not any(sp.expand(a + b) == 0 for i, a in enumerate(args) for b in args[i + 1:]):
+            terms.append(term)
+    return sp.Add(*terms)
+
+
+def integrand(expr: sp.Expr, order: int = 0) -> sp.Expr:
+    """``order``-th z-derivative of a function of σ, in canonical distributional form."""
+    return clean_deltas(sp.diff(canonical_steps(expr), z, order)) if order else canonical_steps(expr)
 
 
 def clean_deltas(expr: sp.Expr) -> sp.Expr:

@@ -143,16 +143,18 @@ def expectation_series(integrand: sp.Expr, order: int, K=K_symbol, variable=z) -
     >>> expectation_series(sp.tanh(z)**2, 2)
     -2*K**2 + K
     """
-    plus, minus = _one_sided(integrand, variable, +1), _one_sided(integrand, variable, -1)
     total = sp.S.Zero
-    for j in range(2 * order + 1):
-        dp = sp.diff(plus, variable, j).subs(variable, 0)
-        dm = sp.diff(minus, variable, j).subs(variable, 0)
-        if not (dp.is_finite and dm.is_finite):
-            raise ValueError(f"{integrand} is not smooth on either side of 0 (derivative {j} diverges)")
-        moment = 2 ** sp.Rational(j - 2, 2) * sp.gamma(sp.Rational(j + 1, 2)) / sp.sqrt(sp.pi)
-        total += sp.sqrt(K) ** j * (dp + (-1) ** j * dm) * moment / sp.factorial(j)
-    return sp.expand(sp.nsimplify(sp.simplify(total)) if total.has(sp.Float) else sp.simplify(total))
+    for side in (+1, -1):
+        branch = _one_sided(integrand, variable, side)
+        local = sp.series(branch, variable, 0, 2 * order + 1).removeO() if branch.has(variable) else branch
+        if local.has(sp.Order) or any(not c.is_finite for c in sp.Poly(local, variable).coeffs()):
+            raise ValueError(f"{integrand} is not smooth on either side of 0")
+        poly = sp.Poly(local, variable)
+        for (j,), coeff in poly.terms():
+            # E[u^j Θ(±u)] for u ~ N(0,1): (±1)^j 2^{j/2-1} Γ((j+1)/2)/√π
+            moment = side**j * 2 ** sp.Rational(j - 2, 2) * sp.gamma(sp.Rational(j + 1, 2)) / sp.sqrt(sp.pi)
+            total += coeff * moment * sp.sqrt(K) ** j
+    return sp.expand(sp.nsimplify(total) if total.has(sp.Float) else total)
 
 
 def _one_sided(f: sp.Expr, v: sp.Symbol, side: int) -> sp.Expr:
@@ -170,8 +172,9 @@ def _one_sided(f: sp.Expr, v: sp.Symbol, side: int) -> sp.Expr:
 # ---------------------------------------------------------------------------------
 
 def _prepare(f: sp.Expr) -> sp.Expr:
+    from .activations import canonical_steps
     f = f.rewrite(sp.exp) if f.has(sp.sin, sp.cos, sp.sinh, sp.cosh) else f
-    return f
+    return canonical_steps(f) if f.has(sp.Heaviside) else f
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:

@@ -191,3 +191,77 @@ def expect_2d(fn1: Callable, fn2: Callable, K11, K12, K22, degree: int = 61) -> 
     f1 = fn1(a[..., None] * x) * w  # (..., degree)
     inner = fn2(b[..., None, None] * x[:, None] + c[..., None, None] * x[None, :]) @ w  # (..., degree)
     return np.sum(f1 * inner, axis=-1)
+
+
+@functools.lru_cache(maxsize=8)
+def _legendre_half_lines(nodes: int = 160, cutoff: float = 12.0):
+    """Gauss–Legendre on u ∈ [−cutoff, 0] ∪ [0, cutoff] with the standard normal weight.
+
+    Splitting at u = 0 makes kinks at z = 0 exact break points; the tail beyond
+    |u| = 12 weighs < 4e-33.
+    """
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    u = np.concatenate([(x - 1) * cutoff / 2, (x + 1) * cutoff / 2])
+    weight = np.concatenate([w, w]) * cutoff / 2 * np.exp(-u * u / 2) / math.sqrt(2 * math.pi)
+    return u, weight
+
+
+def numeric_in_K(expr: sp.Expr, K: sp.Symbol, extra: Mapping | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Compile a single-input expression with atoms into a numpy function of K.
+
+    Closed-form parts are lambdified; each atom ⟨f(z)⟩_{k(K)} is evaluated by the
+    split Gauss–Legendre rule of :func:`_legendre_half_lines` (relative accuracy
+    ~1e-13 for the activations of the registry, tested against mpmath).
+    """
+    expr = sp.sympify(expr).xreplace({sp.sympify(k): sp.sympify(v) for k, v in (extra or {}).items()})
+    atoms = atoms_of(expr)
+    placeholders = sp.symbols(f"atom0:{len(atoms)}")
+    closed = expr.xreplace(dict(zip(atoms, placeholders)))
+    outer = sp.lambdify((K,) + tuple(placeholders), closed, modules=_NUMPY_MODULES)
+    u, w = _legendre_half_lines()
+    inner = []
+    for atom in atoms:
+        if len(atom.variables) != 1:
+            raise ValueError("numeric_in_K handles single-variable atoms only")
+        f = sp.lambdify(atom.variables[0], atom.integrand, modules=_NUMPY_MODULES)
+        var = sp.lambdify(K, atom.covariance[0, 0], modules="numpy")
+        inner.append((f, var))
+
+    def evaluate_at(Kv):
+        Kv = np.asarray(Kv, dtype=float)
+        values = []
+        for f, var in inner:
+            s = np.sqrt(np.broadcast_to(var(Kv), Kv.shape))
+            with np.errstate(over="ignore"):
+                values.append(f(s[..., None] * u) @ w)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.broadcast_to(outer(Kv, *values), Kv.shape).astype(float)
+    return evaluate_at
+
+
+def integrand_in_K(integrand: sp.Expr, variable: sp.Symbol, K: sp.Symbol) -> Callable[[np.ndarray], np.ndarray]:
+    """Numerically robust ⟨integrand⟩_K as a numpy function of K.
+
+    The regular part (Dirac deltas dropped) is integrated by the split
+    Gauss–Legendre rule; the singular part (delta terms) is taken in closed form
+    from :func:`derive.gaussian.expect1`, where it is elementary.  Unlike
+    lambdified closed forms this never cancels catastrophically at large K.
+    """
+    from .gaussian import expect1
+
+    integrand = sp.expand(integrand)
+    regular = integrand.replace(sp.DiracDelta, lambda *a: sp.S.Zero)
+    singular = sp.expand(integrand - regular)
+    delta_part = expect1(singular, K, variable) if singular != 0 else sp.S.Zero
+    if delta_part.has(sp.oo, sp.zoo):
+        return lambda Kv: np.full(np.shape(Kv), np.inf)
+    closed = sp.lambdify(K, delta_part, modules=_NUMPY_MODULES)
+    f = sp.lambdify(variable, regular, modules=_NUMPY_MODULES)
+    u, w = _legendre_half_lines()
+
+    def evaluate_at(Kv):
+        Kv = np.asarray(Kv, dtype=float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = np.broadcast_to(f(np.sqrt(Kv)[..., None] * u), Kv.shape + u.shape) @ w
+            return values + np.broadcast_to(closed(Kv), Kv.shape)
+    return evaluate_at

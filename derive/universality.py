@@ -1,0 +1,201 @@
+"""Universality class of an activation: the frozen report and :func:`classify`.
+
+Stage *universality*: :class:`~derive.activations.Activation` →
+:class:`UniversalityReport` (THEORY.md §5, PDLT ch. 5).  The large-depth laws are
+not looked up: each comes from the local flow near the critical point
+(:mod:`derive.criticality`) solved by dominant balance (:mod:`derive.asymptotics`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .activations import Activation, activation
+from .asymptotics import Term, solve_exact_affine, solve_power_law
+from .criticality import (CriticalPoint, LocalFlow, critical_points, explain_absence,
+                          is_scale_invariant, susceptibilities, taylor_coefficients)
+from .symbols import K, ell, n
+
+__all__ = ["UniversalityReport", "classify"]
+
+
+@dataclass(frozen=True)
+class UniversalityReport:
+    """Criticality and universality of one activation (immutable).
+
+    Attributes
+    ----------
+    activation : Activation
+    universality_class : str
+        "scale-invariant", "K*=0", "half-stable", "none", or a new label such as
+        "K*=0 (p=1/2)" when the leading correction is not the generic one.
+    critical_points : tuple of CriticalPoint
+        (C_b, C_W, K_star, stability) for every critical point found.
+    chi_parallel, chi_perp : sympy.Expr
+        χ_∥(K) and χ_⊥(K) as functions of K and C_W.
+    taylor : tuple of (str, sympy.Expr)
+        σ_p = σ^{(p)}(0) (one-sided pairs at a kink), and a_1, b_1 when defined.
+    exponents : tuple of (str, sympy.Expr)
+        p_K (K − K* ∝ ℓ^{−p_K}), p_perp (δδK ∝ ℓ^{−p_perp}), q_V (V ∝ ℓ^{q_V}).
+    asymptotics : tuple of (str, sympy.Expr)
+        Leading large-depth laws of K, δδK, V and V/(nK²), expressions in ℓ, n.
+    notes : tuple of str
+        Why no critical point exists, or caveats of the analysis.
+    """
+
+    activation: Activation
+    universality_class: str
+    critical_points: tuple[CriticalPoint, ...]
+    chi_parallel: sp.Expr
+    chi_perp: sp.Expr
+    taylor: tuple[tuple[str, sp.Expr], ...] = ()
+    exponents: tuple[tuple[str, sp.Expr], ...] = ()
+    asymptotics: tuple[tuple[str, sp.Expr], ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary (sympy values as strings, floats where numeric)."""
+        def value(x):
+            if isinstance(x, (tuple, list)):
+                return [value(v) for v in x]
+            x = sp.sympify(x)
+            if x.is_number and x.is_real:
+                exact = x.is_Rational or not x.atoms(sp.Float) and x.is_algebraic
+                return str(x) if exact and not x.is_Integer else (int(x) if x.is_Integer else float(x))
+            return str(x)
+        return {
+            "activation": self.activation.name,
+            "expression": str(self.activation.bound_expr),
+            "parameters": {k: str(v) for k, v in self.activation.values},
+            "universality_class": self.universality_class,
+            "critical_points": [
+                {"C_b": value(p.C_b), "C_W": value(p.C_W), "K_star": value(p.K_star), "stability": p.stability}
+                for p in self.critical_points],
+            "chi_parallel": str(self.chi_parallel),
+            "chi_perp": str(self.chi_perp),
+            "taylor": {k: value(v) for k, v in self.taylor},
+            "exponents": {k: value(v) for k, v in self.exponents},
+            "asymptotics": {k: str(v) for k, v in self.asymptotics},
+            "notes": list(self.notes),
+        }
+
+    def to_json(self) -> str:
+        """Deterministic JSON text (sorted keys)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+
+    def to_latex(self) -> str:
+        """LaTeX block of the report (deterministic)."""
+        from .latex import report_to_latex
+        return report_to_latex(self)
+
+    def _repr_latex_(self) -> str:
+        return "$\\displaystyle " + self.to_latex().replace("\n", " ") + "$"
+
+    def __str__(self) -> str:
+        from .latex import report_to_text
+        return report_to_text(self)
+
+
+def classify(act: "Activation | str", **values) -> UniversalityReport:
+    """Derive the universality class of an activation (THEORY.md §4–5).
+
+    Examples
+    --------
+    >>> rep = classify("tanh")
+    >>> rep.universality_class
+    'K*=0'
+    >>> dict(rep.asymptotics)["K"]
+    1/(2*ell)
+    >>> dict(classify("relu").asymptotics)["V/(n K^2)"]
+    5*(ell - 1)/n
+    """
+    act = activation(act, **values) if not isinstance(act, Activation) or values else act
+    chi_par, chi_perp = susceptibilities(act)
+    points = critical_points(act)
+    taylor = _taylor(act)
+    usable = [(p, f) for p, f in points if f is not None and _usable(p)]
+    notes: list[str] = []
+    if not usable:
+        notes.append(explain_absence(act))
+        return UniversalityReport(act, "none", tuple(p for p, _ in points), chi_par, chi_perp,
+                                  taylor=taylor, notes=tuple(notes))
+    point, flow = usable[0]
+    laws = large_depth_laws(point, flow)
+    label = _label(act, point, laws)
+    for p, _ in points:
+        if not _usable(p):
+            notes.append(f"critical point at K* = {p.K_star} is {p.stability}")
+    exponents = tuple((k, laws[k]) for k in ("p_K", "p_perp", "q_V") if k in laws)
+    asym = tuple((k, laws[k]) for k in ("K", "delta_delta_K", "V", "V/(n K^2)") if k in laws)
+    notes.extend(laws.get("notes", ()))
+    return UniversalityReport(act, label, tuple(p for p, _ in points), chi_par, chi_perp,
+                              taylor=taylor, exponents=exponents, asymptotics=asym, notes=tuple(notes))
+
+
+def _usable(point: CriticalPoint) -> bool:
+    return point.stability.startswith(("stable", "half-stable", "marginal (every"))
+
+
+def _label(act, point, laws) -> str:
+    if is_scale_invariant(act):
+        return "scale-invariant"
+    if point.K_star == 0:
+        p = laws.get("p_K")
+        return "K*=0" if p == 1 else f"K*=0 (p={p})"
+    return "half-stable"
+
+
+def _taylor(act) -> tuple:
+    coeffs = taylor_coefficients(act, 5)
+    out = [(f"sigma_{p}", v) for p, v in coeffs.items()]
+    smooth = not any(isinstance(v, tuple) for v in coeffs.values())
+    if smooth and coeffs[1] != 0:
+        s1, s2, s3 = coeffs[1], coeffs[2], coeffs[3]
+        out.append(("a_1", sp.simplify(s3 / s1 + sp.Rational(3, 4) * (s2 / s1) ** 2)))
+        out.append(("b_1", sp.simplify(s3 / s1 + (s2 / s1) ** 2)))
+    return tuple(out)
+
+
+def large_depth_laws(point: CriticalPoint, flow: LocalFlow) -> dict:
+    """Leading laws of K, δδK and V at a critical point, by dominant balance.
+
+    Near the point x = K − K* obeys x' − x = Σ c x^{1+k}; then
+    δδK' = (1 + Σ b x^j) δδK and V' = s(x) + (1 + Σ r x^k) V (THEORY.md §3–5).
+    """
+    if flow.exact:  # scale-invariant: every K is fixed, the recursions are affine
+        (source, _), = flow.source
+        V = solve_exact_affine(source * K**2, 1, 0)
+        return {"p_K": sp.S.Zero, "p_perp": sp.S.Zero, "q_V": sp.S.One, "K": K,
+                "delta_delta_K": sp.Symbol("delta_delta_K_1"), "V": V.expression,
+                "V/(n K^2)": sp.simplify(V.expression / (n * K**2))}
+    out: dict = {"notes": []}
+    x = solve_power_law([Term(c, 0, p) for c, p in flow.increment], sign=flow.side)
+    if x.kind != "power law" or x.amplitude is None:
+        out["notes"].append(f"K − K* does not follow a power law: {x.note}")
+        return out
+    A, qx = x.amplitude, x.exponent
+    out["p_K"] = -qx
+    K_law = point.K_star + A * ell**qx
+    out["K"] = K_law if point.K_star != 0 else A * ell**qx
+    perp = solve_power_law([Term(b * A**j, qx * j, 1) for b, j in flow.chi_perp], sign=0)
+    if perp.kind in ("power law", "constant") and perp.exponent is not None:
+        out["p_perp"] = -perp.exponent
+        out["delta_delta_K"] = sp.Symbol("A_perp") * ell**perp.exponent
+    else:
+        out["notes"].append(f"δδK: {perp.note}")
+    V = solve_power_law([Term(s * A**m, qx * m, 0) for s, m in flow.source]
+                        + [Term(r * A**k, qx * k, 1) for r, k in flow.chi_par_sq], sign=0)
+    if V.kind == "power law":
+        out["q_V"] = V.exponent
+        out["V"] = V.law()
+        K_lead = point.K_star if point.K_star != 0 else A * ell**qx
+        out["V/(n K^2)"] = sp.nsimplify(sp.simplify(V.law() / (n * K_lead**2)), rational=False) \
+            if point.K_star == 0 else sp.simplify(V.law() / (n * K_lead**2))
+    else:
+        out["notes"].append(f"V: {V.note}")
+    return out
+
+
