@@ -5,6 +5,7 @@ Public entry points (DESIGN.md): :func:`activation`, :func:`classify`, :func:`fl
 
 from .activations import Activation, ActivationError, activation, registry_names
 from .errors import NotCriticalError, RGFlowError
+from .universality import UniversalityReport, classify
 
-__all__ = ["Activation", "ActivationError", "NotCriticalError", "RGFlowError", "activation",
-           "registry_names"]
+__all__ = ["Activation", "ActivationError", "NotCriticalError", "RGFlowError", "UniversalityReport",
+           "activation", "classify", "registry_names"]

@@ -12,16 +12,15 @@ K-derivatives use the heat-equation identity d/dK ⟨f⟩_K = ½⟨f''⟩_K.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import scipy.optimize
 import sympy as sp
 
 from .activations import Activation, integrand
-from .gaussian import expect1, expectation_series, has_atoms
-from .quadrature import integrand_in_K
+from .gaussian import expect1, has_atoms, series_from_branches, taylor_branch, truncated_power
 from .symbols import C_W, K, z
 
 __all__ = ["CriticalPoint", "LocalFlow", "kernel_map", "susceptibilities", "critical_points",
@@ -30,7 +29,7 @@ __all__ = ["CriticalPoint", "LocalFlow", "kernel_map", "susceptibilities", "crit
 #: Range of K scanned for critical points K* > 0 (log-spaced grid, then Brent).
 SEARCH_RANGE = (1e-3, 1e3)
 _GRID = 481
-_SERIES_ORDER = 6
+_SERIES_ORDERS = (3, 6)
 
 
 class CriticalPoint(NamedTuple):
@@ -74,31 +73,40 @@ def susceptibilities(act: Activation) -> tuple[sp.Expr, sp.Expr]:
     >>> susceptibilities(activation("relu"))
     (C_W/2, C_W/2)
     """
-    g = kernel_map(act)
-    if has_atoms(g):
-        sigma = act.bound_expr
-        par = expect1(integrand(act.derivative(1) ** 2 + sigma * act.derivative(2)))
-    else:
-        par = sp.simplify(sp.diff(g, K))
+    sigma = act.bound_expr
+    par = expect1(integrand(act.derivative(1) ** 2 + sigma * act.derivative(2)))
     perp = expect1(integrand(act.derivative(1) ** 2))
-    return sp.simplify(C_W * par), sp.simplify(C_W * perp)
+    return C_W * par, C_W * perp
 
 
+def _tidy(expr, budget: int = 60):
+    """simplify small expressions only (large closed forms are left as derived)."""
+    return sp.simplify(expr) if sp.count_ops(expr) <= budget else expr
+
+
+@functools.lru_cache(maxsize=256)
 def is_scale_invariant(act: Activation) -> bool:
-    """σ(λz) = λσ(z) for λ > 0, tested by Euler's identity σ = zσ' (as distributions)."""
+    """σ(λz) = λσ(z) for λ > 0, tested by Euler's identity σ = zσ' (as distributions).
+
+    Such σ are piecewise linear, so σ'' is a pure delta term; checking that first
+    avoids simplifying transcendental expressions.
+    """
+    regular = sp.expand(act.derivative(2).replace(sp.DiracDelta, lambda *a: sp.S.Zero))
+    if regular != 0:
+        return False
     return sp.simplify(act.bound_expr - z * act.derivative(1)) == 0
 
 
 def taylor_coefficients(act: Activation, order: int = 5) -> dict:
     """σ_p = σ^{(p)}(0) (one-sided pairs (σ_p^+, σ_p^−) where they differ)."""
+    degree = max(order, 2 * _SERIES_ORDERS[0] + 1)   # share the expansion with the K*=0 series
+    plus, minus = (taylor_branch(act.bound_expr, side, degree) for side in (+1, -1))
     out = {}
-    for side, name in ((+1, "+"), (-1, "-")):
-        branch = act.bound_expr.replace(sp.Heaviside, lambda a, *r: sp.S.One if
-                                        (sp.diff(a, z) * side).is_positive else sp.S.Zero)
-        series = sp.series(branch, z, 0, order + 1).removeO()
-        for p in range(order + 1):
-            out.setdefault(p, {})[name] = sp.simplify(series.coeff(z, p) * sp.factorial(p))
-    return {p: (v["+"] if sp.simplify(v["+"] - v["-"]) == 0 else (v["+"], v["-"])) for p, v in out.items()}
+    for p in range(order + 1):
+        cp = plus.coeff_monomial(z**p) * sp.factorial(p)
+        cm = minus.coeff_monomial(z**p) * sp.factorial(p)
+        out[p] = cp if sp.simplify(cp - cm) == 0 else (cp, cm)
+    return out
 
 
 # ---------------------------------------------------------------------------------
@@ -117,7 +125,7 @@ def critical_points(act: Activation) -> tuple[tuple[CriticalPoint, LocalFlow | N
     zero = _zero_kernel_point(act)
     if zero is not None:
         points.append(zero)
-    if act.is_numeric:
+    if act.is_numeric and not act.derivative(1).has(sp.DiracDelta):
         points.extend(_positive_kernel_points(act))
     return tuple(points)
 
@@ -133,17 +141,20 @@ def _scale_invariant_point(act):
 
 
 def _zero_kernel_point(act):
-    """K* = 0 with C_b = 0, C_W = 1/σ'(0)² (needs σ(0) = 0 and σ'(0) ≠ 0)."""
+    """K* = 0 with C_b = 0, C_W = 1/σ'(0)² (needs σ(0) = 0 and σ'(0) ≠ 0).
+
+    The series order is raised until a non-vanishing correction to K' = K is found
+    (a_1 = 0 activations such as z − z⁵ need the next order).
+    """
     taylor = taylor_coefficients(act, 1)
-    s0, s1 = taylor[0], taylor[1]
-    if isinstance(s0, tuple) or s0 != 0:
+    if isinstance(taylor[0], tuple) or taylor[0] != 0:
         return None
-    g_series = expectation_series(act.bound_expr**2, _SERIES_ORDER)
-    g1 = g_series.coeff(K, 1)
-    if g1 == 0:
-        return None
-    cw = sp.simplify(1 / g1)
-    flow = _series_flow(act, cw, g_series)
+    for order in _SERIES_ORDERS:
+        flow, cw = _series_flow(act, order)
+        if cw is None:
+            return None
+        if flow.increment:
+            break
     if flow.increment:
         lead = flow.increment[0][0]
         if lead.is_number:
@@ -151,79 +162,150 @@ def _zero_kernel_point(act):
         else:
             stability = f"stable if {sp.simplify(lead)} < 0"
     else:
-        stability = f"marginal to order K^{_SERIES_ORDER}"
-    del s1
+        stability = f"marginal to order K^{order}"
     return CriticalPoint(sp.S.Zero, cw, sp.S.Zero, stability), flow
 
 
-def _series_terms(expr, x, start_power=None):
+def _series_terms(expr, x):
     from .asymptotics import increments_from_series
-    pairs = increments_from_series(expr, x)
-    return tuple((c, p) for c, p in pairs if start_power is None or p > start_power)
+    return tuple(increments_from_series(expr, x))
 
 
-def _series_flow(act, cw, g_series) -> LocalFlow:
+def _series_flow(act, order):
     """Local flow about K* = 0 from exact series in √K (THEORY.md §5, a_1 and b_1)."""
+    degree = 2 * order
+    sigma = [taylor_branch(act.bound_expr, side, degree + 1) for side in (+1, -1)]
+    dsigma = [p.diff(z) for p in sigma]
+
+    def series(branches, power):
+        return series_from_branches([truncated_power(b, power, degree) for b in branches], order)
+    g_series = series(sigma, 2)
+    g1 = g_series.coeff(K, 1)
+    if g1 == 0:
+        return None, None
+    cw = sp.simplify(1 / g1)
     K_next = sp.expand(cw * g_series)
     increment = _series_terms(K_next - K, K)
-    chi_par = sp.expand(sp.diff(K_next, K))
-    chi_par_sq = _truncate(sp.expand(chi_par**2) - 1, K, _SERIES_ORDER)
-    perp = expectation_series(act.derivative(1) ** 2, _SERIES_ORDER)
-    chi_perp = sp.expand(cw * perp - 1)
-    quartic = expectation_series(act.bound_expr**4, _SERIES_ORDER)
-    source = _truncate(sp.expand(cw**2 * (quartic - g_series**2)), K, _SERIES_ORDER)
-    return LocalFlow(increment=increment, chi_perp=_series_terms(chi_perp, K),
+    if increment and increment[0][0].is_number and increment[0][0] > 0:  # unstable: no laws needed
+        return LocalFlow(increment=increment, chi_perp=(), chi_par_sq=(), source=(), side=+1), cw
+    chi_par_sq = _truncate(sp.expand(sp.diff(K_next, K) ** 2) - 1, K, order)
+    chi_perp = sp.expand(cw * series(dsigma, 2) - 1)
+    source = _truncate(sp.expand(cw**2 * (series(sigma, 4) - g_series**2)), K, order)
+    flow = LocalFlow(increment=increment, chi_perp=_series_terms(chi_perp, K),
                      chi_par_sq=_series_terms(chi_par_sq, K), source=_series_terms(source, K), side=+1)
+    return flow, cw
 
 
 def _truncate(expr, x, order):
     return sp.Add(*[t for t in sp.Add.make_args(sp.expand(expr)) if t.as_coeff_exponent(x)[1] <= order])
 
 
-def _numeric(act, expr):
-    return integrand_in_K(integrand(expr), z, K)
+class _NumericSigma:
+    """σ, σ', σ'' on the split Gauss–Legendre nodes, for fast Gaussian averages in K.
+
+    Averages are ⟨F(σ, σ', σ'', z)⟩_K for arrays of K; a Dirac delta c·δ(z) in σ''
+    (a kink of σ') contributes c·⟨F⟩|_{z=0}/√(2πK) through :meth:`sigma_ddsigma`.
+    K-derivatives use the Hermite identities d/dK⟨f⟩ = ⟨f(z² − K)⟩/(2K²) and
+    d²/dK²⟨f⟩ = ⟨f(z⁴ − 6Kz² + 3K²)⟩/(4K⁴), which need no further derivatives of σ.
+    """
+
+    def __init__(self, act: Activation):
+        from .quadrature import _legendre_half_lines
+        self.u, self.w = _legendre_half_lines()
+        self.sigma = act.numpy_function()
+        self.d1 = act.numpy_derivative(1)
+        self.d2 = act.numpy_derivative(2)
+        d2 = act.derivative(2)
+        self.delta_weight = float(sum(_delta_coefficient(t) * act.bound_expr.subs(z, 0)
+                                      for t in sp.Add.make_args(sp.expand(d2)) if t.has(sp.DiracDelta)))
+        self.singular_d1 = act.derivative(1).has(sp.DiracDelta)
+
+    def average(self, fn, K):
+        K = np.atleast_1d(np.asarray(K, dtype=float))
+        zs = np.sqrt(K)[:, None] * self.u
+        with np.errstate(over="ignore", invalid="ignore"):
+            return fn(zs, K[:, None]) @ self.w
+
+    def g(self, K):
+        return self.average(lambda x, k: self.sigma(x) ** 2, K)
+
+    def quartic(self, K):
+        return self.average(lambda x, k: self.sigma(x) ** 4, K)
+
+    def perp(self, K):
+        if self.singular_d1:
+            return np.full(np.shape(np.atleast_1d(K)), np.inf)
+        return self.average(lambda x, k: self.d1(x) ** 2, K)
+
+    def sigma_ddsigma(self, K):
+        K = np.atleast_1d(np.asarray(K, dtype=float))
+        return self.average(lambda x, k: self.sigma(x) * self.d2(x), K) \
+            + self.delta_weight / np.sqrt(2 * np.pi * K)
+
+    def g_second(self, K):
+        return self.average(lambda x, k: self.sigma(x) ** 2 * (x**4 - 6 * k * x**2 + 3 * k**2), K) \
+            / (4 * np.atleast_1d(K) ** 4)
+
+    def perp_first(self, K):
+        return self.average(lambda x, k: self.d1(x) ** 2 * (x**2 - k), K) / (2 * np.atleast_1d(K) ** 2)
+
+
+def _delta_coefficient(term) -> float:
+    deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.DiracDelta)]
+    if len(deltas) != 1 or len(deltas[0].args) != 1 or deltas[0].args[0] != z:
+        raise ValueError(f"unsupported singular term {term} in σ''")
+    return term / deltas[0]
 
 
 def _positive_kernel_points(act):
     """Roots K* > 0 of ⟨σσ''⟩_K (χ_∥ = χ_⊥) with C_b = K* − C_W g(K*) ≥ 0."""
-    sigma, d1, d2 = act.bound_expr, act.derivative(1), act.derivative(2)
-    h = _numeric(act, sigma * d2)
+    num = _NumericSigma(act)
     Ks = np.geomspace(*SEARCH_RANGE, _GRID)
-    values = h(Ks)
+    values = num.sigma_ddsigma(Ks)
     points = []
     finite = np.isfinite(values)
     for i in range(len(Ks) - 1):
         if not (finite[i] and finite[i + 1]) or values[i] == 0 or np.sign(values[i]) == np.sign(values[i + 1]):
             continue
-        root = scipy.optimize.brentq(lambda k: float(h(np.array(k))), Ks[i], Ks[i + 1], xtol=1e-15, rtol=1e-15)
-        perp = float(_numeric(act, d1**2)(np.array(root)))
-        g = float(_numeric(act, sigma**2)(np.array(root)))
-        cw, cb = 1.0 / perp, root - g / perp
+        root = _bisect(lambda k: float(num.sigma_ddsigma(k)[0]), Ks[i], Ks[i + 1])
+        cw = 1.0 / float(num.perp(root)[0])
+        cb = root - cw * float(num.g(root)[0])
         if cb < -1e-12 * root:
             points.append((CriticalPoint(_float(cb), _float(cw), _float(root),
                                          "unreachable (needs C_b < 0)"), None))
             continue
-        points.append(_positive_point(act, root, max(cb, 0.0), cw))
+        points.append(_positive_point(num, root, max(cb, 0.0), cw))
     return points
 
 
-def _positive_point(act, root, cb, cw):
-    sigma, d1 = act.bound_expr, act.derivative(1)
+def _bisect(f, lo: float, hi: float) -> float:
+    """Root of f in [lo, hi] (a sign change) to the last bit, by bisection."""
+    f_lo = f(lo)
+    while True:
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            return mid
+        f_mid = f(mid)
+        if f_mid == 0:
+            return mid
+        if (f_mid > 0) == (f_lo > 0):
+            lo, f_lo = mid, f_mid
+        else:
+            hi = mid
 
-    def at(integrand):
-        return float(_numeric(act, integrand)(np.array(root)))
-    g = at(sigma**2)
-    g2 = at(integrand(sigma**2, 4)) / 4          # g''(K*) = ¼⟨(σ²)''''⟩
-    perp1 = at(integrand(d1**2, 2)) / 2          # d⟨σ'²⟩/dK = ½⟨(σ'²)''⟩
-    source = cw**2 * (at(sigma**4) - g**2)
-    curvature = cw * g2                            # F''(K*) of F(K) = K' − K
+
+def _positive_point(num, root, cb, cw):
+    g = float(num.g(root)[0])
+    source = cw**2 * (float(num.quartic(root)[0]) - g**2)
+    curvature = cw * float(num.g_second(root)[0])   # F''(K*) of F(K) = K' − K
+    slope_perp = cw * float(num.perp_first(root)[0])
     if abs(curvature) < 1e-12:
         stability = "marginal (F'' = 0)"
         side = +1
     else:
         side = -int(np.sign(curvature))
         stability = "half-stable (attracts from " + ("above)" if side > 0 else "below)")
-    flow = LocalFlow(increment=((_float(curvature / 2), 2),), chi_perp=((_float(cw * perp1), 1),),
+    flow = LocalFlow(increment=((_float(curvature / 2), 2),), chi_perp=((_float(slope_perp), 1),),
                      chi_par_sq=((_float(2 * curvature), 1),), source=((_float(source), 0),), side=side)
     return CriticalPoint(_float(cb), _float(cw), _float(root), stability), flow
 
@@ -234,9 +316,7 @@ def _float(x: float) -> sp.Float:
 
 def explain_absence(act: Activation) -> str:
     """Why an activation has no usable critical point (THEORY.md §5, last item)."""
-    sigma, d1 = act.bound_expr, act.derivative(1)
-    perp = _numeric(act, d1**2)(np.array([1.0]))[0] if act.is_numeric else None
-    if perp is not None and not np.isfinite(perp):
+    if act.derivative(1).has(sp.DiracDelta):
         return "χ_⊥ = C_W⟨σ'²⟩ diverges: σ' contains a Dirac delta, so no C_W makes χ_⊥ = 1"
     taylor = taylor_coefficients(act, 1)
     reasons = []
@@ -246,7 +326,7 @@ def explain_absence(act: Activation) -> str:
     elif taylor[1] == 0:
         reasons.append("σ'(0) = 0, so χ(0) = 0 and K* = 0 cannot be critical")
     if act.is_numeric:
-        h = _numeric(act, sigma * act.derivative(2))(np.geomspace(*SEARCH_RANGE, _GRID))
+        h = _NumericSigma(act).sigma_ddsigma(np.geomspace(*SEARCH_RANGE, _GRID))
         finite = h[np.isfinite(h)]
         if finite.size and (np.all(finite > 0) or np.all(finite < 0)):
             sign = ">" if finite[0] > 0 else "<"

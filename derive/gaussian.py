@@ -143,14 +143,42 @@ def expectation_series(integrand: sp.Expr, order: int, K=K_symbol, variable=z) -
     >>> expectation_series(sp.tanh(z)**2, 2)
     -2*K**2 + K
     """
+    branches = [taylor_branch(integrand, side, 2 * order, variable) for side in (+1, -1)]
+    return series_from_branches(branches, order, K, variable)
+
+
+@functools.lru_cache(maxsize=256)
+def taylor_branch(f: sp.Expr, side: int, degree: int, variable=z) -> sp.Poly:
+    """Taylor polynomial of degree ``degree`` of f on the side sign(z) = ``side`` of 0.
+
+    Smooth f (no Heaviside/DiracDelta) have one expansion for both sides.
+    """
+    if side < 0 and not f.has(sp.Heaviside, sp.DiracDelta):
+        return taylor_branch(f, +1, degree, variable)
+    branch = _one_sided(f, variable, side)
+    local = sp.series(branch, variable, 0, degree + 1).removeO() if branch.has(variable) else branch
+    if local.has(sp.Order) or any(not c.is_finite for c in sp.Poly(local, variable).coeffs()):
+        raise ValueError(f"{f} is not smooth on either side of 0")
+    return sp.Poly(local, variable)
+
+
+def truncated_power(poly: sp.Poly, power: int, degree: int) -> sp.Poly:
+    """poly**power with terms above ``degree`` dropped (cheap series of σ^k)."""
+    gens = poly.gens
+    result = sp.Poly(1, *gens)
+    for _ in range(power):
+        product = (result * poly).terms()
+        result = sp.Poly(sp.Add(*[c * gens[0] ** m[0] for m, c in product if m[0] <= degree]), *gens)
+    return result
+
+
+def series_from_branches(branches, order: int, K=K_symbol, variable=z) -> sp.Expr:
+    """Gaussian expectation series from the (+, −) one-sided Taylor polynomials."""
     total = sp.S.Zero
-    for side in (+1, -1):
-        branch = _one_sided(integrand, variable, side)
-        local = sp.series(branch, variable, 0, 2 * order + 1).removeO() if branch.has(variable) else branch
-        if local.has(sp.Order) or any(not c.is_finite for c in sp.Poly(local, variable).coeffs()):
-            raise ValueError(f"{integrand} is not smooth on either side of 0")
-        poly = sp.Poly(local, variable)
+    for side, poly in zip((+1, -1), branches):
         for (j,), coeff in poly.terms():
+            if j > 2 * order:
+                continue
             # E[u^j Θ(±u)] for u ~ N(0,1): (±1)^j 2^{j/2-1} Γ((j+1)/2)/√π
             moment = side**j * 2 ** sp.Rational(j - 2, 2) * sp.gamma(sp.Rational(j + 1, 2)) / sp.sqrt(sp.pi)
             total += coeff * moment * sp.sqrt(K) ** j
@@ -177,10 +205,19 @@ def _prepare(f: sp.Expr) -> sp.Expr:
     return canonical_steps(f) if f.has(sp.Heaviside) else f
 
 
-def _tidy(expr: sp.Expr) -> sp.Expr:
+def _tidy(expr: sp.Expr, budget: int = 20) -> sp.Expr:
+    """A short form of a derived expectation, cheaply.
+
+    Expressions with atoms are expanded (one atom per term); small closed forms
+    get the full ``simplify``; larger ones the shortest (by operation count) of
+    the raw form and ``factor_terms`` — ``simplify`` on these is slow and rarely
+    shorter.
+    """
     if has_atoms(expr):
         return sp.expand(expr)
-    return sp.simplify(expr)
+    if sp.count_ops(expr) <= budget:
+        return sp.simplify(expr)
+    return min((expr, sp.factor_terms(expr)), key=sp.count_ops)
 
 
 def _expect(f: sp.Expr, variables, cov) -> sp.Expr:

@@ -24,7 +24,6 @@ from typing import Callable, Mapping
 
 import mpmath
 import numpy as np
-import scipy.integrate
 import sympy as sp
 
 from .gaussian import Expectation, atoms_of
@@ -75,6 +74,7 @@ def _kinks(integrand: sp.Expr, variable: sp.Symbol) -> list:
 
 
 def _quad_1d(integrand, variable, k, dps):
+    import scipy.integrate
     if k <= 0:
         raise ValueError(f"kernel must be positive, got {k}")
     kinks = [float(p) for p in _kinks(integrand, variable)] if dps is None else _kinks(integrand, variable)
@@ -97,6 +97,7 @@ def _quad_1d(integrand, variable, k, dps):
 
 
 def _quad_2d(atom, dps):
+    import scipy.integrate
     (v1, v2), C = atom.variables, atom.covariance
     k11, k12, k22 = (sp.N(C[0, 0], 30), sp.N(C[0, 1], 30), sp.N(C[1, 1], 30))
     if k11 <= 0 or k11 * k22 - k12**2 < -1e-25 * k11 * k22:
@@ -157,7 +158,17 @@ def _hermite_nd(atom, degree: int = 40):
     return float(np.sum(weights.ravel() * f(*zs)))
 
 
-_NUMPY_MODULES = [{"Heaviside": lambda x, h=0.5: np.heaviside(x, float(h))}, "scipy", "numpy"]
+def _special(name):
+    def call(*args):
+        import scipy.special
+        return getattr(scipy.special, name)(*args)
+    return call
+
+
+#: lambdify namespace: numpy plus the special functions the engine produces
+#: (imported lazily: the scipy printer would pull in sympy.physics at import).
+_NUMPY_MODULES = [{"Heaviside": lambda x, h=0.5: np.heaviside(x, float(h)), "erf": _special("erf"),
+                   "erfc": _special("erfc")}, "numpy"]
 
 
 @functools.lru_cache(maxsize=64)
