@@ -185,7 +185,14 @@ def _lambdify(act: Activation, expr: sp.Expr) -> Callable[[np.ndarray], np.ndarr
         value = float(expr)
         return lambda x: np.full(np.shape(x), value)
     from .quadrature import _NUMPY_MODULES
+    if expr.has(sp.Heaviside):  # select branches so that e^z·Θ(−z) is 0, not ∞·0, at large z
+        expr = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
     fn = sp.lambdify(z, expr, modules=_NUMPY_MODULES)
+    if expr.has(sp.Piecewise):
+        def guarded(x, fn=fn):
+            with np.errstate(over="ignore", invalid="ignore"):
+                return fn(x)
+        return lambda x: guarded(np.asarray(x, dtype=float))
     return lambda x: fn(np.asarray(x, dtype=float))
 
 

@@ -9,7 +9,8 @@ algebraically:
 * ``dps=None`` — double precision, ``scipy.integrate.quad`` on z = √K·u with the
   standard normal weight (absolute error ≲ 1e-12 for the integrands of the engine).
 * ``dps=d`` — ``mpmath.quad`` (tanh–sinh) at d decimal digits, the high-precision
-  reference of the tests.
+  reference of the tests (one variable: well under a second; two variables are
+  nested and take about a minute at d = 15).
 
 Plus vectorised Gauss–Hermite rules (:func:`hermite_rule`, :func:`expect_1d`,
 :func:`expect_2d`) for evaluating many kernels at once, after a Cholesky factor of

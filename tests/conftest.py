@@ -1,16 +1,7 @@
-"""Shared fixtures: high-precision references used across the test-suite."""
+"""Shared fixtures."""
 
-import mpmath
 import numpy as np
 import pytest
-
-
-def mp_gauss(f, K, dps=30, points=(0,)):
-    """⟨f(z)⟩_K by mpmath tanh–sinh quadrature at ``dps`` digits, split at ``points``."""
-    with mpmath.workdps(dps):
-        s = mpmath.sqrt(mpmath.mpf(K))
-        cuts = [-mpmath.inf] + [mpmath.mpf(p) / s for p in points] + [mpmath.inf]
-        return mpmath.quad(lambda u: f(s * u) * mpmath.npdf(u), cuts)
 
 
 @pytest.fixture

@@ -114,3 +114,11 @@ def test_random_allowed_expressions_evaluate_consistently(f, g, c, op):
     numeric = act.numpy_function()(x)
     exact = [float(act.bound_expr.subs(z, sp.Rational(str(v))).evalf(30)) for v in x]
     np.testing.assert_allclose(numeric, exact, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["elu", "relu", "leaky_relu", "step"])
+def test_kinked_numpy_functions_are_finite_far_out(name):
+    act = activation(name, a=0.2) if name == "leaky_relu" else activation(name)
+    x = np.array([-1e3, -1.0, 0.0, 1.0, 1e3])
+    for fn in (act.numpy_function(), act.numpy_derivative(1), act.numpy_derivative(2)):
+        assert np.all(np.isfinite(fn(x)))
