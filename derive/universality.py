@@ -169,7 +169,7 @@ def large_depth_laws(point: CriticalPoint, flow: LocalFlow) -> dict:
         (source, _), = flow.source
         V = solve_exact_affine(source * K**2, 1, 0)
         return {"p_K": sp.S.Zero, "p_perp": sp.S.Zero, "q_V": sp.S.One, "K": K,
-                "delta_delta_K": sp.Symbol("delta_delta_K_1"), "V": V.expression,
+                "delta_delta_K": sp.Symbol("A_perp"), "V": V.expression,
                 "V/(n K^2)": sp.simplify(V.expression / (n * K**2))}
     out: dict = {"notes": []}
     x = solve_power_law([Term(c, 0, p) for c, p in flow.increment], sign=flow.side)
