@@ -448,4 +448,47 @@ def _bind(name: str, expr: sp.Expr, values: Mapping, previous: Mapping) -> Activ
     merged = dict(previous)
     for key, value in values.items():
         merged[key] = _exact(value)
-    return Activation(name=name, expr=expr, values=tuple(sorted(merged.items())))
+    act = Activation(name=name, expr=expr, values=tuple(sorted(merged.items())))
+    _check_real_line(act)
+    return act
+
+
+def _check_real_line(act: Activation) -> None:
+    """σ must be real and finite on all of ℝ: Gaussian pre-activations take every real value.
+
+    Each side of the kink at 0 is checked with ``sympy.calculus.util.continuous_domain``
+    (erf, which it does not know, replaced by tanh: both are entire and real), the
+    value at 0 must be finite, and a numeric scan catches what sympy cannot decide.
+    """
+    from sympy.calculus.util import continuous_domain
+    generic = {p: sp.Rational(37, 100) for p in act.free_parameters}
+    expr = act.bound_expr.xreplace(generic).replace(sp.erf, sp.tanh).replace(sp.erfc, lambda u: 1 - sp.tanh(u))
+    kinked = expr.has(sp.Heaviside)
+    branches = [(+1, sp.Interval.open(0, sp.oo)), (-1, sp.Interval.open(-sp.oo, 0))] if kinked \
+        else [(0, sp.S.Reals)]
+    for side, required in branches:
+        branch = _side(expr, side) if kinked else expr
+        at_zero = branch.subs(z, 0)
+        if not (at_zero.is_finite and at_zero.is_real is not False):
+            raise ActivationError(f"activation {act.name!r} is not finite at z = 0")
+        try:
+            domain = continuous_domain(branch, z, sp.S.Reals)
+        except (NotImplementedError, ValueError, TypeError):
+            continue
+        if not required.is_subset(domain):
+            raise ActivationError(
+                f"activation {act.name!r} is not real and continuous for every real z (only on {domain}); "
+                "Gaussian pre-activations take all real values")
+    if not act.free_parameters:
+        with np.errstate(all="ignore"):
+            values = np.asarray(act.numpy_function()(np.linspace(-40.0, 40.0, 1601)), dtype=complex)
+        if np.any(np.isnan(values)) or np.any(values.imag != 0):
+            raise ActivationError(f"activation {act.name!r} is not real for some real z")
+
+
+def _side(expr: sp.Expr, side: int) -> sp.Expr:
+    """expr for sign(z) = side: Heaviside(±z + c) evaluated on that side near 0."""
+    def h(arg, *rest):
+        slope = sp.diff(arg, z)
+        return sp.S.One if (slope * side).is_positive else sp.S.Zero
+    return expr.replace(sp.Heaviside, h)

@@ -260,6 +260,17 @@ def numeric_susceptibilities(act: Activation):
     return (lambda Ks: num.perp(Ks) + num.sigma_ddsigma(Ks)), num.perp
 
 
+def _search_grid(act: Activation) -> np.ndarray:
+    """Log-spaced K grid of the K* > 0 search, stopped below any divergence of ⟨σ²⟩_K."""
+    low, high = SEARCH_RANGE
+    threshold = divergence_threshold(act)
+    if threshold is not None:
+        high = min(high, 0.9 * threshold)
+    if high <= low:
+        return np.array([low])
+    return np.geomspace(low, high, _GRID)
+
+
 def _delta_coefficient(term) -> float:
     deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.DiracDelta)]
     if len(deltas) != 1 or len(deltas[0].args) != 1 or deltas[0].args[0] != z:
@@ -270,7 +281,7 @@ def _delta_coefficient(term) -> float:
 def _positive_kernel_points(act):
     """Roots K* > 0 of ⟨σσ''⟩_K (χ_∥ = χ_⊥) with C_b = K* − C_W g(K*) ≥ 0."""
     num = _NumericSigma(act)
-    Ks = np.geomspace(*SEARCH_RANGE, _GRID)
+    Ks = _search_grid(act)
     values = num.sigma_ddsigma(Ks)
     points = []
     finite = np.isfinite(values)
@@ -324,6 +335,30 @@ def _float(x: float) -> sp.Float:
     return sp.Float(float(x), 15)
 
 
+def divergence_threshold(act: Activation) -> float | None:
+    """Smallest K at which ⟨σ²⟩_K is infinite, or None when it is finite for all K.
+
+    σ² ~ exp(2L z²) at large |z| makes ⟨σ²⟩_K diverge for K ≥ 1/(4L).  L is read
+    off log|σ(z)|/z² at |z| = 40 and 80 in 30-digit arithmetic (no overflow): a
+    sub-Gaussian σ has L(80) ≪ L(40), a Gaussian-growing one L(80) ≈ L(40) > 0.
+    """
+    if not act.is_numeric:
+        return None
+    rates = []
+    for x in (40, 80):
+        worst = 0.0
+        for sign in (+1, -1):
+            value = act.bound_expr.subs(z, sign * x).evalf(30)
+            if value.has(sp.zoo, sp.oo, sp.nan):
+                return 0.0
+            if value != 0:
+                worst = max(worst, float(sp.log(abs(value)).evalf(30)) / x**2)
+        rates.append(worst)
+    if rates[1] > 0.005 and rates[1] > 0.8 * rates[0]:
+        return 1.0 / (4.0 * rates[1])
+    return None
+
+
 def explain_absence(act: Activation) -> str:
     """Why an activation has no usable critical point (THEORY.md §5, last item)."""
     if act.derivative(1).has(sp.DiracDelta):
@@ -336,12 +371,13 @@ def explain_absence(act: Activation) -> str:
     elif taylor[1] == 0:
         reasons.append("σ'(0) = 0, so χ(0) = 0 and K* = 0 cannot be critical")
     if act.is_numeric:
-        h = _NumericSigma(act).sigma_ddsigma(np.geomspace(*SEARCH_RANGE, _GRID))
+        Ks = _search_grid(act)
+        h = _NumericSigma(act).sigma_ddsigma(Ks)
         finite = h[np.isfinite(h)]
-        if finite.size and (np.all(finite > 0) or np.all(finite < 0)):
+        if len(Ks) > 1 and finite.size and (np.all(finite > 0) or np.all(finite < 0)):
             sign = ">" if finite[0] > 0 else "<"
-            reasons.append(f"⟨σσ''⟩_K {sign} 0 for all K in [{SEARCH_RANGE[0]:g}, {SEARCH_RANGE[1]:g}], "
-                           "so χ_∥ ≠ χ_⊥ at every K* > 0")
+            reasons.append(f"⟨σσ''⟩_K {sign} 0 for all K in [{Ks[0]:.4g}, {Ks[-1]:.4g}], "
+                           "so χ_∥ ≠ χ_⊥ at every K* > 0 there")
     else:
         reasons.append("a numeric search for K* > 0 needs values for the parameters "
                        + ", ".join(p.name for p in act.free_parameters))

@@ -15,7 +15,7 @@ import sympy as sp
 
 from .activations import Activation, activation
 from .asymptotics import Term, solve_exact_affine, solve_power_law
-from .criticality import (CriticalPoint, LocalFlow, critical_points, explain_absence,
+from .criticality import (CriticalPoint, LocalFlow, critical_points, divergence_threshold, explain_absence,
                           is_scale_invariant, susceptibilities, taylor_coefficients)
 from .symbols import K, ell, n
 
@@ -118,6 +118,16 @@ def classify(act: "Activation | str", **values) -> UniversalityReport:
     taylor = _taylor(act)
     usable = [(p, f) for p, f in points if f is not None and _usable(p)]
     notes: list[str] = []
+    threshold = divergence_threshold(act)
+    if threshold is not None and threshold < 1e-6:
+        notes.append("⟨σ²⟩_K diverges for every K > 0 (σ grows faster than any Gaussian): "
+                     "the kernel recursion does not exist")
+    elif threshold is not None:
+        notes.append(f"⟨σ²⟩_K diverges for K ≥ {threshold:.4g} (σ grows like a Gaussian or faster): "
+                     "the kernel recursion exists only below")
+    for p, _ in points:
+        if not _usable(p):
+            notes.append(f"critical point at K* = {p.K_star} is {p.stability}")
     if not usable:
         notes.append(explain_absence(act))
         return UniversalityReport(act, "none", tuple(p for p, _ in points), chi_par, chi_perp,
@@ -125,9 +135,6 @@ def classify(act: "Activation | str", **values) -> UniversalityReport:
     point, flow = usable[0]
     laws = large_depth_laws(point, flow)
     label = _label(act, point, laws)
-    for p, _ in points:
-        if not _usable(p):
-            notes.append(f"critical point at K* = {p.K_star} is {p.stability}")
     exponents = tuple((k, laws[k]) for k in ("p_K", "p_perp", "q_V") if k in laws)
     asym = tuple((k, laws[k]) for k in ("K", "delta_delta_K", "V", "V/(n K^2)") if k in laws)
     notes.extend(laws.get("notes", ()))

@@ -122,3 +122,12 @@ def test_kinked_numpy_functions_are_finite_far_out(name):
     x = np.array([-1e3, -1.0, 0.0, 1.0, 1e3])
     for fn in (act.numpy_function(), act.numpy_derivative(1), act.numpy_derivative(2)):
         assert np.all(np.isfinite(fn(x)))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("log(z)", "not finite at z = 0"), ("1/z", "not finite at z = 0"), ("sqrt(z)", "only on"),
+    ("1/(z - 0.5)", "only on"), ("tan(z)", "only on"), ("log(abs(z))", "not finite"),
+])
+def test_activation_must_be_real_and_finite_on_the_real_line(text, message):
+    with pytest.raises(ActivationError, match=message):
+        activation(text)

@@ -204,6 +204,21 @@ def test_sigma0_nonzero_cannot_be_critical(name, sign):
         assert mpmath.sign(mp_gauss(f, k, dps=20, points=())) == sign
 
 
+def test_gaussian_growth_reports_where_the_kernel_map_diverges():
+    """⟨e^{2z²}⟩_K = (1 − 4K)^{-1/2}: infinite from K = 1/4 on (exact)."""
+    rep = classify("exp(z**2)")
+    assert rep.universality_class == "none"
+    assert any("diverges for K ≥ 0.25" in note for note in rep.notes)
+    assert any("every K > 0" in note for note in classify("exp(exp(z))").notes)
+    assert not any("diverges" in note for note in classify("tanh").notes)
+
+
+def test_unstable_zero_point_is_explained():
+    rep = classify("z + z**3")          # a_1 = 6 > 0: K = 0 repels
+    assert rep.universality_class == "none"
+    assert any("K* = 0 is unstable" in note for note in rep.notes)
+
+
 def test_step_cannot_be_critical():
     rep = classify("step")
     assert rep.universality_class == "none"
