@@ -78,10 +78,13 @@ def test_theory_erf_sin_linear_two_point_closed_forms():
 def test_two_point_closed_forms_vs_quadrature_on_random_psd_kernels(k11, k22, rho):
     """Property: closed forms agree with 2-D quadrature for any PSD kernel, coincident inputs included."""
     k12 = rho * math.sqrt(k11 * k22)
+    # exact kernel values: at ρ = ±1 a rounded K12 could exceed √(K11K22) and leave the PSD cone
+    exact = {K11: sp.Rational(k11), K22: sp.Rational(k22),
+             K12: sp.Rational(rho) * sp.sqrt(sp.Rational(k11) * sp.Rational(k22))}
     for name in ("relu", "erf", "gelu"):
         s = activation(name).bound_expr
         closed = expect2(s.subs(z, z1) * s.subs(z, z2), K11, K12, K22)
-        value = float(closed.subs({K11: k11, K12: k12, K22: k22}).evalf(20))
+        value = float(closed.subs(exact).evalf(20))
         f = activation(name).numpy_function()
         if name == "relu":  # kink: adaptive quadrature split at the kinks (Gauss–Hermite is only algebraic)
             cov = [[k11, k12], [k12, k22]]

@@ -1,0 +1,433 @@
+"""Finite-width layer-to-layer recursions for N_D inputs (THEORY.md §2, §3, §6).
+
+Stage *recursions*: :class:`~derive.activations.Activation` + observables →
+:class:`Recursion` (immutable): the Gaussian-expectation atoms the recursions
+need, each evaluated in closed form by :mod:`derive.gaussian` where the rule table
+reaches, and the entry-wise update rules written with ``sympy.IndexedBase``
+tensors over sample indices ``a1..a4``.
+
+Quantities (layer ℓ → ℓ+1; K = K^{(ℓ)}, r = n_ℓ/n_{ℓ−1}, every β, γ over {a1, a2}):
+
+* ``K``:  K'_{a1a2} = C_b + C_W ⟨σ_{a1}σ_{a2}⟩
+* ``H``:  H'_{a1a2} = λ_b + λ_W ⟨σ_{a1}σ_{a2}⟩ + C_W ⟨σ'_{a1}σ'_{a2}⟩ H_{a1a2}
+* ``V``:  V'_{(a1a2)(a3a4)} = C_W²[⟨σ_{a1}σ_{a2}σ_{a3}σ_{a4}⟩ − ⟨σ_{a1}σ_{a2}⟩⟨σ_{a3}σ_{a4}⟩]
+  + (C_W²/4) r Σ_{γ1γ2 ∈ {a1,a2}} Σ_{γ3γ4 ∈ {a3,a4}} V_{(γ1γ2)(γ3γ4)} ⟨∂γ1∂γ2(σ_{a1}σ_{a2})⟩⟨∂γ3∂γ4(σ_{a3}σ_{a4})⟩
+  (the integration-by-parts form: no K⁻¹, coincident inputs allowed).
+* ``G1``: G1'_{a1a2} = r C_W [½ Σ_{β1β2} G1_{β1β2} ⟨∂β1∂β2(σ_{a1}σ_{a2})⟩
+  + ⅛ Σ_{β1..β4} V_{(β1β2)(β3β4)} ⟨∂β1..∂β4(σ_{a1}σ_{a2})⟩].
+
+The γ/β sums run over the *labels* of the two samples, so ⟨∂_{a1}∂_{a2}(σσ)⟩ =
+⟨σ'σ'⟩ and ⟨∂_{a1}²(σσ)⟩ = ⟨σ''_{a1}σ_{a2}⟩.  For coincident samples (a1 = a2)
+the labelled V rule is still exact; the G1 rule is written with the one-sample
+derivatives ⟨(σ²)''⟩, ⟨(σ²)''''⟩ instead (the labelled pieces diverge separately
+for kinked σ, e.g. ⟨δ(z)²⟩ for ReLU, while their sum is finite).  Single input this
+is G1' = χ_∥ G1 + (C_W/2) g''(K) V and V' = C_W²(⟨σ⁴⟩ − ⟨σ²⟩²) + χ_∥² V.
+
+Examples
+--------
+>>> from derive import activation
+>>> rec = build_recursion(activation("relu"), ("K", "H"))
+>>> rec.quantities
+('K', 'H')
+>>> [a.name for a in rec.atoms]
+['ss', 'dsds']
+>>> rec.atom("ss").pattern("a").closed
+K11/2
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .activations import Activation, activation, canonical_steps, clean_deltas, integrand
+from .errors import RGFlowError
+from .gaussian import atoms_of, expect, has_atoms
+from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b, z, z1, z2, z3, z4
+
+__all__ = ["FlowError", "AtomPattern", "GaussianAtom", "Update", "Recursion", "build_recursion",
+           "OBSERVABLES", "REQUIRES", "QUAD_PATTERNS", "width_ratio", "sample_indices",
+           "normalise_observables"]
+
+#: Observables in canonical order, and what each needs computed first.
+OBSERVABLES = ("K", "H", "V", "G1")
+REQUIRES = {"K": (), "H": ("K",), "V": ("K",), "G1": ("K", "V")}
+#: Width ratio r = n_ℓ / n_{ℓ−1} of the 1/n terms.
+width_ratio = sp.Symbol("r", positive=True)
+#: Sample indices of the entry-wise update rules.
+sample_indices = sp.symbols("a1:5", integer=True, nonnegative=True)
+_SAMPLE_VARS = (z1, z2, z3, z4)
+#: Coincidence patterns of the four-point function: key → multiplicities of distinct samples.
+QUAD_PATTERNS = (("aaaa", (4,)), ("aaab", (3, 1)), ("aabb", (2, 2)), ("aabc", (2, 1, 1)),
+                 ("abcd", (1, 1, 1, 1)))
+
+
+class FlowError(RGFlowError, ValueError):
+    """A flow that cannot be built (unknown observable, divergent expectation, ...)."""
+
+
+@dataclass(frozen=True)
+class AtomPattern:
+    """One coincidence pattern of an expectation atom.
+
+    ``factors[i]`` is the function of the i-th distinct sample (a sympy expression
+    in :data:`derive.symbols.z`), so the integrand is Π_i factors[i](z_{i+1}) with
+    (z_1..z_m) ~ N(0, K) and K = :func:`~derive.symbols.kernel_matrix` (m).
+    ``closed`` is the exact value in the symbols K11, K12, ... or None when
+    numerical quadrature is needed; ``remaining`` lists the rule-table atoms that
+    prevented a closed form (for the record).
+    """
+
+    key: str
+    multiplicities: tuple[int, ...]
+    factors: tuple[sp.Expr, ...]
+    closed: sp.Expr | None
+    remaining: tuple = ()
+
+    @property
+    def size(self) -> int:
+        """Number of distinct samples (dimension of the Gaussian integral)."""
+        return len(self.factors)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed is not None
+
+    def canonical_text(self) -> str:
+        closed = "numeric" if self.closed is None else sp.srepr(self.closed)
+        factors = ";".join(sp.srepr(f) for f in self.factors)
+        return f"{self.key}|{self.multiplicities}|{factors}|{closed}"
+
+
+@dataclass(frozen=True)
+class GaussianAtom:
+    """A Gaussian expectation the recursions share (one node of the dependency graph).
+
+    ``rank`` is the number of sample indices of its array (1: per sample, 2: per
+    pair, 4: per quadruple); ``symmetric`` says whether the rank-2 array is
+    symmetric.  ``patterns`` holds its coincidence patterns.
+    """
+
+    name: str
+    rank: int
+    symmetric: bool
+    description: str
+    latex: str
+    patterns: tuple[AtomPattern, ...]
+
+    def pattern(self, key: str) -> AtomPattern:
+        for p in self.patterns:
+            if p.key == key:
+                return p
+        raise KeyError(key)
+
+    @property
+    def is_closed(self) -> bool:
+        """True when every pattern has a closed form."""
+        return all(p.is_closed for p in self.patterns)
+
+    @property
+    def method(self) -> str:
+        if self.is_closed:
+            return "closed"
+        return "quadrature" if not any(p.is_closed for p in self.patterns) else "mixed"
+
+    def canonical_text(self) -> str:
+        return "|".join([self.name, str(self.rank), str(self.symmetric)]
+                        + [p.canonical_text() for p in self.patterns])
+
+
+@dataclass(frozen=True)
+class Update:
+    """One entry-wise update rule ``lhs = rhs`` for the index pattern ``pattern``.
+
+    ``pattern`` is ``"ab"`` (every pair, diagonal included), ``"a<b"`` (off-diagonal
+    pairs only), ``"aa"`` (diagonal only) or ``"abcd"`` (every quadruple).
+    """
+
+    quantity: str
+    pattern: str
+    lhs: sp.Expr
+    rhs: sp.Expr
+
+    def canonical_text(self) -> str:
+        return f"{self.quantity}|{self.pattern}|{sp.srepr(self.lhs)}|{sp.srepr(self.rhs)}"
+
+
+@dataclass(frozen=True)
+class Recursion:
+    """The N_D-input recursions of one activation (immutable).
+
+    Attributes
+    ----------
+    activation : Activation
+    observables : tuple of str
+        What the user asked for.
+    quantities : tuple of str
+        What is computed: the observables and everything they need, in the order
+        K, H, V, G1.
+    atoms : tuple of GaussianAtom
+        The distinct expectations, each once.
+    updates : tuple of Update
+    parameters : tuple of sympy.Symbol
+        Per-layer parameters (C_b, C_W, lambda_b, lambda_W, r).
+    """
+
+    activation: Activation
+    observables: tuple[str, ...]
+    quantities: tuple[str, ...]
+    atoms: tuple[GaussianAtom, ...]
+    updates: tuple[Update, ...]
+    parameters: tuple[sp.Symbol, ...]
+
+    def atom(self, name: str) -> GaussianAtom:
+        for a in self.atoms:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def updates_of(self, quantity: str) -> tuple[Update, ...]:
+        return tuple(u for u in self.updates if u.quantity == quantity)
+
+    def canonical_text(self) -> str:
+        parts = [self.activation.name, sp.srepr(self.activation.bound_expr), ",".join(self.observables),
+                 ",".join(self.quantities)]
+        parts += [a.canonical_text() for a in self.atoms]
+        parts += [u.canonical_text() for u in self.updates]
+        parts += [p.name for p in self.parameters]
+        return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------
+# Atom definitions
+# ---------------------------------------------------------------------------------
+
+#: Pair atoms ⟨σ^{(i)}(z_a) σ^{(j)}(z_b)⟩: name → (i, j, symmetric, patterns).
+PAIR_ATOMS = {
+    "ss": (0, 0, True, ("a", "ab")),
+    "dsds": (1, 1, True, ("a", "ab")),
+    "d2ss": (2, 0, False, ("a", "ab")),
+    "d4ss": (4, 0, False, ("ab",)),
+    "d3sds": (3, 1, False, ("ab",)),
+    "d2sd2s": (2, 2, True, ("ab",)),
+}
+#: Per-sample atoms ⟨(σ²)^{(k)}(z_a)⟩: name → k.
+DIAG_ATOMS = {"s2d2": 2, "s2d4": 4}
+#: Atoms each quantity's update reads.
+NEEDS = {
+    "K": ("ss",),
+    "H": ("ss", "dsds"),
+    "V": ("ss", "dsds", "d2ss", "ssss"),
+    "G1": ("dsds", "d2ss", "d4ss", "d3sds", "d2sd2s", "s2d2", "s2d4"),
+}
+_ATOM_ORDER = ("ss", "dsds", "d2ss", "d4ss", "d3sds", "d2sd2s", "s2d2", "s2d4", "ssss")
+_PRIMES = {0: "", 1: "'", 2: "''", 3: "'''", 4: "''''"}
+_TEX_PRIMES = {0: "", 1: "'", 2: "''", 3: "'''", 4: "^{(4)}"}
+
+
+def normalise_observables(observables) -> tuple[str, ...]:
+    """Validate and order observable names (a string "K,H" or an iterable)."""
+    if isinstance(observables, str):
+        observables = [s for s in observables.replace(" ", ",").split(",") if s]
+    try:
+        names = [str(o) for o in observables]
+    except TypeError:
+        raise FlowError(f"observables must be names among {', '.join(OBSERVABLES)}") from None
+    unknown = sorted(set(names) - set(OBSERVABLES))
+    if unknown:
+        raise FlowError(f"unknown observable(s) {', '.join(unknown)}; choose from {', '.join(OBSERVABLES)}")
+    if not names:
+        raise FlowError("no observable requested; choose from " + ", ".join(OBSERVABLES))
+    return tuple(o for o in OBSERVABLES if o in names)
+
+
+def _closure(observables) -> tuple[str, ...]:
+    needed = set()
+    stack = list(observables)
+    while stack:
+        q = stack.pop()
+        if q not in needed:
+            needed.add(q)
+            stack.extend(REQUIRES[q])
+    return tuple(o for o in OBSERVABLES if o in needed)
+
+
+def _canonical(expr: sp.Expr) -> sp.Expr:
+    """Products of σ-derivatives in canonical distributional form (Θ² → Θ, f δ → f(0) δ)."""
+    expr = canonical_steps(sp.expand(expr))
+    return clean_deltas(expr) if expr.has(sp.DiracDelta) else expr
+
+
+def _orthant_forms(expr: sp.Expr) -> int:
+    """Largest number of Heaviside/erf factors in one term (the orthant rule closes ≤ 3)."""
+    worst = 0
+    for term in sp.Add.make_args(sp.expand(expr)):
+        count = 0
+        for factor in sp.Mul.make_args(term):
+            base, power = factor.as_base_exp()
+            if isinstance(base, sp.Heaviside):
+                count += 1
+            elif isinstance(base, sp.erf):
+                count += int(power) if power.is_Integer and power > 0 else 99
+        worst = max(worst, count)
+    return worst
+
+
+def _stabilise(expr: sp.Expr) -> sp.Expr:
+    """Real form with merged exponentials (exp(a)·exp(b) → exp(a+b), no 0·∞ underflow)."""
+    if expr.has(sp.I):
+        expr = sp.expand_complex(expr)
+        if expr.has(sp.I):
+            expr = sp.simplify(expr)
+    expr = sp.powsimp(expr, combine="exp", deep=True)
+    return expr.replace(lambda e: isinstance(e, sp.exp), lambda e: sp.exp(sp.cancel(e.args[0])))
+
+
+def closed_expectation(integrand_expr: sp.Expr, size: int) -> tuple[sp.Expr | None, tuple]:
+    """⟨integrand⟩ over (z1..z_size) ~ N(0, kernel_matrix(size)): (closed form, remaining atoms).
+
+    Integrands with more than three Heaviside/erf factors in a term cannot close
+    (the orthant rule stops at three forms) and are not attempted.
+    """
+    if _orthant_forms(integrand_expr) > 3:
+        return None, ()
+    variables = _SAMPLE_VARS[:size]
+    value = expect(integrand_expr, variables, kernel_matrix(size))
+    if has_atoms(value):
+        return None, atoms_of(value)
+    if value.has(sp.oo, -sp.oo, sp.zoo, sp.nan):
+        return sp.oo, ()
+    value = _stabilise(value)
+    if value.has(sp.I):
+        return None, ()
+    return value, ()
+
+
+def _pattern(key, multiplicities, factors, what: str) -> AtomPattern:
+    size = len(factors)
+    integrand_expr = sp.Mul(*[f.xreplace({z: _SAMPLE_VARS[i]}) for i, f in enumerate(factors)])
+    closed, remaining = closed_expectation(integrand_expr, size)
+    if closed is sp.oo:
+        raise FlowError(f"the Gaussian expectation {what} diverges for this activation "
+                        f"(pattern {key}); the requested observables cannot be computed")
+    if closed is None and any(f.has(sp.DiracDelta) for f in factors):
+        raise FlowError(f"{what} (pattern {key}) has no closed form and its integrand contains a "
+                        "Dirac delta, which quadrature cannot evaluate")
+    return AtomPattern(key, tuple(multiplicities), tuple(factors), closed, tuple(remaining))
+
+
+def _sigma_derivative(act: Activation, k: int) -> sp.Expr:
+    return canonical_steps(act.bound_expr) if k == 0 else act.derivative(k)
+
+
+def _pair_atom(act: Activation, name: str) -> GaussianAtom:
+    i, j, symmetric, keys = PAIR_ATOMS[name]
+    fi, fj = _sigma_derivative(act, i), _sigma_derivative(act, j)
+    desc = f"<sigma{_PRIMES[i]}(z_a) sigma{_PRIMES[j]}(z_b)>"
+    tex = rf"\langle \sigma{_TEX_PRIMES[i]}_{{a}} \sigma{_TEX_PRIMES[j]}_{{b}} \rangle_{{K}}"
+    patterns = []
+    for key in keys:
+        if key == "a":
+            patterns.append(_pattern("a", (2,), (_canonical(fi * fj),), desc))
+        else:
+            patterns.append(_pattern("ab", (1, 1), (fi, fj), desc))
+    return GaussianAtom(name, 2, symmetric, desc, tex, tuple(patterns))
+
+
+def _diag_atom(act: Activation, name: str) -> GaussianAtom:
+    k = DIAG_ATOMS[name]
+    desc = f"<(sigma^2){_PRIMES[k]}(z_a)>"
+    tex = rf"\langle (\sigma^2){_TEX_PRIMES[k]}_{{a}} \rangle_{{K}}"
+    pattern = _pattern("a", (2,), (integrand(act.bound_expr ** 2, k),), desc)
+    return GaussianAtom(name, 1, True, desc, tex, (pattern,))
+
+
+def _quad_atom(act: Activation) -> GaussianAtom:
+    desc = "<sigma(z_a) sigma(z_b) sigma(z_c) sigma(z_d)>"
+    tex = r"\langle \sigma_{a} \sigma_{b} \sigma_{c} \sigma_{d} \rangle_{K}"
+    patterns = []
+    for key, mult in QUAD_PATTERNS:
+        factors = tuple(canonical_steps(act.bound_expr ** p) for p in mult)
+        patterns.append(_pattern(key, mult, factors, desc))
+    return GaussianAtom("ssss", 4, True, desc, tex, tuple(patterns))
+
+
+def _make_atom(act: Activation, name: str) -> GaussianAtom:
+    if name in PAIR_ATOMS:
+        return _pair_atom(act, name)
+    if name in DIAG_ATOMS:
+        return _diag_atom(act, name)
+    return _quad_atom(act)
+
+
+# ---------------------------------------------------------------------------------
+# Update rules
+# ---------------------------------------------------------------------------------
+
+def _updates(quantities) -> tuple[Update, ...]:
+    a1, a2, a3, a4 = sample_indices
+    base = {name: sp.IndexedBase(name) for name in _ATOM_ORDER}
+    K, H, V, G1 = (sp.IndexedBase(q) for q in ("K", "H", "V", "G1"))
+    nxt = {q: sp.IndexedBase(f"{q}_next") for q in OBSERVABLES}
+    ss, dsds, d2ss = base["ss"], base["dsds"], base["d2ss"]
+    r = width_ratio
+    out = []
+    if "K" in quantities:
+        out.append(Update("K", "ab", nxt["K"][a1, a2], C_b + C_W * ss[a1, a2]))
+    if "H" in quantities:
+        out.append(Update("H", "ab", nxt["H"][a1, a2],
+                          lambda_b + lambda_W * ss[a1, a2] + C_W * dsds[a1, a2] * H[a1, a2]))
+    if "V" in quantities:
+        left = (((a1, a1), d2ss[a1, a2]), ((a1, a2), 2 * dsds[a1, a2]), ((a2, a2), d2ss[a2, a1]))
+        right = (((a3, a3), d2ss[a3, a4]), ((a3, a4), 2 * dsds[a3, a4]), ((a4, a4), d2ss[a4, a3]))
+        second = sp.Add(*[wl * wr * V[cl[0], cl[1], cr[0], cr[1]] for cl, wl in left for cr, wr in right])
+        rhs = (C_W**2 * (base["ssss"][a1, a2, a3, a4] - ss[a1, a2] * ss[a3, a4])
+               + C_W**2 * r / 4 * second)
+        out.append(Update("V", "abcd", nxt["V"][a1, a2, a3, a4], rhs))
+    if "G1" in quantities:
+        d4ss, d3sds, d2sd2s = base["d4ss"], base["d3sds"], base["d2sd2s"]
+        metric = (G1[a1, a1] * d2ss[a1, a2] + 2 * G1[a1, a2] * dsds[a1, a2] + G1[a2, a2] * d2ss[a2, a1])
+        quartic = (V[a1, a1, a1, a1] * d4ss[a1, a2] + 4 * V[a1, a2, a1, a1] * d3sds[a1, a2]
+                   + (2 * V[a1, a1, a2, a2] + 4 * V[a1, a2, a1, a2]) * d2sd2s[a1, a2]
+                   + 4 * V[a1, a2, a2, a2] * d3sds[a2, a1] + V[a2, a2, a2, a2] * d4ss[a2, a1])
+        out.append(Update("G1", "a<b", nxt["G1"][a1, a2],
+                          r * C_W * (metric / 2 + quartic / 8)))
+        out.append(Update("G1", "aa", nxt["G1"][a1, a1],
+                          r * C_W * (G1[a1, a1] * base["s2d2"][a1] / 2
+                                     + V[a1, a1, a1, a1] * base["s2d4"][a1] / 8)))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _build(act: Activation, observables: tuple[str, ...]) -> Recursion:
+    quantities = _closure(observables)
+    names = sorted({n for q in quantities for n in NEEDS[q]}, key=_ATOM_ORDER.index)
+    atoms = tuple(_atom_cached(act, n) for n in names)
+    parameters = (C_b, C_W, lambda_b, lambda_W, width_ratio)
+    return Recursion(act, observables, quantities, atoms, _updates(quantities), parameters)
+
+
+@functools.lru_cache(maxsize=256)
+def _atom_cached(act: Activation, name: str) -> GaussianAtom:
+    return _make_atom(act, name)
+
+
+def build_recursion(act, observables=OBSERVABLES) -> Recursion:
+    """The :class:`Recursion` of ``act`` for ``observables`` (and what they need).
+
+    Parameters
+    ----------
+    act : Activation or str
+        An activation or anything :func:`derive.activation` accepts.  All its
+        parameters must be bound (numerical evaluation needs values).
+    observables : iterable of str or str
+        Any of "K", "H", "V", "G1" (a comma-separated string works too).
+    """
+    act = activation(act) if not isinstance(act, Activation) else act
+    if not act.is_numeric:
+        names = ", ".join(p.name for p in act.free_parameters)
+        raise FlowError(f"activation {act.name!r} has unbound parameters ({names}); give values, "
+                        f"e.g. activation({act.name!r}, {act.free_parameters[0].name}=0.1)")
+    return _build(act, normalise_observables(observables))
