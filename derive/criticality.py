@@ -161,10 +161,19 @@ def _zero_kernel_point(act):
         if lead.is_number:
             stability = "stable (attracts from K > 0)" if lead < 0 else "unstable (K > 0 flows away)"
         else:
-            stability = f"stable if {sp.simplify(lead)} < 0"
+            stability = f"stable if {_condition(lead < 0)}"
     else:
         stability = f"marginal to order K^{order}"
     return CriticalPoint(sp.S.Zero, cw, sp.S.Zero, stability), flow
+
+
+def _condition(inequality) -> str:
+    """A readable condition on the free parameters (e.g. ``Ne(a, 0)`` for −2a² < 0)."""
+    symbols = sorted(inequality.free_symbols, key=lambda s: s.name)
+    try:
+        return str(sp.reduce_inequalities([inequality], symbols))
+    except (NotImplementedError, ValueError, TypeError):
+        return str(sp.simplify(inequality))
 
 
 def _series_terms(expr, x):
