@@ -77,10 +77,12 @@ def test_theory_erf_sin_linear_two_point_closed_forms():
 @given(k11=st.floats(0.05, 4), k22=st.floats(0.05, 4), rho=st.floats(-1, 1))
 def test_two_point_closed_forms_vs_quadrature_on_random_psd_kernels(k11, k22, rho):
     """Property: closed forms agree with 2-D quadrature for any PSD kernel, coincident inputs included."""
+    # exact kernel values: at ρ = ±1 a rounded K12 could exceed √(K11K22) and leave the PSD cone.
+    # Small denominators: sympy factors the integers of √(p/q) (huge q from raw floats stalls it).
+    q11, q22, qrho = (sp.Rational(v).limit_denominator(10**6) for v in (k11, k22, rho))
+    k11, k22, rho = float(q11), float(q22), float(qrho)
     k12 = rho * math.sqrt(k11 * k22)
-    # exact kernel values: at ρ = ±1 a rounded K12 could exceed √(K11K22) and leave the PSD cone
-    exact = {K11: sp.Rational(k11), K22: sp.Rational(k22),
-             K12: sp.Rational(rho) * sp.sqrt(sp.Rational(k11) * sp.Rational(k22))}
+    exact = {K11: q11, K22: q22, K12: qrho * sp.sqrt(q11 * q22)}
     for name in ("relu", "erf", "gelu"):
         s = activation(name).bound_expr
         closed = expect2(s.subs(z, z1) * s.subs(z, z2), K11, K12, K22)
