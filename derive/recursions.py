@@ -49,7 +49,7 @@ from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b, z, z1, z2, z3,
 
 __all__ = ["FlowError", "AtomPattern", "GaussianAtom", "Update", "Recursion", "build_recursion",
            "OBSERVABLES", "REQUIRES", "QUAD_PATTERNS", "width_ratio", "sample_indices",
-           "normalise_observables"]
+           "normalise_observables", "stabilise", "closed_expectation"]
 
 #: Observables in canonical order, and what each needs computed first.
 OBSERVABLES = ("K", "H", "V", "G1")
@@ -275,7 +275,7 @@ def _orthant_forms(expr: sp.Expr) -> int:
     return worst
 
 
-def _stabilise(expr: sp.Expr) -> sp.Expr:
+def stabilise(expr: sp.Expr) -> sp.Expr:
     """Real form with merged exponentials (exp(a)·exp(b) → exp(a+b), no 0·∞ underflow)."""
     if expr.has(sp.I):
         expr = sp.expand_complex(expr)
@@ -299,7 +299,7 @@ def closed_expectation(integrand_expr: sp.Expr, size: int) -> tuple[sp.Expr | No
         return None, atoms_of(value)
     if value.has(sp.oo, -sp.oo, sp.zoo, sp.nan):
         return sp.oo, ()
-    value = _stabilise(value)
+    value = stabilise(value)
     if value.has(sp.I):
         return None, ()
     return value, ()
