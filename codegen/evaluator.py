@@ -1,0 +1,326 @@
+"""Runtime: the :class:`Evaluator` around a generated module, input checks and results.
+
+Stage *evaluate*: inputs X (N_D, n_0), depth, widths and per-layer
+hyperparameters → :class:`FlowResult` with per-layer K, H, V, G1 arrays
+(DESIGN.md conventions: ``res.K[l]`` is layer l = 1..L; ``V[l][a1,a2,a3,a4]`` =
+V_{(a1a2)(a3a4)} without the 1/n).
+
+Every bad input raises a subclass of :class:`derive.errors.RGFlowError` with a
+one-line message *before* any large allocation: non-finite or mis-shaped X, depth
+< 1, widths ≤ 0, negative C_W (or C_b, λ), a memory estimate for V beyond what
+the machine has, and — during the run — a kernel that overflows or a quantity that
+stops being finite (the message names the layer).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from derive.errors import RGFlowError
+
+__all__ = ["Evaluator", "FlowResult", "LayerSeries", "InputError", "FlowOverflowError",
+           "FlowMemoryError", "memory_estimate", "available_memory"]
+
+
+class InputError(RGFlowError, ValueError):
+    """Inputs of :meth:`Evaluator.run` that cannot be evaluated."""
+
+
+class FlowOverflowError(RGFlowError, ArithmeticError):
+    """A quantity overflowed (or stopped being finite) at some layer."""
+
+
+class FlowMemoryError(RGFlowError, MemoryError):
+    """The requested arrays would not fit in memory."""
+
+
+class LayerSeries(Sequence):
+    """Per-layer arrays with 1-based layer numbers: ``s[l]`` is layer l = 1..L.
+
+    ``np.asarray(s)`` (or ``s.array``) is the stacked array, index 0 = layer 1.
+
+    Examples
+    --------
+    >>> s = LayerSeries(np.arange(6.0).reshape(3, 2))
+    >>> s[1], len(s), s.layers
+    (array([0., 1.]), 3, range(1, 4))
+    """
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __getitem__(self, layer):
+        if isinstance(layer, slice):
+            raise TypeError("index LayerSeries by one layer number (1..L); use .array for slices")
+        if not isinstance(layer, numbers.Integral) or not 1 <= layer <= len(self.array):
+            raise IndexError(f"layer {layer} out of range: layers are numbered 1..{len(self.array)}")
+        return self.array[layer - 1]
+
+    def __len__(self):
+        return len(self.array)
+
+    def __iter__(self):
+        return iter(self.array)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    @property
+    def layers(self) -> range:
+        return range(1, len(self.array) + 1)
+
+    def __repr__(self):
+        return f"LayerSeries(layers=1..{len(self.array)}, shape={self.array.shape[1:]})"
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """Per-layer results of one run (quantities not computed are None)."""
+
+    depth: int
+    widths: tuple[int, ...] | None
+    K: LayerSeries
+    H: LayerSeries | None = None
+    V: LayerSeries | None = None
+    G1: LayerSeries | None = None
+
+    def vertex_ratio(self) -> np.ndarray:
+        """V^{(ℓ)}_{(aa)(aa)} / (n_{ℓ−1} (K^{(ℓ)}_{aa})²) per layer (rows) and sample (columns).
+
+        Uses the width of the previous layer (n_{ℓ−1}; layer 1 has V = 0).
+        """
+        if self.V is None:
+            raise InputError("V was not computed; build the flow with observables including 'V'")
+        K = np.asarray(self.K)
+        V = np.asarray(self.V)
+        n = np.arange(K.shape[1])
+        diag_k = K[:, n, n]
+        diag_v = V[:, n, n, n, n]
+        widths = np.ones(self.depth) if self.widths is None else np.asarray(self.widths, dtype=float)
+        prev = np.concatenate([[np.nan], widths[:-1]])
+        return diag_v / (prev[:, None] * diag_k**2)
+
+
+# ---------------------------------------------------------------------------------
+# Input checks
+# ---------------------------------------------------------------------------------
+
+def _as_inputs(X) -> np.ndarray:
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("X must be a real array of shape (N_D, n_0)") from None
+    if X.ndim != 2:
+        hint = " (for one input use X[None, :])" if X.ndim == 1 else ""
+        raise InputError(f"X must have shape (N_D, n_0), got an array with shape {X.shape}{hint}")
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise InputError(f"X must have at least one input and one feature, got shape {X.shape}")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(f"X contains NaN or infinite values (first at row {row}, column {col})")
+    return X
+
+
+def _as_depth(depth) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
+        raise InputError(f"depth must be an integer >= 1, got {depth!r}")
+    if depth < 1:
+        raise InputError(f"depth must be >= 1, got {depth}")
+    return int(depth)
+
+
+def _as_widths(width, depth: int):
+    if width is None:
+        return None
+    if isinstance(width, numbers.Number) and not isinstance(width, bool):
+        widths = [width] * depth
+    else:
+        try:
+            widths = list(width)
+        except TypeError:
+            raise InputError(f"width must be an integer or a list of {depth} integers, got {width!r}") from None
+        if len(widths) != depth:
+            raise InputError(f"width list has {len(widths)} entries; give one per layer ({depth}: n_1..n_{depth})")
+    out = []
+    for i, w in enumerate(widths, 1):
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or w != int(w):
+            raise InputError(f"width of layer {i} must be a positive integer, got {w!r}")
+        if w <= 0:
+            raise InputError(f"width of layer {i} must be positive, got {w}")
+        out.append(int(w))
+    return tuple(out)
+
+
+def _as_parameter(name: str, value, depth: int) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64) if value is not None else None
+    if arr is None:
+        raise InputError(f"{name} must be given")
+    if arr.ndim == 0:
+        arr = np.full(depth, float(arr))
+    elif arr.ndim != 1 or len(arr) != depth:
+        raise InputError(f"{name} must be a number or a sequence of {depth} numbers (one per layer), "
+                         f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{name} must be finite")
+    if np.any(arr < 0):
+        layer = int(np.argmax(arr < 0)) + 1
+        raise InputError(f"{name} must be non-negative (it is a variance or a learning rate), "
+                         f"got {arr[layer - 1]:g} at layer {layer}")
+    return np.ascontiguousarray(arr)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def memory_estimate(n_inputs: int, n_unique: int, depth: int, quantities) -> int:
+    """Bytes the run allocates: outputs of every layer plus per-layer work arrays."""
+    pair = 8 * n_inputs**2
+    four = 8 * n_inputs**4
+    total = depth * pair * sum(q in quantities for q in ("K", "H", "G1"))
+    work = 8 * 12 * n_unique**2
+    if "V" in quantities:
+        total += depth * four
+        work += 3 * 8 * n_unique**4 + (depth * 8 * n_unique**4 if n_unique != n_inputs else 0)
+    return total + work
+
+
+def _gib(x: float) -> str:
+    return f"{x / 2**30:.3g} GiB"
+
+
+# ---------------------------------------------------------------------------------
+# Evaluator
+# ---------------------------------------------------------------------------------
+
+_STATUS = {1: ("K", "the kernel overflowed (|K| > 1e300 or not finite)"),
+           3: ("H", "the NTK mean H is not finite"), 4: ("V", "the four-point vertex V is not finite"),
+           5: ("G1", "the metric correction G1 is not finite")}
+
+
+class Evaluator:
+    """Numerical evaluator of one flow, backed by a generated numba module.
+
+    Attributes
+    ----------
+    module : module
+        The generated module (``generated.<stem>`` or a file in the user cache).
+    source_path : str
+        Path of that module's source file.
+    signature : str
+        Flow signature the module was generated from.
+    quantities : tuple of str
+        What :meth:`run` computes.
+    python_function : callable
+        The undecorated ``run_layers`` (numba's ``py_func``), for debugging.
+    """
+
+    def __init__(self, module, flow=None, origin: str = ""):
+        self.module = module
+        self.flow = flow
+        self.origin = origin
+        self.source_path = getattr(module, "__file__", "")
+        self.signature = module.SIGNATURE
+        self.quantities = tuple(module.QUANTITIES)
+        self.observables = tuple(module.OBSERVABLES)
+        self.python_function = module.run_layers.py_func
+
+    def __repr__(self):
+        return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "
+                f"origin={self.origin!r})")
+
+    def run(self, X, depth: int, width=None, C_b=0.0, C_W=1.0, lambda_b=None, lambda_W=None) -> FlowResult:
+        """Evaluate the recursions for inputs ``X`` through ``depth`` layers.
+
+        Parameters
+        ----------
+        X : array (N_D, n_0)
+            Inputs, one row per sample.
+        depth : int
+            Number of layers L ≥ 1; results are given for layers 1..L.
+        width : int, list of L ints, or None
+            Widths n_1..n_L.  Only ratios n_ℓ/n_{ℓ−1} enter the recursions (V, G1);
+            None means equal widths.
+        C_b, C_W, lambda_b, lambda_W : float or sequence of L floats
+            Per-layer hyperparameters (layer ℓ uses entry ℓ−1).  ``lambda_b`` and
+            ``lambda_W`` default to C_b and C_W (neural-tangents' "ntk" convention).
+        """
+        X = _as_inputs(X)
+        depth = _as_depth(depth)
+        widths = _as_widths(width, depth)
+        cb = _as_parameter("C_b", C_b, depth)
+        cw = _as_parameter("C_W", C_W, depth)
+        lb = _as_parameter("lambda_b", C_b if lambda_b is None else lambda_b, depth)
+        lw = _as_parameter("lambda_W", C_W if lambda_W is None else lambda_W, depth)
+        ratio = np.ones(depth)
+        if widths is not None:
+            for layer in range(2, depth):   # layer ℓ+1 from ℓ uses n_ℓ / n_{ℓ−1}
+                ratio[layer] = widths[layer - 1] / widths[layer - 2]
+
+        n_inputs = X.shape[0]
+        unique, inverse = np.unique(X, axis=0, return_inverse=True)
+        if len(unique) == n_inputs:
+            unique, inverse = X, None
+        n = len(unique)
+        need = memory_estimate(n_inputs, n, depth, self.quantities)
+        have = available_memory()
+        if need > 0.8 * have:
+            detail = (f" (V alone: {depth} layers x N_D^4 x 8 bytes = {_gib(depth * 8 * n_inputs**4)})"
+                      if "V" in self.quantities else "")
+            raise FlowMemoryError(f"N_D = {n_inputs}, depth = {depth} needs about {_gib(need)}{detail}, "
+                                  f"but only {_gib(have)} is available; use fewer inputs or layers, "
+                                  "or request observables without V")
+
+        gram = unique @ unique.T / X.shape[1]
+        K1 = cb[0] + cw[0] * gram
+        H1 = lb[0] + lw[0] * gram
+        arrays = {}
+        for q, shape in (("K", (n, n)), ("H", (n, n)), ("V", (n, n, n, n)), ("G1", (n, n))):
+            arrays[q] = (np.empty((depth,) + shape) if q in self.quantities
+                         else np.empty((0,) + (0,) * len(shape)))
+        flags = np.zeros(4, dtype=np.int64)
+        with np.errstate(all="ignore"):
+            code, layer = self.module.run_layers(K1, H1, cb, cw, lb, lw, ratio, arrays["K"], arrays["H"],
+                                                 arrays["V"], arrays["G1"], flags)
+        code, layer = int(code), int(layer)
+        if code == 2:
+            raise InputError(f"a sample has zero variance (K_aa <= 0) at layer {layer}: an all-zero input "
+                             "with C_b = 0 stays exactly zero; remove it or use C_b > 0")
+        if code:
+            quantity, what = _STATUS.get(code, ("?", "evaluation failed"))
+            raise FlowOverflowError(f"{what} at layer {layer} (C_W = {cw[min(layer, depth) - 1]:g}, "
+                                    f"C_b = {cb[min(layer, depth) - 1]:g}): the network explodes; "
+                                    "reduce C_W, the input scale or the depth")
+        if flags[0]:
+            warnings.warn("quadrature node limit reached (very large kernel): accuracy below the stated "
+                          "tolerance for some expectations", RuntimeWarning, stacklevel=2)
+        out = {}
+        for q in ("K", "H", "V", "G1"):
+            if q not in self.quantities:
+                out[q] = None
+                continue
+            arr = arrays[q]
+            if inverse is not None:
+                idx = inverse.ravel()
+                arr = arr[(slice(None),) + np.ix_(*([idx] * (arr.ndim - 1)))]
+            out[q] = LayerSeries(arr)
+        return FlowResult(depth=depth, widths=widths, K=out["K"], H=out["H"], V=out["V"], G1=out["G1"])
