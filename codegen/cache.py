@@ -64,6 +64,7 @@ def atomic_write(path: pathlib.Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; give the usual file mode
         with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
             fh.write(text)
             fh.flush()
@@ -75,6 +76,12 @@ def atomic_write(path: pathlib.Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_module(path: pathlib.Path, name: str):

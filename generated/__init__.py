@@ -1,0 +1,1 @@
+"""Generated evaluators (by `python -m codegen regenerate`); no logic lives here."""
