@@ -1,0 +1,170 @@
+"""``rgflow flow`` and ``rgflow compile``: the numerical side of the command line.
+
+* ``rgflow compile EXPR`` derives the flow of an activation, generates (or finds)
+  its numba evaluator and says where it lives and how each expectation is computed.
+* ``rgflow flow ACT --depth L --width n`` evaluates the recursions for inputs
+  (``--inputs FILE.npy``, shape (N_D, n_0); default two unit inputs at 30°) and
+  prints, per layer, K, the NTK mean H, the four-point vertex as V/(n K²) and the
+  metric correction G1/n of the first input; ``--plot`` saves K and V/(nK²) versus
+  ℓ, ``--graph`` exports the dependency graph as GraphML.
+
+C_b and C_W default to the activation's critical point (:func:`derive.classify`)
+when it has one, and must be given otherwise.  Registered by
+:func:`derive.cli.build_parser` through :func:`add_parsers`.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+import numpy as np
+
+from derive.errors import RGFlowError
+
+__all__ = ["add_parsers", "default_inputs", "critical_hyperparameters"]
+
+
+def default_inputs() -> np.ndarray:
+    """Two inputs of unit norm per feature (|x|²/n_0 = 1) at an angle of 30°."""
+    angle = math.pi / 6
+    return math.sqrt(2.0) * np.array([[1.0, 0.0], [math.cos(angle), math.sin(angle)]])
+
+
+def critical_hyperparameters(act) -> tuple[float, float]:
+    """(C_b, C_W) of the first critical point of ``act`` (RGFlowError if there is none)."""
+    from derive.universality import classify
+    report = classify(act)
+    if not report.critical_points:
+        raise RGFlowError(f"{act.name} has no critical point ({report.universality_class}); "
+                          "give --C_b and --C_W")
+    point = report.critical_points[0]
+    try:
+        return float(point.C_b), float(point.C_W)
+    except TypeError:
+        raise RGFlowError(f"the critical point of {act.name} is symbolic ({point.C_W}); give --C_b and --C_W") \
+            from None
+
+
+def _load_inputs(path) -> np.ndarray:
+    if path is None:
+        return default_inputs()
+    try:
+        X = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RGFlowError(f"cannot read inputs from {path}: {exc}") from None
+    if X.ndim == 1:
+        X = X[None, :]
+    return X
+
+
+def _flow_and_evaluator(args, observables):
+    import codegen
+    from derive.cli import _activation
+    from derive.flow import flow
+    act = _activation(args)
+    f = flow(act, observables)
+    return act, f, codegen.compile(f, command=f"rgflow {args.command} {args.activation}")
+
+
+def _cmd_compile(args) -> int:
+    _, f, ev = _flow_and_evaluator(args, args.observables)
+    print(f"activation : {f.activation.name}  sigma(z) = {f.activation.bound_expr}")
+    print(f"quantities : {', '.join(f.quantities)}")
+    print(f"module     : {ev.origin}")
+    print(f"signature  : {ev.signature}")
+    print("expectations:")
+    for name, method in sorted(ev.module.ATOM_METHODS.items()):
+        print(f"  {name:8s} {method}")
+    return 0
+
+
+def _cmd_flow(args) -> int:
+    if args.depth < 1:
+        raise RGFlowError(f"--depth must be >= 1, got {args.depth}")
+    if args.width <= 0:
+        raise RGFlowError(f"--width must be positive, got {args.width}")
+    act, f, ev = _flow_and_evaluator(args, args.observables)
+    C_b, C_W = args.C_b, args.C_W
+    if C_b is None or C_W is None:
+        cb, cw = critical_hyperparameters(act)
+        C_b = cb if C_b is None else C_b
+        C_W = cw if C_W is None else C_W
+    X = _load_inputs(args.inputs)
+    res = ev.run(X, depth=args.depth, width=args.width, C_b=C_b, C_W=C_W,
+                 lambda_b=args.lambda_b, lambda_W=args.lambda_W)
+    n = args.width
+    print(f"# {act.name}: depth {args.depth}, width {n}, C_b = {C_b:.6g}, C_W = {C_W:.6g}, "
+          f"N_D = {X.shape[0]} ({ev.origin})")
+    columns = ["l", "K_11"] + (["K_12"] if X.shape[0] > 1 else [])
+    columns += [c for q, c in (("H", "H_11"), ("V", "V/(nK^2)"), ("G1", "G1_11/n")) if q in f.quantities]
+    print("  ".join(f"{c:>13s}" for c in columns))
+    ratio = res.vertex_ratio() if res.V is not None else None
+    for layer in res.K.layers:
+        K = res.K[layer]
+        row = [f"{layer:13d}", f"{K[0, 0]:13.6e}"] + ([f"{K[0, 1]:13.6e}"] if X.shape[0] > 1 else [])
+        if res.H is not None:
+            row.append(f"{res.H[layer][0, 0]:13.6e}")
+        if ratio is not None:
+            row.append(f"{0.0 if layer == 1 else ratio[layer - 1, 0] * 1.0:13.6e}")
+        if res.G1 is not None:
+            row.append(f"{res.G1[layer][0, 0] / n:13.6e}")
+        print("  ".join(row))
+    if args.graph:
+        f.write_graphml(args.graph)
+        print(f"dependency graph written to {args.graph}")
+    if args.plot:
+        _plot(res, act.name, n, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _plot(res, name: str, width: int, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    layers = np.array(list(res.K.layers))
+    K = np.asarray(res.K)[:, 0, 0]
+    panels = 2 if res.V is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.8), squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(layers, K, "o-", ms=3)
+    ax.set_xlabel(r"layer $\ell$")
+    ax.set_ylabel(r"$K^{(\ell)}$")
+    ax.set_title(f"{name}: kernel")
+    if res.V is not None:
+        ax = axes[0, 1]
+        ax.plot(layers / width, res.vertex_ratio()[:, 0] * 1.0, "o-", ms=3, label=f"n = {width}")
+        ax.set_xlabel(r"$\ell / n$")
+        ax.set_ylabel(r"$V^{(\ell)} / (n K^{(\ell)2})$")
+        ax.set_title(f"{name}: four-point vertex")
+        ax.legend()
+    fig.tight_layout()
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def add_parsers(sub) -> None:
+    """Register ``flow`` and ``compile`` on the ``rgflow`` subparsers ``sub``."""
+    def with_activation(p):
+        p.add_argument("activation", help="registry name (tanh, relu, gelu, ...) or an expression in z")
+        p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                       help="bind a parameter of the activation (repeatable)")
+        p.add_argument("--observables", default="K,H,V,G1",
+                       help="comma-separated subset of K,H,V,G1 (default: all)")
+        return p
+
+    p = with_activation(sub.add_parser("compile", help="generate (or find) the numba evaluator of a flow"))
+    p.set_defaults(func=_cmd_compile)
+    p = with_activation(sub.add_parser("flow", help="evaluate the recursions layer by layer"))
+    p.add_argument("--depth", type=int, required=True, help="number of layers L")
+    p.add_argument("--width", type=int, required=True, help="hidden width n (all layers)")
+    p.add_argument("--inputs", help="inputs as a .npy array of shape (N_D, n_0) (default: two unit inputs)")
+    p.add_argument("--C_b", type=float, help="bias variance (default: the critical point)")
+    p.add_argument("--C_W", type=float, help="weight variance (default: the critical point)")
+    p.add_argument("--lambda_b", type=float, help="NTK bias learning rate (default: C_b)")
+    p.add_argument("--lambda_W", type=float, help="NTK weight learning rate (default: C_W)")
+    p.add_argument("--plot", help="save K and V/(nK^2) versus depth to this PNG")
+    p.add_argument("--graph", help="export the dependency graph as GraphML")
+    p.set_defaults(func=_cmd_flow)
