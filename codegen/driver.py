@@ -23,7 +23,7 @@ from derive.flow import Flow
 from derive.hashing import sha256_text
 
 from .lower import KernelPlan, lower
-from .render import DEFAULT_COMMAND, GENERATOR_FORMAT, render_module
+from .render import DEFAULT_COMMAND, GENERATOR_FORMAT, NUMERICS, render_module
 
 __all__ = ["GeneratedModule", "generate", "cache_key"]
 
@@ -43,8 +43,9 @@ class GeneratedModule:
 
 
 def cache_key(f: Flow) -> str:
-    """Key of a flow's module: its signature combined with the generator format."""
-    return sha256_text(f"generator-format:{GENERATOR_FORMAT}\n{f.signature()}")
+    """Key of a flow's module: its signature, the generator format and the numerics template
+    (so that a change of the shared numerics never reuses a stale cached module)."""
+    return sha256_text(f"generator-format:{GENERATOR_FORMAT}\nnumerics:{sha256_text(NUMERICS)}\n{f.signature()}")
 
 
 def generate(f: Flow, command: str = DEFAULT_COMMAND) -> GeneratedModule:

@@ -24,13 +24,15 @@ from derive.symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b, z
 from .lower import SMOOTH_M, SMOOTH_S, KernelPlan
 from .printer import NumbaPrinter, number_literal
 
-__all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND"]
+__all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND", "NUMERICS"]
 
 #: Bumped whenever the emitted format changes (part of every cache key and manifest entry).
 GENERATOR_FORMAT = 1
 DEFAULT_COMMAND = "python -m codegen regenerate"
-_NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text()
+NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text()
 _JIT = "@numba.njit(cache=True)"
+#: The four-point function loops over O(N_D^4 / 24) independent integrals: threads pay off.
+_JIT_PARALLEL = "@numba.njit(cache=True, parallel=True)"
 _STATUS = {"K": 1, "degenerate": 2, "H": 3, "V": 4, "G1": 5}
 
 
@@ -243,56 +245,58 @@ def _quad_function(plan: KernelPlan) -> list[str]:
             tol, grade = {1: ("_TOL_1D", 0), 2: ("_TOL_2D", 1)}.get(m, ("_TOL_ND", 1))
             L.append(f"    return _expect_nd({m}, f, C, {tol}, {grade}, flags)")
         L += ["", ""]
-    L += [_JIT, "def _quad(K, flags):",
-          '    """<sigma_i sigma_j sigma_k sigma_l> for every quadruple (each multiset once)."""',
+    L += [_JIT_PARALLEL, "def _quad(K, flags):",
+          '    """<sigma_i sigma_j sigma_k sigma_l> for every quadruple: each multiset i <= j <= k <= l',
+          '    once (in parallel over multisets), then copied to its 24 permutations."""',
           "    n = K.shape[0]",
+          "    T = _multisets(n)",
+          "    vals = np.empty(T.shape[0])",
+          "    for q in numba.prange(T.shape[0]):",
+          "        s = np.zeros(4, dtype=np.int64)",
+          "        C = np.zeros((4, 4))",
+          "        f = np.zeros(4, dtype=np.int64)",
+          "        i, j, k, l = T[q, 0], T[q, 1], T[q, 2], T[q, 3]",
+          "        if i == l:",
+          "            s[0] = i",
+          "            v = _quad_aaaa(K, s, C, f, flags)",
+          "        elif i == k:",
+          "            s[0] = i",
+          "            s[1] = l",
+          "            v = _quad_aaab(K, s, C, f, flags)",
+          "        elif j == l:",
+          "            s[0] = j",
+          "            s[1] = i",
+          "            v = _quad_aaab(K, s, C, f, flags)",
+          "        elif i == j and k == l:",
+          "            s[0] = i",
+          "            s[1] = k",
+          "            v = _quad_aabb(K, s, C, f, flags)",
+          "        elif i == j:",
+          "            s[0] = i",
+          "            s[1] = k",
+          "            s[2] = l",
+          "            v = _quad_aabc(K, s, C, f, flags)",
+          "        elif j == k:",
+          "            s[0] = j",
+          "            s[1] = i",
+          "            s[2] = l",
+          "            v = _quad_aabc(K, s, C, f, flags)",
+          "        elif k == l:",
+          "            s[0] = k",
+          "            s[1] = i",
+          "            s[2] = j",
+          "            v = _quad_aabc(K, s, C, f, flags)",
+          "        else:",
+          "            s[0] = i",
+          "            s[1] = j",
+          "            s[2] = k",
+          "            s[3] = l",
+          "            v = _quad_abcd(K, s, C, f, flags)",
+          "        vals[q] = v",
           "    Q = np.empty((n, n, n, n))",
-          "    s = np.zeros(4, dtype=np.int64)",
-          "    C = np.zeros((4, 4))",
-          "    f = np.zeros(4, dtype=np.int64)",
-          "    for i in range(n):",
-          "        for j in range(i, n):",
-          "            for k in range(j, n):",
-          "                for l in range(k, n):",
-          "                    if i == l:",
-          "                        s[0] = i",
-          "                        v = _quad_aaaa(K, s, C, f, flags)",
-          "                    elif i == k:",
-          "                        s[0] = i",
-          "                        s[1] = l",
-          "                        v = _quad_aaab(K, s, C, f, flags)",
-          "                    elif j == l:",
-          "                        s[0] = j",
-          "                        s[1] = i",
-          "                        v = _quad_aaab(K, s, C, f, flags)",
-          "                    elif i == j and k == l:",
-          "                        s[0] = i",
-          "                        s[1] = k",
-          "                        v = _quad_aabb(K, s, C, f, flags)",
-          "                    elif i == j:",
-          "                        s[0] = i",
-          "                        s[1] = k",
-          "                        s[2] = l",
-          "                        v = _quad_aabc(K, s, C, f, flags)",
-          "                    elif j == k:",
-          "                        s[0] = j",
-          "                        s[1] = i",
-          "                        s[2] = l",
-          "                        v = _quad_aabc(K, s, C, f, flags)",
-          "                    elif k == l:",
-          "                        s[0] = k",
-          "                        s[1] = i",
-          "                        s[2] = j",
-          "                        v = _quad_aabc(K, s, C, f, flags)",
-          "                    else:",
-          "                        s[0] = i",
-          "                        s[1] = j",
-          "                        s[2] = k",
-          "                        s[3] = l",
-          "                        v = _quad_abcd(K, s, C, f, flags)",
-          "                    t = (i, j, k, l)",
-          "                    for p in range(24):",
-          "                        Q[t[_PERM4[p, 0]], t[_PERM4[p, 1]], t[_PERM4[p, 2]], t[_PERM4[p, 3]]] = v",
+          "    for q in range(T.shape[0]):",
+          "        for p in range(24):",
+          "            Q[T[q, _PERM4[p, 0]], T[q, _PERM4[p, 1]], T[q, _PERM4[p, 2]], T[q, _PERM4[p, 3]]] = vals[q]",
           "    return Q", "", ""]
     return L
 
@@ -381,7 +385,7 @@ def render_module(plan: KernelPlan, command: str = DEFAULT_COMMAND) -> str:
     lines = _header(plan, command)
     lines += _metadata(plan)
     lines += _factors(plan)
-    lines += _NUMERICS.rstrip("\n").split("\n") + ["", ""]
+    lines += NUMERICS.rstrip("\n").split("\n") + ["", ""]
     lines += _closed(plan)
     lines += _atoms_function(plan)
     lines += _quad_function(plan)

@@ -65,7 +65,11 @@ def _smooth(k, m, s):
 #   * kinked factors: Gauss-Legendre on sub-intervals of length <= span, split at
 #     the kinks (the break points move with the outer variables).
 #   * innermost level: the closed-form smoothing E[f(m + s e)] when the rule table
-#     has one (_smooth), otherwise the same rules.
+#     has one (_smooth), otherwise the same rules.  For three and four variables and a
+#     smooth innermost factor, g(m) = E[f(m + s e)] is tabulated once per integral on
+#     a uniform grid of step zstep/16 over the range of m reachable from the ball and
+#     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
+#     quadrature tolerance; it replaces O(1/h) factor evaluations per outer node).
 # Pairs of distinct samples with smooth factors use the Mehler (Hermite) series
 #   < f(z_a) g(z_b) > = sum_k c_k^f(K_aa) c_k^g(K_bb) rho^k
 # with per-sample coefficients c_k = E[f(sqrt(K_aa) x) h_k(x)] (normalised Hermite
@@ -78,7 +82,9 @@ _MAXN = 4096
 #: Tolerances (relative to the size of the integrand) of the rules used for:
 _TOL_1D = 1e-13        # one-sample expectations
 _TOL_2D = 1e-11        # pairs by the nested rule (kinked factors, Mehler fall-back)
-_TOL_ND = 1e-9         # three- and four-sample expectations (four-point function)
+_TOL_ND = 1e-11        # three- and four-sample expectations (four-point function): the nested
+                       # rule's realised error is ~50x its per-level target, so 1e-11 gives the
+                       # stated 1e-9 (tests/test_codegen.py, vs 4-D Gauss-Hermite of degree 48)
 _TOL_MEHLER = 1e-12    # Mehler series truncation
 _MEHLER_ORDER = 128
 _GLA_X, _GLA_W = np.polynomial.legendre.leggauss(20)
@@ -223,6 +229,26 @@ def _inner(fid, shift, s, radius, h, grade, xs, ws, flags):
 
 
 @numba.njit(cache=True)
+def _interp6(table, lo, delta, x):
+    """Six-point Lagrange interpolation of a table on the grid lo + t*delta."""
+    p = (x - lo) / delta
+    i = int(math.floor(p)) - 2
+    if i < 0:
+        i = 0
+    if i > table.shape[0] - 6:
+        i = table.shape[0] - 6
+    t = p - i
+    acc = 0.0
+    for k in range(6):
+        w = 1.0
+        for j in range(6):
+            if j != k:
+                w *= (t - j) / (k - j)
+        acc += w * table[i + k]
+    return acc
+
+
+@numba.njit(cache=True)
 def _nested(m, f, L, tol, grade, flags):
     """< prod_i f[i](z_i) > for z = L u (m <= 4 levels, see the header)."""
     R = _radius(tol)
@@ -241,6 +267,19 @@ def _nested(m, f, L, tol, grade, flags):
     ws = np.empty((4, _MAXN))
     if m == 1:
         return _inner(f[0], 0.0, L[0, 0], R, h[0], grade, xs[0], ws[0], flags)
+    last = m - 1
+    span = 0.0
+    for j in range(last):
+        span += abs(L[last, j])
+    span *= R
+    delta = _zstep(f[last], tol) / 16.0
+    use_table = (m >= 3 and _NKINKS[f[last]] == 0 and not _HAS_SMOOTH[f[last]]
+                 and L[last, last] > 1e-300 and span > 0.0 and 2.0 * span / delta < 200000.0)
+    lo = -span - 3.0 * delta
+    table = np.empty(int(2.0 * span / delta) + 7 if use_table else 1)
+    if use_table:
+        for t in range(table.shape[0]):
+            table[t] = _inner(f[last], lo + t * delta, L[last, last], R, h[last], grade, xs[3], ws[3], flags)
     total = 0.0
     n0 = _level_nodes(f[0], 0.0, L[0, 0], h[0], R, grade, xs[0], ws[0], flags)
     for i0 in range(n0):
@@ -264,7 +303,10 @@ def _nested(m, f, L, tol, grade, flags):
             R2 = math.sqrt(r1) if r1 > 0.0 else 0.0
             m2 = L[2, 0] * u0 + L[2, 1] * u1
             if m == 3:
-                total += p1 * _inner(f[2], m2, L[2, 2], R2, h[2], grade, xs[2], ws[2], flags)
+                if use_table:
+                    total += p1 * _interp6(table, lo, delta, m2)
+                else:
+                    total += p1 * _inner(f[2], m2, L[2, 2], R2, h[2], grade, xs[2], ws[2], flags)
                 continue
             n2 = _level_nodes(f[2], m2, L[2, 2], h[2], R2, grade, xs[2], ws[2], flags)
             for i2 in range(n2):
@@ -275,7 +317,10 @@ def _nested(m, f, L, tol, grade, flags):
                 r2 = r1 - u2 * u2
                 R3 = math.sqrt(r2) if r2 > 0.0 else 0.0
                 m3 = L[3, 0] * u0 + L[3, 1] * u1 + L[3, 2] * u2
-                total += p2 * _inner(f[3], m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], flags)
+                if use_table:
+                    total += p2 * _interp6(table, lo, delta, m3)
+                else:
+                    total += p2 * _inner(f[3], m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], flags)
     return total
 
 
@@ -396,6 +441,24 @@ def _mehler_value(coef, tail, energy, ok, i, a, j, b, rho):
         pw *= rho
         pw2 *= r2
     return math.nan
+
+
+@numba.njit(cache=True)
+def _multisets(n):
+    """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
+    count = n * (n + 1) * (n + 2) * (n + 3) // 24
+    T = np.empty((count, 4), dtype=np.int64)
+    q = 0
+    for i in range(n):
+        for j in range(i, n):
+            for k in range(j, n):
+                for l in range(k, n):
+                    T[q, 0] = i
+                    T[q, 1] = j
+                    T[q, 2] = k
+                    T[q, 3] = l
+                    q += 1
+    return T
 
 
 @numba.njit(cache=True)
@@ -580,57 +643,59 @@ def _quad_abcd(K, s, C, f, flags):
     return _expect_nd(4, f, C, _TOL_ND, 1, flags)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _quad(K, flags):
-    """<sigma_i sigma_j sigma_k sigma_l> for every quadruple (each multiset once)."""
+    """<sigma_i sigma_j sigma_k sigma_l> for every quadruple: each multiset i <= j <= k <= l
+    once (in parallel over multisets), then copied to its 24 permutations."""
     n = K.shape[0]
+    T = _multisets(n)
+    vals = np.empty(T.shape[0])
+    for q in numba.prange(T.shape[0]):
+        s = np.zeros(4, dtype=np.int64)
+        C = np.zeros((4, 4))
+        f = np.zeros(4, dtype=np.int64)
+        i, j, k, l = T[q, 0], T[q, 1], T[q, 2], T[q, 3]
+        if i == l:
+            s[0] = i
+            v = _quad_aaaa(K, s, C, f, flags)
+        elif i == k:
+            s[0] = i
+            s[1] = l
+            v = _quad_aaab(K, s, C, f, flags)
+        elif j == l:
+            s[0] = j
+            s[1] = i
+            v = _quad_aaab(K, s, C, f, flags)
+        elif i == j and k == l:
+            s[0] = i
+            s[1] = k
+            v = _quad_aabb(K, s, C, f, flags)
+        elif i == j:
+            s[0] = i
+            s[1] = k
+            s[2] = l
+            v = _quad_aabc(K, s, C, f, flags)
+        elif j == k:
+            s[0] = j
+            s[1] = i
+            s[2] = l
+            v = _quad_aabc(K, s, C, f, flags)
+        elif k == l:
+            s[0] = k
+            s[1] = i
+            s[2] = j
+            v = _quad_aabc(K, s, C, f, flags)
+        else:
+            s[0] = i
+            s[1] = j
+            s[2] = k
+            s[3] = l
+            v = _quad_abcd(K, s, C, f, flags)
+        vals[q] = v
     Q = np.empty((n, n, n, n))
-    s = np.zeros(4, dtype=np.int64)
-    C = np.zeros((4, 4))
-    f = np.zeros(4, dtype=np.int64)
-    for i in range(n):
-        for j in range(i, n):
-            for k in range(j, n):
-                for l in range(k, n):
-                    if i == l:
-                        s[0] = i
-                        v = _quad_aaaa(K, s, C, f, flags)
-                    elif i == k:
-                        s[0] = i
-                        s[1] = l
-                        v = _quad_aaab(K, s, C, f, flags)
-                    elif j == l:
-                        s[0] = j
-                        s[1] = i
-                        v = _quad_aaab(K, s, C, f, flags)
-                    elif i == j and k == l:
-                        s[0] = i
-                        s[1] = k
-                        v = _quad_aabb(K, s, C, f, flags)
-                    elif i == j:
-                        s[0] = i
-                        s[1] = k
-                        s[2] = l
-                        v = _quad_aabc(K, s, C, f, flags)
-                    elif j == k:
-                        s[0] = j
-                        s[1] = i
-                        s[2] = l
-                        v = _quad_aabc(K, s, C, f, flags)
-                    elif k == l:
-                        s[0] = k
-                        s[1] = i
-                        s[2] = j
-                        v = _quad_aabc(K, s, C, f, flags)
-                    else:
-                        s[0] = i
-                        s[1] = j
-                        s[2] = k
-                        s[3] = l
-                        v = _quad_abcd(K, s, C, f, flags)
-                    t = (i, j, k, l)
-                    for p in range(24):
-                        Q[t[_PERM4[p, 0]], t[_PERM4[p, 1]], t[_PERM4[p, 2]], t[_PERM4[p, 3]]] = v
+    for q in range(T.shape[0]):
+        for p in range(24):
+            Q[T[q, _PERM4[p, 0]], T[q, _PERM4[p, 1]], T[q, _PERM4[p, 2]], T[q, _PERM4[p, 3]]] = vals[q]
     return Q
 
 
