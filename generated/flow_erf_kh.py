@@ -131,8 +131,14 @@ def _radius(tol):
 
 @numba.njit(cache=True)
 def _gauss_step(tol):
-    """Largest trapezoid step for the Gaussian weight itself (error ~ 2 exp(-2 pi^2/h^2))."""
-    return 0.9 * math.pi * math.sqrt(2.0 / math.log(2.0 / tol))
+    """Largest trapezoid step for the Gaussian weight times slowly varying factors.
+
+    The Gaussian alone has error 2 exp(-2 pi^2/h^2); polynomial growth of the factors
+    (products of up to four sigma's at small K) multiplies it by ~(2 pi/h)^p, so the
+    step is taken 1.5x finer than the pure-Gaussian bound (measured: tanh four-point
+    patterns at K ~ 0.1 go from 2e-8 to 4e-12 relative error).
+    """
+    return 0.6 * math.pi * math.sqrt(2.0 / math.log(2.0 / tol))
 
 
 @numba.njit(cache=True)
