@@ -242,7 +242,7 @@ class Evaluator:
         self.signature = module.SIGNATURE
         self.quantities = tuple(module.QUANTITIES)
         self.observables = tuple(module.OBSERVABLES)
-        self.python_function = module.run_layers.py_func
+        self.python_function = getattr(module.run_layers, "py_func", module.run_layers)  # NUMBA_DISABLE_JIT=1: plain
 
     def __repr__(self):
         return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "
