@@ -47,3 +47,49 @@ def test_user_errors_are_one_line(argv, message, capsys):
 def test_console_script_exit_code_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "derive.cli", "classify", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_flow_command_table_plot_and_graph(tmp_path, capsys):
+    plot, graph = tmp_path / "flow.png", tmp_path / "g.graphml"
+    assert main(["flow", "relu", "--depth", "6", "--width", "32", "--plot", str(plot),
+                 "--graph", str(graph)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    header = out.splitlines()[1].split()
+    ratio = [float(r[header.index("V/(nK^2)")]) for r in rows]
+    assert ratio == pytest.approx([5 * (layer - 1) / 32 for layer in range(1, 7)], rel=1e-9)  # ReLU critical
+    assert plot.stat().st_size > 10_000 and graph.read_text().startswith("<?xml")
+
+
+def test_flow_command_inputs_file_and_explicit_hyperparameters(tmp_path, capsys):
+    import numpy as np
+    path = tmp_path / "X.npy"
+    np.save(path, np.array([[1.0, 2.0, 0.0]]))
+    assert main(["flow", "erf", "--depth", "3", "--width", "10", "--inputs", str(path),
+                 "--C_b", "0.1", "--C_W", "1.5", "--observables", "K,H"]) == 0
+    out = capsys.readouterr().out
+    first = [line.split() for line in out.splitlines() if line.strip().startswith("1 ")][0]
+    assert float(first[1]) == pytest.approx(0.1 + 1.5 * 5 / 3)
+
+
+def test_compile_command(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("RGFLOW_CACHE_DIR", str(tmp_path))
+    assert main(["compile", "tanh", "--observables", "K,H"]) == 0
+    out = capsys.readouterr().out
+    assert "generated/flow_tanh_kh.py" in out and "dsds" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["flow", "sigmoid", "--depth", "3", "--width", "8"], "no critical point"),
+    (["flow", "relu", "--depth", "0", "--width", "8"], "--depth"),
+    (["flow", "relu", "--depth", "3", "--width", "-2"], "--width"),
+    (["flow", "relu", "--depth", "3", "--width", "8", "--C_W", "-1"], "non-negative"),
+    (["flow", "relu", "--depth", "3", "--width", "8", "--inputs", "/nonexistent.npy"], "cannot read inputs"),
+    (["flow", "relu", "--depth", "2000", "--width", "8", "--C_W", "3", "--observables", "K"], "overflowed (|K| > 1e300 or not finite) at layer"),
+    (["compile", "tanh", "--observables", "K,Z"], "unknown observable"),
+])
+def test_flow_user_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rgflow: error:") and message in err
