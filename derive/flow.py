@@ -22,15 +22,19 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
 import sympy as sp
 
 from .activations import Activation, activation
-from .graph import build_graph, schedule, write_graphml
+from .graph import _networkx, build_graph, schedule, write_graphml
 from .hashing import signature_of
 from .recursions import (OBSERVABLES, Recursion, build_recursion, normalise_observables,
                          sample_indices, width_ratio)
 from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["Flow", "flow", "FLOW_FORMAT"]
 
@@ -97,7 +101,7 @@ def _signature(rec: Recursion) -> str:
 @functools.lru_cache(maxsize=64)
 def _flow(act: Activation, observables: tuple[str, ...]) -> Flow:
     rec = build_recursion(act, observables)
-    return Flow(rec, nx.freeze(build_graph(rec)))
+    return Flow(rec, _networkx().freeze(build_graph(rec)))
 
 
 def flow(act, observables=OBSERVABLES) -> Flow:

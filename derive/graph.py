@@ -22,10 +22,20 @@ Examples
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
 import sympy as sp
 
 from .recursions import OBSERVABLES, Recursion
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+def _networkx():
+    """networkx, imported on first use (keeps `rgflow classify` cold start under its budget)."""
+    import networkx
+    return networkx
 
 __all__ = ["build_graph", "prune", "schedule", "natural_key", "write_graphml", "atom_node", "update_node"]
 
@@ -58,6 +68,7 @@ def _bases(expr: sp.Expr) -> list[str]:
 
 def build_graph(rec: Recursion) -> nx.DiGraph:
     """The dependency graph of ``rec`` (see the module docstring)."""
+    nx = _networkx()
     g = nx.DiGraph(activation=rec.activation.name, observables=",".join(rec.observables),
                    quantities=",".join(rec.quantities))
     for p in rec.parameters:
@@ -112,7 +123,7 @@ def prune(graph: nx.DiGraph, outputs) -> nx.DiGraph:
         if data.get("kind") == "state" and update_node(node) in graph:
             stack.append(update_node(node))   # a state is carried by its own update
     key = natural_key(graph)
-    out = nx.DiGraph(**graph.graph)
+    out = _networkx().DiGraph(**graph.graph)
     for node in sorted(keep, key=key):
         out.add_node(node, **graph.nodes[node])
     for u, v in sorted(graph.edges, key=lambda e: (key(e[0]), key(e[1]))):
@@ -123,9 +134,9 @@ def prune(graph: nx.DiGraph, outputs) -> nx.DiGraph:
 
 def schedule(graph: nx.DiGraph) -> tuple[str, ...]:
     """Deterministic evaluation order of ``graph``'s nodes (lexicographic topological sort)."""
-    return tuple(nx.lexicographical_topological_sort(graph, key=natural_key(graph)))
+    return tuple(_networkx().lexicographical_topological_sort(graph, key=natural_key(graph)))
 
 
 def write_graphml(graph: nx.DiGraph, path) -> None:
     """Export ``graph`` as GraphML (attributes are already GraphML-safe scalars)."""
-    nx.write_graphml(graph, str(path))
+    _networkx().write_graphml(graph, str(path))
