@@ -31,7 +31,7 @@ GENERATOR_FORMAT = 1
 DEFAULT_COMMAND = "python -m codegen regenerate"
 NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text()
 _JIT = "@numba.njit(cache=True)"
-#: The four-point function loops over O(N_D^4 / 24) independent integrals: threads pay off.
+#: Loops over independent pairs (O(N_D^2)) and multisets (O(N_D^4 / 24)) of samples run on threads.
 _JIT_PARALLEL = "@numba.njit(cache=True, parallel=True)"
 _STATUS = {"K": 1, "degenerate": 2, "H": 3, "V": 4, "G1": 5}
 
@@ -162,22 +162,31 @@ def _closed(plan: KernelPlan) -> list[str]:
     return lines
 
 
+_FOLDED_ROWS = [
+    "    for i in numba.prange((n + 1) // 2):",
+    "        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);",
+    "        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float",
+    "        for side in range(2):",
+    "            a = np.int64(i)",
+    "            if side == 1:",
+    "                a = np.int64(n - 1) - np.int64(i)",
+    "                if a == np.int64(i):",
+    "                    break",
+]
+
+
 def _atoms_function(plan: KernelPlan) -> list[str]:
     names = [a.name for a in plan.atoms]
-    L = [_JIT, "def _atoms(K, flags):", '    """Per-sample and pair expectation atoms of one layer."""',
+    L = [_JIT_PARALLEL, "def _atoms(K, flags):",
+         '    """Per-sample and pair expectation atoms of one layer (every entry is written)."""',
          "    n = K.shape[0]"]
     for a in plan.atoms:
         shape = "(n, n)" if a.rank == 2 else "n"
-        L.append(f"    {a.name} = np.full({shape}, np.nan)")
-    if plan.closed_diag:
-        L.append(f"    bd = np.empty({len(plan.closed_diag)})")
-    if plan.closed_off:
-        L.append(f"    bo = np.empty({len(plan.closed_off)})")
-        L.append(f"    bt = np.empty({len(plan.closed_off)})")
-    need_transpose = any(a.off[0] == "closed" and not a.symmetric for a in plan.atoms)
-    L.append("    for a in range(n):")
+        L.append(f"    {a.name} = np.empty({shape})")
+    L.append("    for a in numba.prange(n):")
     L.append("        kaa = K[a, a]")
     if plan.closed_diag:
+        L.append(f"        bd = np.empty({len(plan.closed_diag)})")
         L.append("        _closed_a(kaa, bd)")
     for a in plan.atoms:
         target = f"{a.name}[a, a]" if a.rank == 2 else f"{a.name}[a]"
@@ -187,39 +196,46 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
         elif kind == "numeric":
             L.append(f"        {target} = _expect_1d({payload[0]}, kaa, flags)")
     closed_off = [a for a in plan.atoms if a.off[0] == "closed"]
+    numeric_off = [a for a in plan.atoms if a.off[0] in ("mehler", "nested")]
+    if not (closed_off or numeric_off):
+        L.append(f"    return {', '.join(names)}" + ("," if len(names) == 1 else ""))
+        return L + ["", ""]
+    mehler_index = {fid: i for i, fid in enumerate(plan.mehler_fids)}
+    if plan.mehler_fids:
+        L.append("    coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, np.diag(K).copy(), flags)")
+    L += _FOLDED_ROWS
+    need_transpose = any(not a.symmetric for a in closed_off)
     if closed_off:
-        L.append("        for b in range(a + 1, n):")
-        L.append("            _closed_ab(kaa, K[a, b], K[b, b], bo)")
+        L.append(f"            bo = np.empty({len(plan.closed_off)})")
         if need_transpose:
-            L.append("            _closed_ab(K[b, b], K[a, b], kaa, bt)")
+            L.append(f"            bt = np.empty({len(plan.closed_off)})")
+    L.append("            for b in range(a + 1, n):")
+    if closed_off:
+        L.append("                _closed_ab(K[a, a], K[a, b], K[b, b], bo)")
+        if need_transpose:
+            L.append("                _closed_ab(K[b, b], K[a, b], K[a, a], bt)")
         for a in closed_off:
             slot = a.off[1]
-            L.append(f"            {a.name}[a, b] = bo[{slot}]")
-            L.append(f"            {a.name}[b, a] = bo[{slot}]" if a.symmetric else f"            {a.name}[b, a] = bt[{slot}]")
-    numeric_off = [a for a in plan.atoms if a.off[0] in ("mehler", "nested")]
+            L.append(f"                {a.name}[a, b] = bo[{slot}]")
+            L.append(f"                {a.name}[b, a] = bo[{slot}]" if a.symmetric
+                     else f"                {a.name}[b, a] = bt[{slot}]")
     if numeric_off:
-        mehler_index = {fid: i for i, fid in enumerate(plan.mehler_fids)}
-        if plan.mehler_fids:
-            L.append("    if n > 1:")
-            L.append("        coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, np.diag(K).copy(), flags)")
-        L.append("    for a in range(n):")
-        L.append("        for b in range(a + 1, n):")
-        L.append("            rho = _correlation(K[a, a], K[a, b], K[b, b])")
-        for a in numeric_off:
-            fa, fb = a.off[1]
-            for (x, y, tgt) in (("a", "b", "a, b"), ("b", "a", "b, a")):
-                if a.symmetric and x == "b":
-                    L.append(f"            {a.name}[b, a] = {a.name}[a, b]")
-                    continue
-                call = f"_expect_pair_nested({fa}, {fb}, K[{x}, {x}], K[a, b], K[{y}, {y}], flags)"
-                if a.off[0] == "mehler":
-                    ia, ib = mehler_index[fa], mehler_index[fb]
-                    L.append(f"            v = _mehler_value(coef, tail, energy, ok, {ia}, {x}, {ib}, {y}, rho)")
-                    L.append("            if v != v:")
-                    L.append(f"                v = {call}")
-                else:
-                    L.append(f"            v = {call}")
-                L.append(f"            {a.name}[{tgt}] = v")
+        L.append("                rho = _correlation(K[a, a], K[a, b], K[b, b])")
+    for a in numeric_off:
+        fa, fb = a.off[1]
+        for (x, y, tgt) in (("a", "b", "a, b"), ("b", "a", "b, a")):
+            if a.symmetric and x == "b":
+                L.append(f"                {a.name}[b, a] = {a.name}[a, b]")
+                continue
+            call = f"_expect_pair_nested({fa}, {fb}, K[{x}, {x}], K[a, b], K[{y}, {y}], flags)"
+            if a.off[0] == "mehler":
+                ia, ib = mehler_index[fa], mehler_index[fb]
+                L.append(f"                v = _mehler_value(coef, tail, energy, ok, {ia}, {x}, {ib}, {y}, rho)")
+                L.append("                if v != v:")
+                L.append(f"                    v = {call}")
+            else:
+                L.append(f"                v = {call}")
+            L.append(f"                {a.name}[{tgt}] = v")
     L.append(f"    return {', '.join(names)}" + ("," if len(names) == 1 else ""))
     return L + ["", ""]
 
@@ -310,17 +326,18 @@ def _step_function(plan: KernelPlan) -> list[str]:
     atoms = [a.name for a in plan.atoms] + (["ssss"] if plan.quads else [])
     args = states + atoms + [p.name for p in _PARAMS] + [f"{s}_next" for s in states]
     a1, a2, a3, a4 = sample_indices
-    L = [_JIT, f"def _step({', '.join(args)}):", '    """One layer of the update rules (each distinct entry once)."""',
+    L = [_JIT_PARALLEL, f"def _step({', '.join(args)}):", '    """One layer of the update rules (each distinct entry once)."""',
          "    n = K.shape[0]"]
     rules = {(u.quantity, u.pattern): u for u in plan.updates}
     pair = [rules[(s, "ab")] for s in ("K", "H") if (s, "ab") in rules]
     if pair:
-        L += ["    for a1 in range(n):", "        for a2 in range(a1, n):"]
-        body, values = _cse_block([u.rhs for u in pair], "            ")
+        L += [line.replace(" a =", " a1 =").replace("if a ==", "if a1 ==") for line in _FOLDED_ROWS]
+        L += ["            for a2 in range(a1, n):"]
+        body, values = _cse_block([u.rhs for u in pair], "                ")
         L += body
         for u, v in zip(pair, values):
-            L.append(f"            {u.quantity}_next[a1, a2] = {v}")
-            L.append(f"            {u.quantity}_next[a2, a1] = {u.quantity}_next[a1, a2]")
+            L.append(f"                {u.quantity}_next[a1, a2] = {v}")
+            L.append(f"                {u.quantity}_next[a2, a1] = {u.quantity}_next[a1, a2]")
     if ("V", "abcd") in rules:
         body, (v,) = _cse_block([rules[("V", "abcd")].rhs], "                    ")
         L += ["    for a1 in range(n):", "        for a2 in range(a1, n):", "            for a3 in range(a1, n):",

@@ -563,44 +563,53 @@ def _closed_q_aabc(K11, K12, K13, K22, K23, K33):
     return K11*(K12*t1*t13*t20 + K23*t7 + t14*t2) + K12*(K13*t7 + t14*t4 + t20*t21) + K13*(K12*t7 + t13*t6*(t11*math.sqrt(_pos(K22 - t22*t9)) + t11*(K12 - K13*K23*t22)/math.sqrt(_pos(K11 - t16*t22))) + t21*(t11*t18 + t19/t17))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _atoms(K, flags):
-    """Per-sample and pair expectation atoms of one layer."""
+    """Per-sample and pair expectation atoms of one layer (every entry is written)."""
     n = K.shape[0]
-    d2sd2s = np.full((n, n), np.nan)
-    d2ss = np.full((n, n), np.nan)
-    d3sds = np.full((n, n), np.nan)
-    d4ss = np.full((n, n), np.nan)
-    dsds = np.full((n, n), np.nan)
-    s2d2 = np.full(n, np.nan)
-    s2d4 = np.full(n, np.nan)
-    ss = np.full((n, n), np.nan)
-    bd = np.empty(5)
-    bo = np.empty(6)
-    bt = np.empty(6)
-    for a in range(n):
+    d2sd2s = np.empty((n, n))
+    d2ss = np.empty((n, n))
+    d3sds = np.empty((n, n))
+    d4ss = np.empty((n, n))
+    dsds = np.empty((n, n))
+    s2d2 = np.empty(n)
+    s2d4 = np.empty(n)
+    ss = np.empty((n, n))
+    for a in numba.prange(n):
         kaa = K[a, a]
+        bd = np.empty(5)
         _closed_a(kaa, bd)
         d2ss[a, a] = bd[0]
         dsds[a, a] = bd[1]
         s2d2[a] = bd[2]
         s2d4[a] = bd[3]
         ss[a, a] = bd[4]
-        for b in range(a + 1, n):
-            _closed_ab(kaa, K[a, b], K[b, b], bo)
-            _closed_ab(K[b, b], K[a, b], kaa, bt)
-            d2sd2s[a, b] = bo[0]
-            d2sd2s[b, a] = bo[0]
-            d2ss[a, b] = bo[1]
-            d2ss[b, a] = bt[1]
-            d3sds[a, b] = bo[2]
-            d3sds[b, a] = bt[2]
-            d4ss[a, b] = bo[3]
-            d4ss[b, a] = bt[3]
-            dsds[a, b] = bo[4]
-            dsds[b, a] = bo[4]
-            ss[a, b] = bo[5]
-            ss[b, a] = bo[5]
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            bo = np.empty(6)
+            bt = np.empty(6)
+            for b in range(a + 1, n):
+                _closed_ab(K[a, a], K[a, b], K[b, b], bo)
+                _closed_ab(K[b, b], K[a, b], K[a, a], bt)
+                d2sd2s[a, b] = bo[0]
+                d2sd2s[b, a] = bo[0]
+                d2ss[a, b] = bo[1]
+                d2ss[b, a] = bt[1]
+                d3sds[a, b] = bo[2]
+                d3sds[b, a] = bt[2]
+                d4ss[a, b] = bo[3]
+                d4ss[b, a] = bt[3]
+                dsds[a, b] = bo[4]
+                dsds[b, a] = bo[4]
+                ss[a, b] = bo[5]
+                ss[b, a] = bo[5]
     return d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss
 
 
@@ -705,16 +714,24 @@ def _quad(K, flags):
     return Q
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next, V_next, G1_next):
     """One layer of the update rules (each distinct entry once)."""
     n = K.shape[0]
-    for a1 in range(n):
-        for a2 in range(a1, n):
-            K_next[a1, a2] = C_W*ss[a1, a2] + C_b
-            K_next[a2, a1] = K_next[a1, a2]
-            H_next[a1, a2] = C_W*H[a1, a2]*dsds[a1, a2] + lambda_W*ss[a1, a2] + lambda_b
-            H_next[a2, a1] = H_next[a1, a2]
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a1 = np.int64(i)
+            if side == 1:
+                a1 = np.int64(n - 1) - np.int64(i)
+                if a1 == np.int64(i):
+                    break
+            for a2 in range(a1, n):
+                K_next[a1, a2] = C_W*ss[a1, a2] + C_b
+                K_next[a2, a1] = K_next[a1, a2]
+                H_next[a1, a2] = C_W*H[a1, a2]*dsds[a1, a2] + lambda_W*ss[a1, a2] + lambda_b
+                H_next[a2, a1] = H_next[a1, a2]
     for a1 in range(n):
         for a2 in range(a1, n):
             for a3 in range(a1, n):

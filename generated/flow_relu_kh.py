@@ -485,39 +485,55 @@ def _closed_ab(K11, K12, K22, out):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _atoms(K, flags):
-    """Per-sample and pair expectation atoms of one layer."""
+    """Per-sample and pair expectation atoms of one layer (every entry is written)."""
     n = K.shape[0]
-    dsds = np.full((n, n), np.nan)
-    ss = np.full((n, n), np.nan)
-    bd = np.empty(2)
-    bo = np.empty(2)
-    bt = np.empty(2)
-    for a in range(n):
+    dsds = np.empty((n, n))
+    ss = np.empty((n, n))
+    for a in numba.prange(n):
         kaa = K[a, a]
+        bd = np.empty(2)
         _closed_a(kaa, bd)
         dsds[a, a] = bd[0]
         ss[a, a] = bd[1]
-        for b in range(a + 1, n):
-            _closed_ab(kaa, K[a, b], K[b, b], bo)
-            dsds[a, b] = bo[0]
-            dsds[b, a] = bo[0]
-            ss[a, b] = bo[1]
-            ss[b, a] = bo[1]
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            bo = np.empty(2)
+            for b in range(a + 1, n):
+                _closed_ab(K[a, a], K[a, b], K[b, b], bo)
+                dsds[a, b] = bo[0]
+                dsds[b, a] = bo[0]
+                ss[a, b] = bo[1]
+                ss[b, a] = bo[1]
     return dsds, ss
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
     """One layer of the update rules (each distinct entry once)."""
     n = K.shape[0]
-    for a1 in range(n):
-        for a2 in range(a1, n):
-            K_next[a1, a2] = C_W*ss[a1, a2] + C_b
-            K_next[a2, a1] = K_next[a1, a2]
-            H_next[a1, a2] = C_W*H[a1, a2]*dsds[a1, a2] + lambda_W*ss[a1, a2] + lambda_b
-            H_next[a2, a1] = H_next[a1, a2]
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a1 = np.int64(i)
+            if side == 1:
+                a1 = np.int64(n - 1) - np.int64(i)
+                if a1 == np.int64(i):
+                    break
+            for a2 in range(a1, n):
+                K_next[a1, a2] = C_W*ss[a1, a2] + C_b
+                K_next[a2, a1] = K_next[a1, a2]
+                H_next[a1, a2] = C_W*H[a1, a2]*dsds[a1, a2] + lambda_W*ss[a1, a2] + lambda_b
+                H_next[a2, a1] = H_next[a1, a2]
 
 
 @numba.njit(cache=True)

@@ -480,44 +480,59 @@ def _correlation(k11, k12, k22):
     return _clip1(k12 / math.sqrt(k11 * k22))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _atoms(K, flags):
-    """Per-sample and pair expectation atoms of one layer."""
+    """Per-sample and pair expectation atoms of one layer (every entry is written)."""
     n = K.shape[0]
-    dsds = np.full((n, n), np.nan)
-    ss = np.full((n, n), np.nan)
-    for a in range(n):
+    dsds = np.empty((n, n))
+    ss = np.empty((n, n))
+    for a in numba.prange(n):
         kaa = K[a, a]
         dsds[a, a] = _expect_1d(0, kaa, flags)
         ss[a, a] = _expect_1d(2, kaa, flags)
-    if n > 1:
-        coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, np.diag(K).copy(), flags)
-    for a in range(n):
-        for b in range(a + 1, n):
-            rho = _correlation(K[a, a], K[a, b], K[b, b])
-            v = _mehler_value(coef, tail, energy, ok, 0, a, 0, b, rho)
-            if v != v:
-                v = _expect_pair_nested(1, 1, K[a, a], K[a, b], K[b, b], flags)
-            dsds[a, b] = v
-            dsds[b, a] = dsds[a, b]
-            v = _mehler_value(coef, tail, energy, ok, 1, a, 1, b, rho)
-            if v != v:
-                v = _expect_pair_nested(3, 3, K[a, a], K[a, b], K[b, b], flags)
-            ss[a, b] = v
-            ss[b, a] = ss[a, b]
+    coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, np.diag(K).copy(), flags)
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            for b in range(a + 1, n):
+                rho = _correlation(K[a, a], K[a, b], K[b, b])
+                v = _mehler_value(coef, tail, energy, ok, 0, a, 0, b, rho)
+                if v != v:
+                    v = _expect_pair_nested(1, 1, K[a, a], K[a, b], K[b, b], flags)
+                dsds[a, b] = v
+                dsds[b, a] = dsds[a, b]
+                v = _mehler_value(coef, tail, energy, ok, 1, a, 1, b, rho)
+                if v != v:
+                    v = _expect_pair_nested(3, 3, K[a, a], K[a, b], K[b, b], flags)
+                ss[a, b] = v
+                ss[b, a] = ss[a, b]
     return dsds, ss
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
     """One layer of the update rules (each distinct entry once)."""
     n = K.shape[0]
-    for a1 in range(n):
-        for a2 in range(a1, n):
-            K_next[a1, a2] = C_W*ss[a1, a2] + C_b
-            K_next[a2, a1] = K_next[a1, a2]
-            H_next[a1, a2] = C_W*H[a1, a2]*dsds[a1, a2] + lambda_W*ss[a1, a2] + lambda_b
-            H_next[a2, a1] = H_next[a1, a2]
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a1 = np.int64(i)
+            if side == 1:
+                a1 = np.int64(n - 1) - np.int64(i)
+                if a1 == np.int64(i):
+                    break
+            for a2 in range(a1, n):
+                K_next[a1, a2] = C_W*ss[a1, a2] + C_b
+                K_next[a2, a1] = K_next[a1, a2]
+                H_next[a1, a2] = C_W*H[a1, a2]*dsds[a1, a2] + lambda_W*ss[a1, a2] + lambda_b
+                H_next[a2, a1] = H_next[a1, a2]
 
 
 @numba.njit(cache=True)
