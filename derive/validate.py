@@ -52,8 +52,8 @@ import numpy as np
 from .errors import NotCriticalError, RGFlowError
 
 __all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "critical_hyperparameters",
-           "DEFAULT_INPUTS", "QUANTITIES", "COMPLETE", "bonferroni_threshold", "chi2_1_quantile", "plot_reports",
-           "add_parsers"]
+           "DEFAULT_INPUTS", "QUANTITIES", "COMPLETE", "bonferroni_threshold", "chi2_1_quantile",
+           "draw_reports", "plot_reports", "add_parsers"]
 
 #: Compared quantities, in report order.
 QUANTITIES = ("metric", "vertex", "vertex_same", "ntk")
@@ -186,8 +186,8 @@ class ValidationReport:
         Sorted by (quantity order of :data:`QUANTITIES`, layer, index).
     K : tuple of tuple of float
         Theory diagonal K^{(l)}_{aa}, per layer (rows) and sample (columns).
-    metric : tuple of tuple of float
-        Monte Carlo diagonal metric per layer and sample (for plots).
+    metric, metric_se : tuple of tuple of float
+        Monte Carlo diagonal metric E[z_a²] and its se, per layer and sample (for plots).
     ratio_theory, ratio_mc, ratio_se : tuple of tuple of float
         V^{(l)}_{(aa)(aa)}/(n_{l-1} (K^{(l)}_{aa})²) from the theory, and the distinct-neuron
         estimate (E[z_i² z_j²] − G_aa²)/G_aa² with its standard error (se of the numerator
@@ -207,6 +207,7 @@ class ValidationReport:
     comparisons: tuple[Comparison, ...]
     K: tuple[tuple[float, ...], ...]
     metric: tuple[tuple[float, ...], ...]
+    metric_se: tuple[tuple[float, ...], ...]
     ratio_theory: tuple[tuple[float, ...], ...]
     ratio_mc: tuple[tuple[float, ...], ...]
     ratio_se: tuple[tuple[float, ...], ...]
@@ -438,21 +439,17 @@ def build_report(act, X, theory, mc) -> ValidationReport:
     return ValidationReport(activation=str(act), depth=depth, widths=tuple(widths), C_b=float(mc.C_b[0]),
                             C_W=float(mc.C_W[0]), lambda_b=lb, lambda_W=lw, networks=mc.networks, seed=mc.seed,
                             inputs=tup(X), comparisons=tuple(rows), K=tup(Kd), metric=tup(Gd),
+                            metric_se=tup(np.asarray(mc.metric_se)[:, diag, diag]),
                             ratio_theory=tup(r_th), ratio_mc=tup(r_mc), ratio_se=tup(r_se))
 
 
 # ----------------------------------------------------------------------------------
 # figure
 # ----------------------------------------------------------------------------------
-def plot_reports(reports, path, title: str | None = None, sample_index: int = 0) -> None:
-    """The book-style figure: V/(nK²) versus ℓ/n (Monte Carlo points with error bars
-    over the theory curve, one colour per report) and K^{(ℓ)} versus ℓ."""
-    import matplotlib
-    matplotlib.use("Agg")
+def draw_reports(ax_vertex, ax_kernel, reports, sample_index: int = 0, label_activation: bool = False) -> None:
+    """Draw reports on two matplotlib axes: V/(nK²) versus ℓ/n (theory line, Monte Carlo
+    points with error bars) and K^{(ℓ)} versus ℓ (theory line, Monte Carlo E[z²] points)."""
     import matplotlib.pyplot as plt
-
-    reports = list(reports)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     a = sample_index
     for i, rep in enumerate(reports):
@@ -461,21 +458,32 @@ def plot_reports(reports, path, title: str | None = None, sample_index: int = 0)
         ell = np.arange(1, rep.depth + 1)
         rt = np.array(rep.ratio_theory)[:, a]
         rm, rs = np.array(rep.ratio_mc)[:, a], np.array(rep.ratio_se)[:, a]
-        label = f"{rep.activation}, n = {n}" if len(reports) > 1 else f"n = {n}"
-        ax1.plot(ell / n, rt, "-", color=c, label=f"theory, {label}")
-        ax1.errorbar(ell[1:] / n, rm[1:], yerr=rs[1:], fmt="o", ms=3.5, color=c, capsize=2,
-                     label=f"Monte Carlo (M = {rep.networks})")
-        K, G = np.array(rep.K)[:, a], np.array(rep.metric)[:, a]
-        ax2.plot(ell, K, "-", color=c, label=f"K (theory), {label}")
-        ax2.plot(ell, G, "o", ms=3.5, color=c, label=r"$E[z^2]$ (Monte Carlo)")
-    ax1.set_xlabel(r"$\ell/n$")
-    ax1.set_ylabel(r"$V^{(\ell)}/(n\,(K^{(\ell)})^2)$")
+        label = f"{rep.activation}, n = {n}" if label_activation else f"n = {n}"
+        ax_vertex.plot(ell / n, rt, "-", color=c, label=f"theory, {label}")
+        ax_vertex.errorbar(ell[1:] / n, rm[1:], yerr=rs[1:], fmt="o", ms=3, color=c, capsize=2,
+                           label=f"Monte Carlo, M = {rep.networks}")
+        K, G, Gs = (np.array(getattr(rep, f))[:, a] for f in ("K", "metric", "metric_se"))
+        ax_kernel.plot(ell, K, "-", color=c, label=f"K (theory), {label}")
+        ax_kernel.errorbar(ell, G, yerr=Gs, fmt="o", ms=3, color=c, capsize=2, label=r"$E[z^2]$ (Monte Carlo)")
+    ax_vertex.set_xlabel(r"$\ell/n$")
+    ax_vertex.set_ylabel(r"$V^{(\ell)}/(n\,(K^{(\ell)})^2)$")
+    ax_vertex.legend(fontsize=7)
+    ax_kernel.set_xlabel(r"$\ell$")
+    ax_kernel.set_ylabel(r"$K^{(\ell)}$")
+    ax_kernel.legend(fontsize=7)
+
+
+def plot_reports(reports, path, title: str | None = None, sample_index: int = 0) -> None:
+    """The book-style figure of :func:`draw_reports` for one or more reports, saved to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reports = list(reports)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    draw_reports(ax1, ax2, reports, sample_index, label_activation=len({r.activation for r in reports}) > 1)
     ax1.set_title("four-point vertex")
-    ax1.legend(fontsize=7)
-    ax2.set_xlabel(r"$\ell$")
-    ax2.set_ylabel(r"$K^{(\ell)}$")
     ax2.set_title("kernel")
-    ax2.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -43,7 +43,7 @@ class Case(NamedTuple):
 
 
 CASES = (
-    Case("relu-critical", "relu", None, None, 2, 4, 128, 600, 101),
+    Case("relu-critical", "relu", None, None, 2, 3, 128, 1500, 101),
     Case("relu-off", "relu", 0.2, 1.5, 1, 4, 128, 1200, 102),
     Case("linear-critical", "linear", None, None, 3, 5, 128, 1200, 103),
     Case("linear-off", "linear", 0.1, 0.9, 2, 5, 128, 2000, 104),
@@ -54,7 +54,7 @@ CASES = (
     Case("sin-critical", "sin", None, None, "coincident", 10, 128, 1000, 109),
     Case("sin-off", "sin", 0.2, 1.3, 1, 8, 64, 2000, 110),
     Case("gelu-critical", "gelu", None, None, 2, 3, 128, 1500, 111),
-    Case("gelu-off", "gelu", 0.0, 2.2, 1, 3, 128, 2000, 112),
+    Case("gelu-off", "gelu", 0.0, 2.2, 1, 3, 128, 1500, 112),
     Case("swish-critical", "swish", None, None, 3, 3, 128, 1500, 113),
     Case("swish-off", "swish", 0.0, 2.2, 2, 3, 128, 1500, 114),
 )
