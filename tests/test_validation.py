@@ -93,6 +93,47 @@ def resolution(rep, steps=(0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)) -> float:
 
 
 # ----------------------------------------------------------------------------------
+# 1b. the same theory numbers from an independent evaluation (triangulation)
+# ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,C_b,C_W,form,X,degrees", [
+    ("tanh", 0.3, 1.5, "inverse", np.array([[1.0, 1.0], [1.0, -0.6]]), (16, 24)),
+    ("gelu", 0.172922, 1.983058, "ibp", INPUTS[2], (16, 20)),
+    ("swish", 0.0, 2.2, "ibp", INPUTS[2], (16, 20))])
+def test_engine_matches_reference_quadrature(name, C_b, C_W, form, X, degrees):
+    """K, H, V, G1 of the compiled engine vs derive.reference (plain tensor Gauss–Hermite, no
+    sympy closed forms, no generated code).  form="inverse" is PDLT's original K⁻¹ form of
+    the 1/n recursions (no integration by parts; Hermite tensor for G1) — an independent
+    derivation of the same numbers.  Two inputs, depth 3–4.  The reference's 4-D
+    quadrature converges slowly (tanh at K ≈ 1.8: algebraically), so the test is that its
+    distance to the engine shrinks at least 3× between the two degrees and ends below
+    3% (inverse) or 1e-3 (ibp); K and H (2-D, degree 60) agree to 1e-4.
+    """
+    from derive.reference import reference_flow
+    depth = 3 if form == "inverse" else 4
+    th = evaluator(name).run(X, depth=depth, width=64, C_b=C_b, C_W=C_W)
+    errs = []
+    for d in degrees:
+        ref = reference_flow(name, X, depth, C_b=C_b, C_W=C_W, width=64, degree2=60, degree4=d, form=form)
+        errs.append({q: np.abs(np.asarray(getattr(th, q)) - ref[q]).max() / np.abs(ref[q]).max()
+                     for q in ("K", "H", "V", "G1")})
+    assert errs[-1]["K"] < 1e-4 and errs[-1]["H"] < 1e-4, errs
+    for q in ("V", "G1"):
+        assert errs[1][q] < errs[0][q] / 3, (q, errs)
+        assert errs[1][q] < (0.03 if form == "inverse" else 1e-3), (q, errs)
+
+
+def test_kernel_and_ntk_closed_forms_relu_erf():
+    """K and H against the arc-cosine (ReLU) and arcsine (erf) closed forms (THEORY.md §2, §6)."""
+    from derive.reference import nngp_ntk_closed
+    X = INPUTS[3]
+    for name, C_b, C_W in (("relu", 0.2, 1.5), ("erf", 0.0, 1.2)):
+        th = evaluator(name).run(X, depth=8, C_b=C_b, C_W=C_W)
+        K, H = nngp_ntk_closed(name, X, 8, C_b, C_W)
+        np.testing.assert_allclose(np.asarray(th.K), K, rtol=1e-9)
+        np.testing.assert_allclose(np.asarray(th.H), H, rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------------
 # 2. exact finite-width results: deep linear and ReLU (single input)
 # ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,C_W,growth,n,M", [("linear", 1.0, 2.0, 32, 24000), ("relu", 2.0, 5.0, 64, 6000)])
