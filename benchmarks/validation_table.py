@@ -37,7 +37,8 @@ def main():
         z = rep.z(COMPLETE)
         z0 = rep.z("vertex", leading=True)
         print(f"| {case.id} | {rep.C_b:.4g}, {rep.C_W:.4g} | {len(rep.inputs)} | {case.width} | {case.depth} | "
-              f"{case.networks} | {case.seed} | {z.size} | {np.max(np.abs(z)):.2f} ({bonferroni_threshold(z.size):.2f}) | "
+              f"{case.networks} | {case.seed} | {z.size} | "
+              f"{np.max(np.abs(z)):.2f} ({bonferroni_threshold(z.size):.2f}) | "
               f"{np.mean(z ** 2):.2f} | {np.max(np.abs(z0)):.1f} | {resolution(rep):.0%} |", flush=True)
     for cid in ("tanh-critical", "relu-critical"):
         rep = reports[cid]

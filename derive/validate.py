@@ -51,9 +51,9 @@ import numpy as np
 
 from .errors import NotCriticalError, RGFlowError
 
-__all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "critical_hyperparameters",
-           "DEFAULT_INPUTS", "QUANTITIES", "COMPLETE", "bonferroni_threshold", "chi2_1_quantile",
-           "draw_reports", "plot_reports", "add_parsers"]
+__all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "build_report",
+           "critical_hyperparameters", "DEFAULT_INPUTS", "QUANTITIES", "COMPLETE", "bonferroni_threshold",
+           "chi2_1_quantile", "draw_reports", "plot_reports", "add_parsers"]
 
 #: Compared quantities, in report order.
 QUANTITIES = ("metric", "vertex", "vertex_same", "ntk")
@@ -258,8 +258,8 @@ class ValidationReport:
                 lines.append(f"{q:<12} {self.summary(q)}")
         z = self.z(COMPLETE)
         ok = self.passes(COMPLETE)
-        lines.append(f"metric+vertex+vertex_same (theory complete to O(1/n)): k={z.size} max|z|={np.max(np.abs(z)):.2f} "
-                     f"mean z^2={np.mean(z ** 2):.2f} -> {'consistent' if ok else 'INCONSISTENT'} at family-wise 1%")
+        lines.append(f"metric+vertex+vertex_same (theory complete to O(1/n)): k={z.size} "
+                     f"max|z|={np.max(np.abs(z)):.2f} mean z^2={np.mean(z ** 2):.2f} -> {'consistent' if ok else 'INCONSISTENT'} at family-wise 1%")
         if self.select("ntk"):
             lines.append("ntk: leading-order theory only; its O(1/n) mean correction (PDLT ch. 8) is not yet "
                          "derived, so |z| grows with M at fixed n")

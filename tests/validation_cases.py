@@ -7,7 +7,7 @@ Widths and depths are chosen so that the measured truncation of the 1/n theory
 standard error at the test point; docs/validation.md lists the measured ratios.
 ReLU-like activations (relu, linear, gelu, swish) have V/(nK²) ≈ c·ℓ/n with a large
 c (5 for ReLU), so their relative truncation ≈ (c/2)(ℓ−2)/n forces depth 3–5 at
-n = 128 (and fewer networks at depth 4 for ReLU); the K* = 0 class (tanh, erf, sin) has V/(nK²) ≈ (2/3)ℓ/n and goes to depth 10.
+n = 128; the K* = 0 class (tanh, erf, sin) has V/(nK²) ≈ (2/3)ℓ/n and goes to depth 10.
 """
 
 from __future__ import annotations
