@@ -177,6 +177,39 @@ def test_exact_kurtosis_product_formula(name, C_W, growth, n, M):
     assert consistent(z_of(res.metric[:, 0, 0], K, res.metric_se[:, 0, 0]))
 
 
+def test_exact_first_order_with_nonuniform_widths():
+    """The width ratios n_ℓ/n_{ℓ−1} of the V recursion, exactly: for ReLU at criticality
+    (c = 5) and deep linear (c = 2) the exact E[z_i²z_j²] − K² = K²[Π_{ℓ'<ℓ}(1 + c/n_ℓ') − 1]
+    has the 1/n term K² Σ_{ℓ'<ℓ} c/n_ℓ', which must equal V^{(ℓ)}/n_{ℓ−1}."""
+    widths = (96, 24, 96, 48, 12, 64)
+    x = INPUTS[1]
+    for name, C_W, c in (("relu", 2.0, 5.0), ("linear", 1.0, 2.0)):
+        th = evaluator(name).run(x, depth=6, width=widths, C_W=C_W)
+        K = C_W * (x @ x.T).item() / x.shape[1]
+        V = np.asarray(th.V)[:, 0, 0, 0, 0]
+        first = K ** 2 * c * np.concatenate([[0.0], np.cumsum(1.0 / np.array(widths[:-1]))])
+        np.testing.assert_allclose(V[1:] / np.array(widths[:-1]), first[1:], rtol=1e-10)
+
+
+def test_nonuniform_widths_monte_carlo():
+    """tanh at criticality, widths (128, 32, 128, 32, 128, 64), two inputs, M = 2000, seed 501.
+
+    Checks the n_ℓ/n_{ℓ−1} factors of the V and G1 recursions on real networks; the same
+    recursions with every ratio set to 1 (but the right 1/n_{ℓ−1}) are rejected.
+    Truncation: at half the widths with 8× the networks the residuals are still
+    consistent with 0 (max |z| = 2.6 over 73 entries), so it is ≲ 0.5 se here.
+    """
+    widths = (128, 32, 128, 32, 128, 64)
+    X = INPUTS[2]
+    rep = validate("tanh", X, depth=6, width=widths, networks=2000, seed=501, ntk=False, evaluator=evaluator("tanh"))
+    assert rep.widths == widths
+    assert rep.passes(COMPLETE), rep.summary(COMPLETE)
+    equal = np.asarray(evaluator("tanh").run(X, depth=6).V)        # all ratios 1
+    prev = (np.inf,) + widths[:-1]
+    z = [(c.estimate - equal[(c.layer - 1,) + c.index] / prev[c.layer - 1]) / c.se for c in rep.select("vertex")]
+    assert not consistent(z)
+
+
 # ----------------------------------------------------------------------------------
 # 3. the 1/n terms are needed: tanh, n = 32, layer 6 (THEORY.md §3)
 # ----------------------------------------------------------------------------------
@@ -279,6 +312,12 @@ def test_critical_defaults():
     assert abs(cb - 0.172922) < 1e-5 and abs(cw - 1.983058) < 1e-5
     with pytest.raises(ValidationError, match="both"):
         validate("tanh", depth=2, width=4, networks=4, C_b=0.1)
+    for X, match in ((np.ones((9, 2)), "at most 8"), ([[1.0, np.nan]], "NaN"), (np.ones((2, 2, 2)), "shape"),
+                     ([["a", "b"]], "real array")):
+        with pytest.raises(ValidationError, match=match):
+            validate("tanh", X, depth=2, width=4, networks=4)
+    with pytest.raises(ValidationError, match="Monte Carlo: networks"):
+        validate("tanh", depth=2, width=4, networks=1, evaluator=evaluator("tanh"))
 
 
 def test_cli_validate(tmp_path, capsys):
