@@ -27,6 +27,12 @@ truncation (e.g. V/n versus its O(1/n²) corrections), stated per field.  Standa
 errors of nonlinear estimators use the first-order delta method (equal to the
 jackknife to leading order in 1/M; relative error O(1/M)).
 
+*Heavy tails.*  log Ĝ^{(l)} is a sum of l nearly independent terms of variance ≈ c/n
+(c = 2 for linear, 5 for ReLU networks), so when c·l/n is O(1) the per-network
+four-point statistics are strongly right-skewed (relative variance ≈ e^{4cl/n}): a
+sample that misses the tail underestimates both the estimate and its standard error,
+and the z-score is skewed to the left.  Keep c·l/n ≲ 0.7 or raise M (docs/validation.md).
+
 Exact identities used in the documentation (and the tests): given layer l−1, the
 preactivations z^{(l)}_{i;·} of different neurons i are i.i.d. Gaussian with
 covariance Ĝ^{(l-1)}_{ab} = C_b + (C_W/n_{l-1}) Σ_j σ(z_{j;a}) σ(z_{j;b}) (for l = 1,
