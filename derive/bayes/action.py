@@ -111,8 +111,10 @@ def deep_action(depth: int) -> EffectiveAction:
         eqs.append(sp.Eq(Qb[l], sp.solve(dQ, Qb[l])[0]))
     for l in range(depth):
         dQb = sp.diff(S, Qb[l])
-        # ∂S/∂Q̄_ℓ = −(α_L/α_ℓ) Q_ℓ + (α_L/P) Σ_i ∂_{Q̄_ℓ}(summand)  ⇒  Q_ℓ = (α_ℓ/P) Σ_i ...
-        rhs = sp.solve(dQb, Q[l])[0]
+        # ∂S/∂Q̄_ℓ = −(α_L/α_ℓ) Q_ℓ + (α_L/P) Σ_i ∂_{Q̄_ℓ}(summand) is linear in Q_ℓ:
+        coeff = dQb.coeff(Q[l])
+        assert sp.simplify(coeff + al[-1] / al[l]) == 0
+        rhs = sp.expand(-(dQb - coeff * Q[l]) / coeff)
         rhs = rhs.replace(lambda e: isinstance(e, sp.Sum),
                           lambda e: sp.Sum(sp.factor(sp.together(e.function)), *e.limits))
         eqs.append(sp.Eq(Q[l], sp.factor_terms(rhs)))
