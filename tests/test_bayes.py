@@ -247,3 +247,23 @@ def test_bad_data_and_no_solution(data):
         criterion(lin, data.X, data.y)
     with pytest.raises(BayesInputError, match="positive semi-definite"):
         saddle._check_psd(np.array([[1.0, 2.0], [2.0, 1.0]]), "K")
+
+
+def test_deep_nonlinear_saddle_is_grid_minimum(data):
+    """L = 2, erf (not homogeneous: K^R_2 is not a multiple of a fixed matrix): the solver's point
+    is the minimum of the reduced action on a 2-D grid, refined locally."""
+    arch = Architecture("erf", widths=(30, 20), beta=5.0, priors=(0.7, 1.5))
+    X, y = data.X[:30], data.y[:30]
+    sp_ = solve_saddle(arch, X, y)
+    C = input_covariance(X)
+    f = lambda a, b: saddle.reduced_action(arch, C, y, [a, b])  # noqa: E731
+    best = None
+    for lo, hi, n in ((0.2, 3.0, 41), (None, None, 41)):
+        if lo is None:
+            a0, b0 = best[1:]
+            ga, gb = np.linspace(a0 * 0.97, a0 * 1.03, n), np.linspace(b0 * 0.97, b0 * 1.03, n)
+        else:
+            ga = gb = np.geomspace(lo, hi, n)
+        best = min((f(a, b), a, b) for a in ga for b in gb)
+    np.testing.assert_allclose(sp_.Qbar, best[1:], rtol=2e-3)
+    assert f(*sp_.Qbar) <= best[0] + 1e-12
