@@ -40,7 +40,7 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
@@ -280,7 +280,6 @@ class Prediction:
     nngp_generalisation_error: float | None = None
     bias2: float | None = None
     nngp_bias2: float | None = None
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 def _gp(K: np.ndarray, P: int, y: np.ndarray, beta: float):
