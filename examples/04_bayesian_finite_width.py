@@ -29,7 +29,7 @@ from derive.bayes import Architecture, criterion, predict  # noqa: E402
 from derive.bayes.data import linear_teacher  # noqa: E402
 from derive.bayes.langevin import sample_posterior  # noqa: E402
 
-FULL = dict(P=100, N0=50, widths=(50, 100, 200, 400, 800), chains=8, steps=800, burn=200)
+FULL = dict(P=100, N0=50, widths=(50, 100, 200, 400, 800), chains=8, steps=1200, burn=600)
 FAST = dict(P=40, N0=20, widths=(20, 80), chains=4, steps=160, burn=60)
 BETA, PRIORS, SEED_DATA, SEED_CHAINS = 4.0, (1.0, 5.0), 0, 1
 
@@ -51,17 +51,17 @@ def run(cfg):
                                  n_steps=cfg["steps"], burn_in=cfg["burn"], thin=5, seed=SEED_CHAINS)
             rows.append((lam, n, cfg["P"] / n, p.saddle.Qbar[0], s.Qbar_mean, p.generalisation_error,
                          s.generalisation_error, s.standard_error, p.nngp_generalisation_error, r,
-                         s.acceptance, time.perf_counter() - t0))
+                         s.acceptance, s.drift / s.drift_se, time.perf_counter() - t0))
     return d, rows, curves
 
 
 def table(rows) -> str:
     head = (f"{'λ_1':>5} {'N':>5} {'α':>6} {'Q̄ th':>7} {'Q̄ MC':>7} {'ε_g theory':>11} "
-            f"{'ε_g Langevin':>17} {'(z)':>6} {'ε_g NNGP':>9} {'r=yK⁻¹y/P':>10} {'acc':>5} {'s':>6}")
+            f"{'ε_g Langevin':>17} {'(z)':>6} {'ε_g NNGP':>9} {'r=yK⁻¹y/P':>10} {'acc':>5} {'drift z':>7} {'s':>6}")
     out = [head, "-" * len(head)]
-    for lam, n, a, qt, qm, th, mc, se, gp, r, acc, t in rows:
+    for lam, n, a, qt, qm, th, mc, se, gp, r, acc, dz, t in rows:
         out.append(f"{lam:5.1f} {n:5d} {a:6.3f} {qt:7.4f} {qm:7.4f} {th:11.4f} {mc:9.4f} ± {se:6.4f} "
-                   f"{(mc - th) / se:6.2f} {gp:9.4f} {r:10.3f} {acc:5.2f} {t:6.1f}")
+                   f"{(mc - th) / se:6.2f} {gp:9.4f} {r:10.3f} {acc:5.2f} {dz:7.2f} {t:6.1f}")
     return "\n".join(out)
 
 

@@ -24,7 +24,9 @@ Statistics: ``n_chains`` independent chains (streams
 size is adapted during burn-in only (towards 60% acceptance) and then frozen; the
 standard error is the spread of the per-chain time averages divided by
 ``√n_chains`` (chains are independent; correlated samples inside a chain are never
-treated as independent).  ``batch_se`` is a within-chain batch-means cross-check.
+treated as independent).  ``batch_se`` is a within-chain batch-means cross-check and
+``drift`` (second minus first half of the recorded samples, with ``drift_se``) flags
+an incomplete burn-in.
 
 Examples
 --------
@@ -69,6 +71,8 @@ class LangevinResult:
     burn_in: int
     seed: int
     batch_se: float
+    drift: float              # mean over chains of (2nd half − 1st half) of the recorded ε_g
+    drift_se: float           # its standard error (chain spread); |drift| ≫ drift_se: not equilibrated
 
 
 class _Target:
@@ -176,6 +180,12 @@ def sample_posterior(arch: Architecture, X, y, X_test, y_test, *, n_chains: int 
         batch_se = float(np.sqrt(np.mean(np.var(bm, axis=0, ddof=1)) / (nb * C)))
     else:
         batch_se = float("nan")
+    half = R.shape[0] // 2
+    if half >= 1:
+        dd = R[half:].mean(axis=0) - R[:half].mean(axis=0)
+        drift, drift_se = float(dd.mean()), float(np.std(dd, ddof=1) / math.sqrt(C))
+    else:
+        drift, drift_se = float("nan"), float("nan")
     mean = np.mean(means, axis=(0, 1))
     var = np.mean(seconds, axis=(0, 1)) - mean**2
     cm = np.array(chain_means)
@@ -183,4 +193,5 @@ def sample_posterior(arch: Architecture, X, y, X_test, y_test, *, n_chains: int 
     mean.setflags(write=False)
     var.setflags(write=False)
     return LangevinResult(float(chain_means.mean()), se, cm, mean, var, float(np.mean(qbars)),
-                          acc_total / max(n_after, 1), h, C, n_steps, burn_in, seed, batch_se)
+                          acc_total / max(n_after, 1), h, C, n_steps, burn_in, seed, batch_se,
+                          drift, drift_se)
