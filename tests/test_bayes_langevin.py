@@ -54,11 +54,13 @@ def test_langevin_is_reproducible_and_checks_input():
 
 @pytest.mark.slow
 def test_langevin_relu_matches_saddle_within_errors():
-    """ReLU, P = 100, N_0 = 50, β = 4, λ_1 = 1 (seed 0 data, seed 1 chains): theory within 3σ + 1%."""
-    d = linear_teacher(P=100, N0=50, n_test=200, noise=0.5, seed=0)
-    for N in (50, 200):
-        arch = Architecture("relu", widths=(N,), beta=4.0, priors=(1.0,))
-        r = sample_posterior(arch, d.X, d.y, d.X_test, d.y_test, n_chains=8, n_steps=800, burn_in=200,
-                             thin=5, seed=1)
-        p = predict(arch, d.X, d.y, d.X_test, d.y_test)
-        assert abs(r.generalisation_error - p.generalisation_error) < 3 * r.standard_error + 0.01 * p.generalisation_error
+    """ReLU, P = 60, N_0 = 30, N = 30 (α = 2), β = 4, λ_1 = 1 (data seed 0, chain seed 1, 8 chains):
+    the theory is within 3 SE + 1% of sampling, and both are far from the NNGP.  (The larger
+    table of docs/bayes.md comes from examples/04_bayesian_finite_width.py.)"""
+    d = linear_teacher(P=60, N0=30, n_test=100, noise=0.5, seed=0)
+    arch = Architecture("relu", widths=(30,), beta=4.0, priors=(1.0,))
+    r = sample_posterior(arch, d.X, d.y, d.X_test, d.y_test, n_chains=8, n_steps=500, burn_in=250,
+                         thin=5, seed=1)
+    p = predict(arch, d.X, d.y, d.X_test, d.y_test)
+    assert abs(r.generalisation_error - p.generalisation_error) < 3 * r.standard_error + 0.01 * p.generalisation_error
+    assert abs(r.generalisation_error - p.nngp_generalisation_error) > 5 * r.standard_error
