@@ -29,14 +29,14 @@ from derive.bayes import Architecture, criterion, predict  # noqa: E402
 from derive.bayes.data import linear_teacher  # noqa: E402
 from derive.bayes.langevin import sample_posterior  # noqa: E402
 
-FULL = dict(P=100, N0=50, widths=(50, 100, 200, 400, 800), chains=8, steps=1200, burn=600)
-FAST = dict(P=40, N0=20, widths=(20, 80), chains=4, steps=160, burn=60)
+FULL = dict(P=100, N0=50, widths=(50, 100, 200, 400, 800), chains=8, steps=1200, burn=600, dense=40)
+FAST = dict(P=40, N0=20, widths=(20, 80), chains=4, steps=120, burn=50, dense=10)
 BETA, PRIORS, SEED_DATA, SEED_CHAINS = 4.0, (1.0, 5.0), 0, 1
 
 
 def run(cfg):
     d = linear_teacher(P=cfg["P"], N0=cfg["N0"], n_test=200, noise=0.5, seed=SEED_DATA)
-    dense = np.unique(np.geomspace(min(cfg["widths"]) / 2, max(cfg["widths"]) * 4, 40).astype(int))
+    dense = np.unique(np.geomspace(min(cfg["widths"]) / 2, max(cfg["widths"]) * 4, cfg["dense"]).astype(int))
     rows, curves = [], {}
     for lam in PRIORS:
         theory = [predict(Architecture("relu", (int(n),), BETA, (lam,)), d.X, d.y, d.X_test, d.y_test)
