@@ -30,7 +30,8 @@ Sections (each prints a Markdown table):
             from rgflow's K, V at layer 16) and multiplied by the L − 1 updates.
             If one layer is estimated (from 20 timed quadruples) to exceed
             --max-peer-layer-s, the per-layer time is instead extrapolated from
-            --peer-quadruples timed quadruples (stated in the output).  Target ≥ 10×.
+            --peer-quadruples timed quadruples (stated in the output); the
+            extrapolation is checked against a full layer at --check-degree.  Target ≥ 10×.
 ``compile`` warm ``codegen.compile(flow(name, obs))`` of a module already in the
             cache, in a fresh interpreter (target < 0.5 s), and import-to-first-result.
 
@@ -291,44 +292,51 @@ def bench_vertex(args):
     scale = np.abs(hi).reshape(L, -1).max(axis=1)[1:]
 
     def err(V):
-        return float(np.max(np.abs(np.asarray(V) - hi).reshape(L, -1).max(axis=1)[1:] / scale))
+        e = np.abs(np.asarray(V) - hi).reshape(L, -1).max(axis=1)[1:] / scale
+        return float(e.max()), float(e[-1])
     errors = {"rgflow": err(Vrg)}
     for deg in args.peer_degrees:
         errors[deg] = err(reference_flow("tanh", Xs, L, C_b, C_W, quantities=("K", "V"), degree4=deg)["V"])
-    ok = [deg for deg in args.peer_degrees if errors[deg] <= errors["rgflow"]]
+    ok = [deg for deg in args.peer_degrees if errors[deg][0] <= errors["rgflow"][0]]
     deg = min(ok) if ok else max(args.peer_degrees)
     matched = bool(ok)
 
     # peer time per layer, started from rgflow's state at the middle layer
     mid = L // 2
     K, V = res.K[mid], res.V[mid]
+    nquads = len(list(itertools.combinations_with_replacement(range(n), 4)))
     probe = _peer_layer(K, V, C_W, 80, deg, quad_sample=20)
     if probe <= args.max_peer_layer_s:
         layer_times = [_peer_layer(K, V, C_W, 80, deg) for _ in range(args.peer_layers)]
         how = f"{args.peer_layers} full layer(s) timed"
     else:
         layer_times = [_peer_layer(K, V, C_W, 80, deg, quad_sample=args.peer_quadruples)]
-        how = (f"extrapolated from {args.peer_quadruples} timed quadruples × "
-               f"{len(list(itertools.combinations_with_replacement(range(n), 4)))} unique quadruples per layer")
+        how = (f"extrapolated: {args.peer_quadruples} timed quadruples scaled to the {nquads} unique "
+               f"quadruples of a layer, + the rest of the layer timed")
+    # the extrapolation checked against a full layer at a cheap degree
+    check = (_peer_layer(K, V, C_W, 80, args.check_degree),
+             _peer_layer(K, V, C_W, 80, args.check_degree, quad_sample=args.peer_quadruples))
     per_layer = statistics.median(layer_times)
     t_peer = per_layer * (L - 1)
     print(f"\n### Four-point vertex V (tanh, K+V), N_D = {n}, L = {L}, C_b = 0, C_W = 1\n")
-    print("| | total s | per layer s | speed-up | max rel. error of V (2-input subset, layers 2..L) |")
-    print("|---|---|---|---|---|")
+    print("| | total s | per layer s | speed-up | rel. error of V, max over layers 2..L | at layer L |")
+    print("|---|---|---|---|---|---|")
     print(f"| rgflow | {t_rg:.1f} (measured, one run) | {t_rg / (L - 1):.2f} | "
-          f"{t_peer / t_rg:.1f}× | {errors['rgflow']:.1e} |")
+          f"{t_peer / t_rg:.1f}× | {errors['rgflow'][0]:.1e} | {errors['rgflow'][1]:.1e} |")
     print(f"| numpy tensor GH, degree4 = {deg} | {t_peer:.0f} (= {L - 1} × per layer) | {per_layer:.1f} "
-          f"({how}) | 1 | {errors[deg]:.1e} |")
+          f"({how}) | 1 | {errors[deg][0]:.1e} | {errors[deg][1]:.1e} |")
     for other in args.peer_degrees:
         if other != deg:
-            print(f"| numpy tensor GH, degree4 = {other} | | | | {errors[other]:.1e} |")
-    print(f"\nErrors: max over layers of max|ΔV| / max|V| against reference_flow(degree4="
+            print(f"| numpy tensor GH, degree4 = {other} | | | | {errors[other][0]:.1e} | {errors[other][1]:.1e} |")
+    print(f"\nErrors: max|ΔV| / max|V| per layer against reference_flow(degree4="
           f"{args.v_ref_degree}) on inputs {sub}; the peer's degree is "
           + ("the smallest with error ≤ rgflow's." if matched else
              "the largest tried: none of them reached rgflow's accuracy (the speed-up is a lower bound).")
-          + f"  Subset consistency of rgflow (full-run block vs 2-input run): {subset_consistency:.1e}.",
-          flush=True)
-    return dict(rgflow_s=t_rg, peer_s=t_peer, peer_layer_s=layer_times, how=how, degree=deg, errors=errors)
+          + f"  Subset consistency of rgflow (full-run block vs 2-input run): {subset_consistency:.1e}."
+          f"  Extrapolation check at degree4 = {args.check_degree}: one full peer layer {check[0]:.1f} s, "
+          f"extrapolated {check[1]:.1f} s.", flush=True)
+    return dict(rgflow_s=t_rg, peer_s=t_peer, peer_layer_s=layer_times, how=how, degree=deg, errors=errors,
+                extrapolation_check=check, subset_consistency=subset_consistency)
 
 
 # ---------------------------------------------------------------------------------
@@ -342,14 +350,16 @@ import numpy as np
 from derive.flow import flow
 import codegen
 t1 = time.perf_counter()
-f = flow({name!r}, {obs!r})
+import numba
 t2 = time.perf_counter()
-ev = codegen.compile(f)
+f = flow({name!r}, {obs!r})
 t3 = time.perf_counter()
+ev = codegen.compile(f)
+t4 = time.perf_counter()
 res = ev.run(np.eye(2) + 0.5, depth=3, C_b=0.1, C_W=1.0)
 float(res.K[3][0, 1])
-t4 = time.perf_counter()
-print(t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)
+t5 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0)
 """
 
 
@@ -359,9 +369,9 @@ def bench_compile(args):
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     floor_cmd = [sys.executable, "-c", "import numpy, sympy, numba, networkx"]
     print("\n### Warm compile (module already cached), fresh interpreter each time\n")
-    print("| flow | import s | flow() s | codegen.compile s | flow()+compile s (target < 0.5) "
-          "| first run s | import → first result s | floor s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| flow | import derive.flow, codegen s | import numba s | flow() s | codegen.compile s "
+          "| flow()+compile s (target < 0.5) | first run s | import → first result s | floor s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = {}
     for name, obs in flows:
         code = _CHILD.format(name=name, obs=obs)
@@ -378,10 +388,13 @@ def bench_compile(args):
         med = [statistics.median(col) for col in zip(*samples)]
         floor = statistics.median(floors)
         rows[f"{name}{obs}"] = dict(medians=med, floor=floor)
-        print(f"| {name} {'+'.join(obs)} | {med[0]:.2f} | {med[1]:.3f} | {med[2]:.3f} | {med[1] + med[2]:.3f} "
-              f"| {med[3]:.2f} | {med[4]:.2f} | {floor:.2f} |", flush=True)
-    print("\nfloor: a fresh interpreter importing numpy, sympy, numba and networkx (wall time incl. start-up);"
-          " the other columns are in-process perf_counter intervals.")
+        print(f"| {name} {'+'.join(obs)} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.3f} | {med[3]:.3f} "
+              f"| {med[2] + med[3]:.3f} | {med[4]:.2f} | {med[5]:.2f} | {floor:.2f} |", flush=True)
+    print("\nIn-process perf_counter intervals of a fresh interpreter, in this order: imports of rgflow, "
+          "numba (which codegen.compile would otherwise import on first use), flow(), codegen.compile "
+          "(module found in the cache), first ev.run (numba loads its on-disk cache), and their sum.  "
+          "floor: wall time of a fresh interpreter importing numpy, sympy, numba and networkx "
+          "(start-up included).")
     return rows
 
 
@@ -397,10 +410,11 @@ def main(argv=None):
     parser.add_argument("--v-n", type=int, default=16)
     parser.add_argument("--v-depth", type=int, default=32)
     parser.add_argument("--v-ref-degree", type=int, default=64)
-    parser.add_argument("--peer-degrees", type=lambda s: [int(v) for v in s.split(",")], default=[24, 32, 40])
+    parser.add_argument("--peer-degrees", type=lambda s: [int(v) for v in s.split(",")], default=[32, 40, 48])
     parser.add_argument("--peer-layers", type=int, default=1)
     parser.add_argument("--max-peer-layer-s", type=float, default=900.0)
     parser.add_argument("--peer-quadruples", type=int, default=200)
+    parser.add_argument("--check-degree", type=int, default=16)
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args(argv)
     print(f"bench_flow: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {os.cpu_count()} cores, "
