@@ -15,8 +15,8 @@ Sections (each prints a Markdown table):
             L−1 activations from rgflow's (K[L], H[L]) (target 1e-10 relative, x64).
 ``tanh``    tanh K+H, N_D = 300, L = 10, vs ``stax.ElementwiseNumerical(jnp.tanh,
             deg=25)``.  Both errors against ``derive.reference.reference_flow``
-            (tensor Gauss–Hermite, degree2 = 400; its own error estimated by
-            degree2 = 300 against it) on a subset of inputs (the K, H recursions of a subset of
+            (tensor Gauss–Hermite, degree2 = 300; its own error estimated by
+            degree2 = 200 against it) on a subset of inputs (the K, H recursions of a subset of
             inputs are closed: entry (a, b) only needs entries of a and b).  Target ≥ 10×.
 ``vertex``  four-point vertex V (K+V flow), tanh, N_D = 16, L = 32, vs the plain
             numpy tensor-product Gauss–Hermite recursion of
@@ -209,15 +209,15 @@ def bench_tanh(args):
     sub = np.arange(0, n, max(1, n // args.tanh_subset))[:args.tanh_subset]
     Xs = X[sub]
     refs = {deg: reference_flow("tanh", Xs, L, C_b, C_W, quantities=("K", "H"), degree2=deg)
-            for deg in (300, 400)}
+            for deg in (200, 300)}
     ix = np.ix_(sub, sub)
-    ref = refs[400]
+    ref = refs[300]                                # numpy's hermegauss overflows beyond degree ~300
 
     def err(Ks, Hs):
         return (max(kernel_diff(Ks[l], ref["K"][l]) for l in range(L)),
                 max(kernel_diff(Hs[l], ref["H"][l]) for l in range(L)))
 
-    e_ref = err(refs[300]["K"], refs[300]["H"])    # estimate of the reference's own error
+    e_ref = err(refs[200]["K"], refs[200]["H"])    # estimate of the reference's own error
     e_rg = err([k[ix] for k in np.asarray(res.K)], [h[ix] for h in np.asarray(res.H)])
     e_nt = (kernel_diff(np.asarray(out.nngp)[ix], ref["K"][L - 1]),
             kernel_diff(np.asarray(out.ntk)[ix], ref["H"][L - 1]))
@@ -230,8 +230,8 @@ def bench_tanh(args):
     print(f"| rgflow | {t_rg:.3f} | | {t_nt / t_rg:.1f}× | {e_rg_last[0]:.1e} | {e_rg_last[1]:.1e} | "
           f"{e_rg[0]:.1e} | {e_rg[1]:.1e} |")
     print(f"| neural-tangents | {t_nt:.3f} | {t_first:.2f} | 1 | {e_nt[0]:.1e} | {e_nt[1]:.1e} | | |")
-    print(f"| reference_flow degree2 = 300 | | | | | | {e_ref[0]:.1e} | {e_ref[1]:.1e} |")
-    print(f"\nErrors: max |Δ|/√(X_aa X_bb) against reference_flow(degree2=400) on {len(sub)} of the "
+    print(f"| reference_flow degree2 = 200 | | | | | | {e_ref[0]:.1e} | {e_ref[1]:.1e} |")
+    print(f"\nErrors: max |Δ|/√(X_aa X_bb) against reference_flow(degree2=300) on {len(sub)} of the "
           "inputs (all their pairs); NT returns only layer L.", flush=True)
     return dict(rgflow_s=t_rg, nt_s=t_nt, nt_first_s=t_first, err_rg=e_rg_last, err_nt=e_nt, err_ref=e_ref)
 
