@@ -18,6 +18,8 @@ Sections (each prints a Markdown table):
             (tensor Gauss–Hermite, degree2 = 300; its own error estimated by
             degree2 = 200 against it) on a subset of inputs (the K, H recursions of a subset of
             inputs are closed: entry (a, b) only needs entries of a and b).  Target ≥ 10×.
+``tanhdeg`` the same at N_D = 60 with NT's deg = 25, 50, 100, 200: how NT's error
+            and time grow with deg, i.e. the speed-up at equal accuracy.
 ``vertex``  four-point vertex V (K+V flow), tanh, N_D = 16, L = 32, vs the plain
             numpy tensor-product Gauss–Hermite recursion of
             ``derive.reference.reference_flow(..., quantities=("K", "V"), degree4=D)``.
@@ -236,6 +238,39 @@ def bench_tanh(args):
     return dict(rgflow_s=t_rg, nt_s=t_nt, nt_first_s=t_first, err_rg=e_rg_last, err_nt=e_nt, err_ref=e_ref)
 
 
+def bench_tanh_deg(args):
+    """NT's deg needed to reach rgflow's accuracy, and the speed-up there (small N_D)."""
+    from derive.flow import flow
+    from derive.reference import reference_flow
+    import codegen
+    _jax()
+    n, L = args.deg_sweep_n, args.depth
+    C_b, C_W = KH_PARAMS["tanh"]
+    X = _inputs(n, seed=1)
+    sub = np.arange(6)
+    ix = np.ix_(sub, sub)
+    ref = reference_flow("tanh", X[sub], L, C_b, C_W, quantities=("K", "H"), degree2=300)
+    ev = codegen.compile(flow("tanh", ("K", "H")))
+    res = ev.run(X, depth=L, C_b=C_b, C_W=C_W)
+    print(f"\n### tanh K+H, N_D = {n}, L = {L}: NT's deg against accuracy\n")
+    print("| | deg | median s | speed-up of rgflow | err K (layer L) | err H (layer L) |")
+    print("|---|---|---|---|---|---|")
+    rows = {}
+    for deg in args.deg_sweep:
+        kfn = nt_kernel_fn("tanh", L, C_b, C_W, deg=deg)
+        out = nt_eval(kfn, X)
+        t_rg, t_nt = _interleaved([lambda: ev.run(X, depth=L, C_b=C_b, C_W=C_W), lambda: nt_eval(kfn, X)],
+                                  args.repeats)
+        e = (kernel_diff(np.asarray(out.nngp)[ix], ref["K"][L - 1]), kernel_diff(np.asarray(out.ntk)[ix],
+                                                                                  ref["H"][L - 1]))
+        rows[deg] = dict(rgflow_s=t_rg, nt_s=t_nt, err=e)
+        print(f"| neural-tangents | {deg} | {t_nt:.3f} | {t_nt / t_rg:.1f}× (rgflow {t_rg:.3f} s) | "
+              f"{e[0]:.1e} | {e[1]:.1e} |", flush=True)
+    e = (kernel_diff(res.K[L][ix], ref["K"][L - 1]), kernel_diff(res.H[L][ix], ref["H"][L - 1]))
+    print(f"| rgflow | | | | {e[0]:.1e} | {e[1]:.1e} |")
+    return rows
+
+
 # ---------------------------------------------------------------------------------
 # Four-point vertex V against the plain numpy tensor-product quadrature
 # ---------------------------------------------------------------------------------
@@ -400,13 +435,15 @@ def bench_compile(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="kh,tanh,vertex,compile")
+    parser.add_argument("--only", default="kh,tanh,tanhdeg,vertex,compile")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--kh-n", type=int, default=3000)
     parser.add_argument("--tanh-n", type=int, default=300)
     parser.add_argument("--tanh-subset", type=int, default=6)
     parser.add_argument("--nt-deg", type=int, default=25)
+    parser.add_argument("--deg-sweep", type=lambda s: [int(v) for v in s.split(",")], default=[25, 50, 100, 200])
+    parser.add_argument("--deg-sweep-n", type=int, default=60)
     parser.add_argument("--v-n", type=int, default=16)
     parser.add_argument("--v-depth", type=int, default=32)
     parser.add_argument("--v-ref-degree", type=int, default=64)
@@ -420,7 +457,7 @@ def main(argv=None):
     print(f"bench_flow: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}, python {sys.version.split()[0]}, numpy {np.__version__}")
     out = {}
-    sections = {"kh": bench_kh, "tanh": bench_tanh, "vertex": bench_vertex, "compile": bench_compile}
+    sections = {"kh": bench_kh, "tanh": bench_tanh, "tanhdeg": bench_tanh_deg, "vertex": bench_vertex, "compile": bench_compile}
     for key in args.only.split(","):
         out[key] = sections[key](args)
     if args.json:
