@@ -7,10 +7,10 @@ Correspondence: NT's ``stax.Dense(1, W_std, b_std, parameterization="ntk")`` is
 C_W = λ_W = W_std², C_b = λ_b = b_std²; after L Dense layers with L − 1
 activations in between, NT's (nngp, ntk) are rgflow's (K[L], H[L]).
 
-One known difference: NT's ReLU NTK evaluates arccos of the correlation
-K_aa / sqrt(K_aa K_aa), rounded just below 1, on the diagonal, which gives
-θ ≈ sqrt(2 eps) ≈ 2e-8 instead of 0 and so a relative error of a few 1e-8 in the
-diagonal of H (rgflow uses the exact diagonal value 1/2 of <σ'σ'>; an mpmath
+One known difference: NT's ReLU layer takes the angle as
+arctan2(sqrt(K_aa K_bb - K_ab^2), K_ab); on the diagonal the radicand is rounding
+noise, which gives θ ≈ sqrt(eps) ≈ 1e-8 instead of 0 and so a relative error of a
+few 1e-8 in the diagonal of H (rgflow uses the exact diagonal value 1/2 of <σ'σ'>; an mpmath
 evaluation agrees with rgflow to 1e-15).  That diagonal is compared with the
 exact arc-cosine closed form instead, and with NT only to 1e-6.
 """
