@@ -147,14 +147,62 @@ def _closed_function(name: str, args, exprs, out: bool) -> list[str]:
     return lines + ["", ""]
 
 
+def _hoist(expr, sym, found: dict):
+    """``expr`` with its maximal non-trivial subexpressions of ``sym`` alone replaced by
+    symbols (recorded in ``found``: subexpression → symbol, in first-seen order)."""
+    if expr.is_Atom:
+        return expr
+    if expr.free_symbols == {sym}:
+        if expr not in found:
+            found[expr] = sp.Symbol(f"{sym.name.lower()}_{len(found)}", real=True)
+        return found[expr]
+    if not expr.has(sym):
+        return expr
+    return expr.func(*[_hoist(arg, sym, found) for arg in expr.args])
+
+
+def _split_pair_forms(exprs):
+    """(row, col, pair exprs): subexpressions of K11 alone, of K22 alone, and the pair
+    forms rewritten in terms of them (see :func:`_closed_pair_functions`)."""
+    K2 = kernel_matrix(2)
+    row, col = {}, {}
+    rewritten = [_hoist(_hoist(e, K2[0, 0], row), K2[1, 1], col) for e in exprs]
+    return list(row.items()), list(col.items()), rewritten
+
+
+def _closed_pair_functions(exprs) -> list[str]:
+    """Closed pair forms with their per-sample pieces hoisted.
+
+    Maximal subexpressions of K11 alone are computed once per sample by
+    ``_closed_ab_row``, those of K22 alone by ``_closed_ab_col``; ``_closed_ab(K11, K12,
+    K22, pr, pc, out)`` computes the rest per pair from the two per-sample rows — so
+    square roots and other functions of the variances are not recomputed N_D times.
+    """
+    K2 = kernel_matrix(2)
+    k11, k12, k22 = K2[0, 0], K2[0, 1], K2[1, 1]
+    row, col, pair = _split_pair_forms(exprs)
+    lines = []
+    for name, arg, pieces in (("_closed_ab_row", k11, row), ("_closed_ab_col", k22, col)):
+        if pieces:
+            lines += _closed_function(name, [arg], [e for e, _ in pieces], True)
+        else:
+            lines += [_JIT, f"def {name}({arg}, out):", "    return out", "", ""]
+    p = _printer()
+    lines += [_JIT, f"def _closed_ab({k11}, {k12}, {k22}, pr, pc, out):"]
+    lines += [f"    {p.doprint(sym)} = pr[{i}]" for i, (_, sym) in enumerate(row)]
+    lines += [f"    {p.doprint(sym)} = pc[{i}]" for i, (_, sym) in enumerate(col)]
+    body, values = _cse_block(pair, "    ")
+    lines += body + [f"    out[{i}] = {v}" for i, v in enumerate(values)]
+    return lines + ["    return out", "", ""]
+
+
 def _closed(plan: KernelPlan) -> list[str]:
     lines = []
     K1, K2 = kernel_matrix(1), kernel_matrix(2)
     if plan.closed_diag:
         lines += _closed_function("_closed_a", [K1[0, 0]], [e for _, e in plan.closed_diag], True)
     if plan.closed_off:
-        lines += _closed_function("_closed_ab", [K2[0, 0], K2[0, 1], K2[1, 1]],
-                                  [e for _, e in plan.closed_off], True)
+        lines += _closed_pair_functions([e for _, e in plan.closed_off])
     for q in plan.quads:
         if q.kind == "closed":
             lines += _closed_function(f"_closed_q_{q.key}", _upper_symbols(len(q.multiplicities)),
@@ -183,8 +231,11 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
     for a in plan.atoms:
         shape = "(n, n)" if a.rank == 2 else "n"
         L.append(f"    {a.name} = np.empty({shape})")
+    L.append("    kd = np.empty(n)")
+    L.append("    for a in range(n):")
+    L.append("        kd[a] = K[a, a]")
     L.append("    for a in numba.prange(n):")
-    L.append("        kaa = K[a, a]")
+    L.append("        kaa = kd[a]")
     if plan.closed_diag:
         L.append(f"        bd = np.empty({len(plan.closed_diag)})")
         L.append("        _closed_a(kaa, bd)")
@@ -202,7 +253,13 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
         return L + ["", ""]
     mehler_index = {fid: i for i, fid in enumerate(plan.mehler_fids)}
     if plan.mehler_fids:
-        L.append("    coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, np.diag(K).copy(), flags)")
+        L.append("    coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, kd, flags)")
+    if closed_off:
+        row, col, _ = _split_pair_forms([e for _, e in plan.closed_off])
+        nr, nc = max(len(row), 1), max(len(col), 1)
+        L += [f"    pr = np.empty((n, {nr}))", f"    pc = np.empty((n, {nc}))",
+              "    for a in numba.prange(n):",
+              "        _closed_ab_row(kd[a], pr[a])", "        _closed_ab_col(kd[a], pc[a])"]
     L += _FOLDED_ROWS
     need_transpose = any(not a.symmetric for a in closed_off)
     if closed_off:
@@ -211,23 +268,22 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
             L.append(f"            bt = np.empty({len(plan.closed_off)})")
     L.append("            for b in range(a + 1, n):")
     if closed_off:
-        L.append("                _closed_ab(K[a, a], K[a, b], K[b, b], bo)")
+        L.append("                _closed_ab(kd[a], K[a, b], kd[b], pr[a], pc[b], bo)")
         if need_transpose:
-            L.append("                _closed_ab(K[b, b], K[a, b], K[a, a], bt)")
+            L.append("                _closed_ab(kd[b], K[a, b], kd[a], pr[b], pc[a], bt)")
         for a in closed_off:
             slot = a.off[1]
             L.append(f"                {a.name}[a, b] = bo[{slot}]")
-            L.append(f"                {a.name}[b, a] = bo[{slot}]" if a.symmetric
-                     else f"                {a.name}[b, a] = bt[{slot}]")
+            if not a.symmetric:
+                L.append(f"                {a.name}[b, a] = bt[{slot}]")
     if numeric_off:
-        L.append("                rho = _correlation(K[a, a], K[a, b], K[b, b])")
+        L.append("                rho = _correlation(kd[a], K[a, b], kd[b])")
     for a in numeric_off:
         fa, fb = a.off[1]
         for (x, y, tgt) in (("a", "b", "a, b"), ("b", "a", "b, a")):
             if a.symmetric and x == "b":
-                L.append(f"                {a.name}[b, a] = {a.name}[a, b]")
                 continue
-            call = f"_expect_pair_nested({fa}, {fb}, K[{x}, {x}], K[a, b], K[{y}, {y}], flags)"
+            call = f"_expect_pair_nested({fa}, {fb}, kd[{x}], K[a, b], kd[{y}], flags)"
             if a.off[0] == "mehler":
                 ia, ib = mehler_index[fa], mehler_index[fb]
                 L.append(f"                v = _mehler_value(coef, tail, energy, ok, {ia}, {x}, {ib}, {y}, rho)")
@@ -236,6 +292,8 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
             else:
                 L.append(f"                v = {call}")
             L.append(f"                {a.name}[{tgt}] = v")
+    # symmetric atoms were written above the diagonal only (row-contiguous); mirror in blocks
+    L += [f"    _mirror_upper({a.name})" for a in closed_off + numeric_off if a.symmetric]
     L.append(f"    return {', '.join(names)}" + ("," if len(names) == 1 else ""))
     return L + ["", ""]
 
@@ -337,7 +395,7 @@ def _step_function(plan: KernelPlan) -> list[str]:
         L += body
         for u, v in zip(pair, values):
             L.append(f"                {u.quantity}_next[a1, a2] = {v}")
-            L.append(f"                {u.quantity}_next[a2, a1] = {u.quantity}_next[a1, a2]")
+        L += [f"    _mirror_upper({u.quantity}_next)" for u in pair]
     if ("V", "abcd") in rules:
         body, (v,) = _cse_block([rules[("V", "abcd")].rhs], "                    ")
         L += ["    for a1 in range(n):", "        for a2 in range(a1, n):", "            for a3 in range(a1, n):",
@@ -360,9 +418,12 @@ def _run_function(plan: KernelPlan) -> list[str]:
     q = plan.quantities
     states = [s for s in ("K", "H", "V", "G1") if s in q]
     atoms = [a.name for a in plan.atoms]
-    L = [_JIT, "def _check_kernel(K):", "    n = K.shape[0]", "    for a in range(n):",
-         "        for b in range(n):", "            x = K[a, b]",
-         "            if not math.isfinite(x) or abs(x) > 1e300:", "                return 1",
+    L = [_JIT_PARALLEL, "def _check_kernel(K):",
+         '    """0 ok; 1 an entry is not finite or beyond 1e300 (overflow); 2 a variance K_aa <= 0."""',
+         "    n = K.shape[0]", "    bad = 0",
+         "    for a in numba.prange(n):", "        for b in range(n):",
+         "            if not abs(K[a, b]) <= 1e300:   # also true for nan", "                bad += 1",
+         "    if bad > 0:", "        return 1", "    for a in range(n):",
          "        if K[a, a] <= 0.0:", "            return 2", "    return 0", "", "",
          _JIT, "def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):",
          '    """Fill K[l], H[l], V[l], G1[l] (l = 0 .. depth-1 is layer l+1) from layer 1.',

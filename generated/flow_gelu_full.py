@@ -97,7 +97,8 @@ _TOL_ND = 1e-11        # three- and four-sample expectations (four-point functio
                        # rule's realised error is ~50x its per-level target, so 1e-11 gives the
                        # stated 1e-9 (tests/test_codegen.py, vs 4-D Gauss-Hermite of degree 48)
 _TOL_MEHLER = 1e-12    # Mehler series truncation
-_MEHLER_ORDER = 128
+_MEHLER_ORDER = 128    # per unit of the largest K_aa: the Hermite coefficients of f(sqrt(K) x)
+_MEHLER_MAX = 1024     # decay like exp(-c sqrt(k / K)), so the order needed grows like K
 _GLA_X, _GLA_W = np.polynomial.legendre.leggauss(20)
 _GLA_SPAN = 2.0
 _GLB_X, _GLB_W = np.polynomial.legendre.leggauss(12)
@@ -376,11 +377,11 @@ def _mehler_tables(fids, kd, flags):
     """Hermite coefficients c[f, a, k] of f(sqrt(kd[a]) x), their tails and validity flags."""
     nf = fids.shape[0]
     n = kd.shape[0]
-    M = _MEHLER_ORDER
     kmax = 0.0
     for a in range(n):
         if kd[a] > kmax:
             kmax = kd[a]
+    M = min(_MEHLER_MAX, _MEHLER_ORDER * max(1, int(math.ceil(kmax))))
     hx = 0.1
     if kmax > 0.0:
         for i in range(nf):
@@ -460,6 +461,18 @@ def _mehler_value(coef, tail, energy, ok, i, a, j, b, rho):
     return math.nan
 
 
+@numba.njit(cache=True, parallel=True)
+def _mirror_upper(A):
+    """A[j, i] = A[i, j] for j > i, in 64 x 64 blocks (strided writes stay in cache)."""
+    n = A.shape[0]
+    nb = (n + 63) // 64
+    for bi in numba.prange(nb):
+        for bj in range(bi, nb):
+            for i in range(bi * 64, min(n, bi * 64 + 64)):
+                for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
+                    A[j, i] = A[i, j]
+
+
 @numba.njit(cache=True)
 def _multisets(n):
     """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
@@ -517,53 +530,77 @@ def _closed_a(K11, out):
 
 
 @numba.njit(cache=True)
-def _closed_ab(K11, K12, K22, out):
+def _closed_ab_row(K11, out):
+    t0 = K11 + 1
+    t1 = math.sqrt(_pos(t0))
+    out[0] = t0
+    out[1] = 1/t0
+    out[2] = 1/t1
+    out[3] = t1
+    out[4] = _pos(t0)**-1.5
+    return out
+
+
+@numba.njit(cache=True)
+def _closed_ab_col(K22, out):
+    t0 = K22 + 1
+    out[0] = t0
+    out[1] = (1.0/math.sqrt(_pos(t0)))
+    out[2] = 1/t0
+    return out
+
+
+@numba.njit(cache=True)
+def _closed_ab(K11, K12, K22, pr, pc, out):
+    k11_0 = pr[0]
+    k11_1 = pr[1]
+    k11_2 = pr[2]
+    k11_3 = pr[3]
+    k11_4 = pr[4]
+    k22_0 = pc[0]
+    k22_1 = pc[1]
+    k22_2 = pc[2]
     t0 = 0.3183098861837907
-    t1 = K22 + 1
-    t2 = K12**2
-    t3 = -t2
-    t4 = K11*K22 + K11 + t3
-    t5 = t1 + t4
-    t6 = (1.0/math.sqrt(_pos(t5)))
-    t7 = K11 + 1
-    t8 = K22*t7 - t2
-    t9 = _pos(t5)**-1.5
-    t10 = t0*t9
-    t11 = K11*t1 + t3
-    t12 = t5**(-2)
-    t13 = 1/t7
-    t14 = t13*t8
-    t15 = 1.4142135623730951
-    t16 = 0.5641895835477563
-    t17 = t15*t16
-    t18 = t17*t6
-    t19 = K11*t18/_pos(t7)**1.5
-    t20 = t19*t8
-    t21 = math.sqrt(_pos(t7))
-    t22 = 1/t21
-    t23 = K12*t22
-    t24 = K12*t9
-    t25 = t17*t21
-    t26 = K12*t13
-    t27 = t26*(t18*t23 + t24*t25)
-    t28 = t20 + t27
-    t29 = (0.25)*t17*t22
-    t30 = 2*t0
-    t31 = t30*t6
-    t32 = K12/_pos(t5)**2.5
-    t33 = 2*K12*t19 + t17*t23*t4*t9
-    t34 = K11*t13
-    t35 = math.asin(_clip1(t23/math.sqrt(_pos(t1))))
-    t36 = (0.5)*t0
-    t37 = t36*t6
-    t38 = K12/t1
-    t39 = (0.25)*K12
-    out[0] = (0.5)*t0*t6*(t11*t12*t8 + 2*t12*t2) + 2*t0*t6 - t10*t11 - t10*t8
-    out[1] = t0*t14*t6 - t28*t29
-    out[2] = (1.5)*t0*t11*t32 - t24*t30 - t26*t31 + t29*t33
-    out[3] = -t14*t31 + (1.75)*t15*t16*t22*t28 - t29*(t26*(3*t25*t32*t4 + t33) + t34*(3*t20 + 3*t27))
-    out[4] = (0.5)*K12*t10 + t26*t37 + t35*t36 + t37*t38 + 0.25
-    out[5] = t34*t37*t8 + t39*(t30*t35 + t31*t38) + t39
+    t1 = K12**2
+    t2 = -t1
+    t3 = K11*K22 + K11 + t2
+    t4 = K22 + t3 + 1
+    t5 = (1.0/math.sqrt(_pos(t4)))
+    t6 = K22*k11_0 - t1
+    t7 = _pos(t4)**-1.5
+    t8 = t0*t7
+    t9 = K11*k22_0 + t2
+    t10 = t4**(-2)
+    t11 = k11_1*t6
+    t12 = 1.4142135623730951
+    t13 = 0.5641895835477563
+    t14 = t12*t13
+    t15 = t14*t5
+    t16 = K11*k11_4*t15
+    t17 = t16*t6
+    t18 = K12*k11_2
+    t19 = K12*t7
+    t20 = k11_3*t14
+    t21 = K12*k11_1
+    t22 = t21*(t15*t18 + t19*t20)
+    t23 = t17 + t22
+    t24 = (0.25)*k11_2*t14
+    t25 = 2*t0
+    t26 = t25*t5
+    t27 = _pos(t4)**-2.5
+    t28 = 2*K12*t16 + t14*t18*t3*t7
+    t29 = K11*k11_1
+    t30 = math.asin(_clip1(k22_1*t18))
+    t31 = (0.5)*t0
+    t32 = t31*t5
+    t33 = K12*k22_2
+    t34 = (0.25)*K12
+    out[0] = (0.5)*t0*t5*(2*t1*t10 + t10*t6*t9) + 2*t0*t5 - t6*t8 - t8*t9
+    out[1] = t0*t11*t5 - t23*t24
+    out[2] = (1.5)*K12*t0*t27*t9 + (0.25)*k11_2*t12*t13*t28 - t19*t25 - t21*t26
+    out[3] = (1.75)*k11_2*t12*t13*t23 - t11*t26 - t24*(t21*(3*K12*t20*t27*t3 + t28) + t29*(3*t17 + 3*t22))
+    out[4] = (0.5)*K12*t8 + t21*t32 + t30*t31 + t32*t33 + 0.25
+    out[5] = t29*t32*t6 + t34*(t25*t30 + t26*t33) + t34
     return out
 
 
@@ -579,8 +616,11 @@ def _atoms(K, flags):
     s2d2 = np.empty(n)
     s2d4 = np.empty(n)
     ss = np.empty((n, n))
+    kd = np.empty(n)
+    for a in range(n):
+        kd[a] = K[a, a]
     for a in numba.prange(n):
-        kaa = K[a, a]
+        kaa = kd[a]
         bd = np.empty(5)
         _closed_a(kaa, bd)
         d2ss[a, a] = bd[0]
@@ -588,6 +628,11 @@ def _atoms(K, flags):
         s2d2[a] = bd[2]
         s2d4[a] = bd[3]
         ss[a, a] = bd[4]
+    pr = np.empty((n, 5))
+    pc = np.empty((n, 3))
+    for a in numba.prange(n):
+        _closed_ab_row(kd[a], pr[a])
+        _closed_ab_col(kd[a], pc[a])
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
         # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
@@ -600,10 +645,9 @@ def _atoms(K, flags):
             bo = np.empty(6)
             bt = np.empty(6)
             for b in range(a + 1, n):
-                _closed_ab(K[a, a], K[a, b], K[b, b], bo)
-                _closed_ab(K[b, b], K[a, b], K[a, a], bt)
+                _closed_ab(kd[a], K[a, b], kd[b], pr[a], pc[b], bo)
+                _closed_ab(kd[b], K[a, b], kd[a], pr[b], pc[a], bt)
                 d2sd2s[a, b] = bo[0]
-                d2sd2s[b, a] = bo[0]
                 d2ss[a, b] = bo[1]
                 d2ss[b, a] = bt[1]
                 d3sds[a, b] = bo[2]
@@ -611,9 +655,10 @@ def _atoms(K, flags):
                 d4ss[a, b] = bo[3]
                 d4ss[b, a] = bt[3]
                 dsds[a, b] = bo[4]
-                dsds[b, a] = bo[4]
                 ss[a, b] = bo[5]
-                ss[b, a] = bo[5]
+    _mirror_upper(d2sd2s)
+    _mirror_upper(dsds)
+    _mirror_upper(ss)
     return d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss
 
 
@@ -759,9 +804,9 @@ def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_
                     break
             for a2 in range(a1, n):
                 K_next[a1, a2] = C_W*ss[a1, a2] + C_b
-                K_next[a2, a1] = K_next[a1, a2]
                 H_next[a1, a2] = C_W*H[a1, a2]*dsds[a1, a2] + lambda_W*ss[a1, a2] + lambda_b
-                H_next[a2, a1] = H_next[a1, a2]
+    _mirror_upper(K_next)
+    _mirror_upper(H_next)
     for a1 in range(n):
         for a2 in range(a1, n):
             for a3 in range(a1, n):
@@ -785,14 +830,18 @@ def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_
             G1_next[a2, a1] = G1_next[a1, a2]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _check_kernel(K):
+    """0 ok; 1 an entry is not finite or beyond 1e300 (overflow); 2 a variance K_aa <= 0."""
     n = K.shape[0]
-    for a in range(n):
+    bad = 0
+    for a in numba.prange(n):
         for b in range(n):
-            x = K[a, b]
-            if not math.isfinite(x) or abs(x) > 1e300:
-                return 1
+            if not abs(K[a, b]) <= 1e300:   # also true for nan
+                bad += 1
+    if bad > 0:
+        return 1
+    for a in range(n):
         if K[a, a] <= 0.0:
             return 2
     return 0
