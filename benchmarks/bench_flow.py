@@ -50,7 +50,8 @@ never imports it; ``tests/test_neural_tangents.py`` is skipped where it is absen
 ``neural_tangents.experimental``; tf2jax ≥ 0.3.7 requires jax ≥ 0.7, which
 neural-tangents 0.6.5 does not support, hence the pins.)
 
-rgflow runs single-threaded (numba, no ``prange``); XLA may use every core.
+rgflow runs numba threads (``prange`` over pairs and four-point multisets; NUMBA_NUM_THREADS,
+default: every core); XLA may use every core too.
 """
 
 from __future__ import annotations
