@@ -42,26 +42,31 @@ class FlowMemoryError(RGFlowError, MemoryError):
 
 
 class LayerSeries(Sequence):
-    """Per-layer arrays with 1-based layer numbers: ``s[l]`` is layer l = 1..L.
+    """Per-layer arrays with 1-based layer numbers: ``s[l]`` is layer l (``s.layers``).
 
-    ``np.asarray(s)`` (or ``s.array``) is the stacked array, index 0 = layer 1.
+    ``np.asarray(s)`` (or ``s.array``) is the stacked array, index 0 = layer ``first``
+    (1, or L when only the last layer was kept).
 
     Examples
     --------
     >>> s = LayerSeries(np.arange(6.0).reshape(3, 2))
     >>> s[1], len(s), s.layers
     (array([0., 1.]), 3, range(1, 4))
+    >>> LayerSeries(np.zeros((1, 2)), first=7).layers
+    range(7, 8)
     """
 
-    def __init__(self, array: np.ndarray):
+    def __init__(self, array: np.ndarray, first: int = 1):
         self.array = array
+        self.first = first
 
     def __getitem__(self, layer):
         if isinstance(layer, slice):
-            raise TypeError("index LayerSeries by one layer number (1..L); use .array for slices")
-        if not isinstance(layer, numbers.Integral) or not 1 <= layer <= len(self.array):
-            raise IndexError(f"layer {layer} out of range: layers are numbered 1..{len(self.array)}")
-        return self.array[layer - 1]
+            raise TypeError("index LayerSeries by one layer number; use .array for slices")
+        last = self.first + len(self.array) - 1
+        if not isinstance(layer, numbers.Integral) or not self.first <= layer <= last:
+            raise IndexError(f"layer {layer} out of range: layers are numbered {self.first}..{last}")
+        return self.array[layer - self.first]
 
     def __len__(self):
         return len(self.array)
@@ -74,10 +79,11 @@ class LayerSeries(Sequence):
 
     @property
     def layers(self) -> range:
-        return range(1, len(self.array) + 1)
+        return range(self.first, self.first + len(self.array))
 
     def __repr__(self):
-        return f"LayerSeries(layers=1..{len(self.array)}, shape={self.array.shape[1:]})"
+        return (f"LayerSeries(layers={self.first}..{self.first + len(self.array) - 1}, "
+                f"shape={self.array.shape[1:]})")
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,7 @@ class FlowResult:
         diag_k = K[:, n, n]
         diag_v = V[:, n, n, n, n]
         widths = np.ones(self.depth) if self.widths is None else np.asarray(self.widths, dtype=float)
-        prev = np.concatenate([[np.nan], widths[:-1]])
+        prev = np.concatenate([[np.nan], widths[:-1]])[self.K.first - 1:]
         return diag_v / (prev[:, None] * diag_k**2)
 
 
@@ -248,7 +254,8 @@ class Evaluator:
         return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "
                 f"origin={self.origin!r})")
 
-    def run(self, X, depth: int, width=None, C_b=0.0, C_W=1.0, lambda_b=None, lambda_W=None) -> FlowResult:
+    def run(self, X, depth: int, width=None, C_b=0.0, C_W=1.0, lambda_b=None, lambda_W=None,
+            keep: str = "all") -> FlowResult:
         """Evaluate the recursions for inputs ``X`` through ``depth`` layers.
 
         Parameters
@@ -263,6 +270,9 @@ class Evaluator:
         C_b, C_W, lambda_b, lambda_W : float or sequence of L floats
             Per-layer hyperparameters (layer ℓ uses entry ℓ−1).  ``lambda_b`` and
             ``lambda_W`` default to C_b and C_W (neural-tangents' "ntk" convention).
+        keep : "all" or "last"
+            Return every layer 1..L, or only layer L (memory for two layers instead of
+            L: for large N_D, and what a kernel library returns).
         """
         X = _as_inputs(X)
         depth = _as_depth(depth)
@@ -276,15 +286,18 @@ class Evaluator:
             for layer in range(2, depth):   # layer ℓ+1 from ℓ uses n_ℓ / n_{ℓ−1}
                 ratio[layer] = widths[layer - 1] / widths[layer - 2]
 
+        if keep not in ("all", "last"):
+            raise InputError(f"keep must be 'all' or 'last', got {keep!r}")
+        stored = depth if keep == "all" else min(2, depth)
         n_inputs = X.shape[0]
         unique, inverse = np.unique(X, axis=0, return_inverse=True)
         if len(unique) == n_inputs:
             unique, inverse = X, None
         n = len(unique)
-        need = memory_estimate(n_inputs, n, depth, self.quantities)
+        need = memory_estimate(n_inputs, n, stored, self.quantities)
         have = available_memory()
         if need > 0.8 * have:
-            detail = (f" (V alone: {depth} layers x N_D^4 x 8 bytes = {_gib(depth * 8 * n_inputs**4)})"
+            detail = (f" (V alone: {stored} layers x N_D^4 x 8 bytes = {_gib(stored * 8 * n_inputs**4)})"
                       if "V" in self.quantities else "")
             raise FlowMemoryError(f"N_D = {n_inputs}, depth = {depth} needs about {_gib(need)}{detail}, "
                                   f"but only {_gib(have)} is available; use fewer inputs or layers, "
@@ -295,7 +308,7 @@ class Evaluator:
         H1 = lb[0] + lw[0] * gram
         arrays = {}
         for q, shape in (("K", (n, n)), ("H", (n, n)), ("V", (n, n, n, n)), ("G1", (n, n))):
-            arrays[q] = (np.empty((depth,) + shape) if q in self.quantities
+            arrays[q] = (np.empty((stored,) + shape) if q in self.quantities
                          else np.empty((0,) + (0,) * len(shape)))
         flags = np.zeros(4, dtype=np.int64)
         with np.errstate(all="ignore"):
@@ -319,8 +332,10 @@ class Evaluator:
                 out[q] = None
                 continue
             arr = arrays[q]
+            if keep == "last":
+                arr = arr[(depth - 1) % stored][None]
             if inverse is not None:
                 idx = inverse.ravel()
                 arr = arr[(slice(None),) + np.ix_(*([idx] * (arr.ndim - 1)))]
-            out[q] = LayerSeries(arr)
+            out[q] = LayerSeries(arr, first=depth - len(arr) + 1)
         return FlowResult(depth=depth, widths=widths, K=out["K"], H=out["H"], V=out["V"], G1=out["G1"])

@@ -426,13 +426,15 @@ def _run_function(plan: KernelPlan) -> list[str]:
          "    if bad > 0:", "        return 1", "    for a in range(n):",
          "        if K[a, a] <= 0.0:", "            return 2", "    return 0", "", "",
          _JIT, "def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):",
-         '    """Fill K[l], H[l], V[l], G1[l] (l = 0 .. depth-1 is layer l+1) from layer 1.',
+         '    """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index',
+         "    l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).",
          "",
          "    Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):",
          "    status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;",
          "    3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.",
          '    """',
-         "    depth = K.shape[0]",
+         "    depth = C_b.shape[0]",
+         "    nb = K.shape[0]",
          "    K[0] = K1"]
     if "H" in q:
         L.append("    H[0] = H1")
@@ -440,20 +442,21 @@ def _run_function(plan: KernelPlan) -> list[str]:
         L.append("    V[0] = 0.0")
     if "G1" in q:
         L.append("    G1[0] = 0.0")
-    L += ["    for l in range(depth - 1):", "        code = _check_kernel(K[l])", "        if code != 0:",
+    L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb",
+          "        code = _check_kernel(K[i])", "        if code != 0:",
           "            return code, l + 1",
-          f"        {', '.join(atoms)}{',' if len(atoms) == 1 else ''} = _atoms(K[l], flags)"]
+          f"        {', '.join(atoms)}{',' if len(atoms) == 1 else ''} = _atoms(K[i], flags)"]
     atom_args = list(atoms)
     if plan.quads:
-        L.append("        ssss = _quad(K[l], flags)")
+        L.append("        ssss = _quad(K[i], flags)")
         atom_args.append("ssss")
-    args = ([f"{s}[l]" for s in states] + atom_args
+    args = ([f"{s}[i]" for s in states] + atom_args
             + ["C_b[l + 1]", "C_W[l + 1]", "lambda_b[l + 1]", "lambda_W[l + 1]", "r[l + 1]"]
-            + [f"{s}[l + 1]" for s in states])
+            + [f"{s}[j]" for s in states])
     L.append(f"        _step({', '.join(args)})")
     for s in states[1:]:
-        L += [f"        if not np.isfinite({s}[l + 1]).all():", f"            return {_STATUS[s]}, l + 2"]
-    L += ["    code = _check_kernel(K[depth - 1])", "    if code != 0:", "        return code, depth",
+        L += [f"        if not np.isfinite({s}[j]).all():", f"            return {_STATUS[s]}, l + 2"]
+    L += ["    code = _check_kernel(K[(depth - 1) % nb])", "    if code != 0:", "        return code, depth",
           "    return 0, 0", ""]
     return L
 

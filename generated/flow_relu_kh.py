@@ -594,24 +594,27 @@ def _check_kernel(K):
 
 @numba.njit(cache=True)
 def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
-    """Fill K[l], H[l], V[l], G1[l] (l = 0 .. depth-1 is layer l+1) from layer 1.
+    """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index
+    l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).
 
     Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):
     status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;
     3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.
     """
-    depth = K.shape[0]
+    depth = C_b.shape[0]
+    nb = K.shape[0]
     K[0] = K1
     H[0] = H1
     for l in range(depth - 1):
-        code = _check_kernel(K[l])
+        i, j = l % nb, (l + 1) % nb
+        code = _check_kernel(K[i])
         if code != 0:
             return code, l + 1
-        dsds, ss = _atoms(K[l], flags)
-        _step(K[l], H[l], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[l + 1], H[l + 1])
-        if not np.isfinite(H[l + 1]).all():
+        dsds, ss = _atoms(K[i], flags)
+        _step(K[i], H[i], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j])
+        if not np.isfinite(H[j]).all():
             return 3, l + 2
-    code = _check_kernel(K[depth - 1])
+    code = _check_kernel(K[(depth - 1) % nb])
     if code != 0:
         return code, depth
     return 0, 0

@@ -350,3 +350,23 @@ def _check_four_point_patterns(module, K):
         lo, hi = (expect_tensor([np.tanh] * 4, sub, degree) for degree in (40, 48))
         assert abs(lo - hi) < 1e-8 * abs(hi)                   # the reference has converged ...
         assert abs(got - hi) <= 1e-9 * abs(hi) + abs(lo - hi), key   # ... to within |lo - hi|
+
+
+@pytest.mark.parametrize("name,observables", [("relu", ("K", "H")), ("tanh", ("K", "H", "V", "G1"))])
+def test_keep_last_layer_equals_the_last_of_all(name, observables):
+    """keep="last" stores two layers (ping-pong) and returns layer L only, bit-identical."""
+    X = inputs(3, seed=6)
+    ev = codegen.compile(flow(name, observables))
+    full = ev.run(X, depth=5, width=[8, 16, 16, 32, 32], C_W=1.5, C_b=0.1)
+    last = ev.run(X, depth=5, width=[8, 16, 16, 32, 32], C_W=1.5, C_b=0.1, keep="last")
+    assert list(last.K.layers) == [5]
+    for q in observables:
+        np.testing.assert_array_equal(getattr(last, q)[5], getattr(full, q)[5])
+    if "V" in observables:
+        np.testing.assert_array_equal(last.vertex_ratio()[0], full.vertex_ratio()[4])
+    with pytest.raises(IndexError, match="5..5"):
+        last.K[4]
+    with pytest.raises(InputError, match="keep"):
+        ev.run(X, depth=2, keep="first")
+    one = ev.run(X, depth=1, C_W=1.5, C_b=0.1, keep="last")      # depth 1: one stored layer
+    np.testing.assert_array_equal(one.K[1], full.K[1])
