@@ -89,7 +89,7 @@ def test_two_point_closed_forms_vs_quadrature_on_random_psd_kernels(k11, k22, rh
         value = float(closed.subs(exact).evalf(20))
         f = activation(name).numpy_function()
         if name == "relu":  # kink: adaptive quadrature split at the kinks (Gauss–Hermite is only algebraic)
-            cov = [[k11, k12], [k12, k22]]
+            cov = [[exact[K11], exact[K12]], [exact[K12], exact[K22]]]   # exact: PSD at rho = ±1
             reference = evaluate(Expectation(s.subs(z, z1) * s.subs(z, z2), (z1, z2), cov), {})
         else:
             reference = expect_2d(f, f, k11, k12, k22, degree=160)
