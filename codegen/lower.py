@@ -26,11 +26,12 @@ from derive.flow import Flow
 from derive.gaussian import expect, has_atoms
 from derive.graph import atom_node, schedule
 from derive.recursions import GaussianAtom, Recursion, Update, stabilise
-from derive.symbols import z
+from derive.symbols import kernel_matrix, z
 
 from .calibrate import zstep
 
-__all__ = ["FactorSpec", "AtomPlan", "QuadPlan", "KernelPlan", "lower", "SMOOTH_M", "SMOOTH_S"]
+__all__ = ["FactorSpec", "AtomPlan", "QuadPlan", "KernelPlan", "lower", "split_pair_forms", "SMOOTH_M",
+           "SMOOTH_S"]
 
 #: Symbols of the closed-form smoothing E[f(m + s e)], e ~ N(0, 1).
 SMOOTH_M = sp.Symbol("m", real=True)
@@ -95,6 +96,7 @@ class KernelPlan:
     closed_off: tuple[tuple[int, sp.Expr], ...]
     mehler_fids: tuple[int, ...]
     updates: tuple[Update, ...]
+    closed_off_split: tuple = ((), (), ())   # split_pair_forms(closed_off): per-sample rows, pair rest
 
 
 def _kinks(expr: sp.Expr) -> tuple[sp.Expr, ...]:
@@ -129,6 +131,30 @@ class _Factors:
             self.by_key[key] = len(self.items)
             self.items.append(FactorSpec(len(self.items), expr, kinks, hz, smooth))
         return self.by_key[key]
+
+
+def _hoist(expr, sym, found: dict):
+    """``expr`` with its maximal non-trivial subexpressions of ``sym`` alone replaced by
+    symbols (recorded in ``found``: subexpression → symbol, in first-seen order)."""
+    if expr.is_Atom:
+        return expr
+    if expr.free_symbols == {sym}:
+        if expr not in found:
+            found[expr] = sp.Symbol(f"{sym.name.lower()}_{len(found)}", real=True)
+        return found[expr]
+    if not expr.has(sym):
+        return expr
+    return expr.func(*[_hoist(arg, sym, found) for arg in expr.args])
+
+
+def split_pair_forms(exprs):
+    """(row, col, pair exprs): subexpressions of K11 alone, of K22 alone, and the pair
+    forms rewritten in terms of them (printed by ``codegen.render``: the
+    first two once per sample, the last per pair)."""
+    K2 = kernel_matrix(2)
+    row, col = {}, {}
+    rewritten = [_hoist(_hoist(e, K2[0, 0], row), K2[1, 1], col) for e in exprs]
+    return list(row.items()), list(col.items()), rewritten
 
 
 def _plan_atom(atom: GaussianAtom, factors: _Factors, closed_diag, closed_off) -> AtomPlan:
@@ -192,4 +218,5 @@ def lower(f: Flow) -> KernelPlan:
         flow_signature=f.signature(), activation=rec.activation, observables=rec.observables,
         quantities=rec.quantities, schedule=order, factors=tuple(factors.items), atoms=tuple(atoms),
         quads=quads, closed_diag=tuple(closed_diag), closed_off=tuple(closed_off),
-        mehler_fids=tuple(mehler), updates=rec.updates)
+        mehler_fids=tuple(mehler), updates=rec.updates,
+        closed_off_split=tuple(tuple(x) for x in split_pair_forms([e for _, e in closed_off])))

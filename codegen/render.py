@@ -147,30 +147,7 @@ def _closed_function(name: str, args, exprs, out: bool) -> list[str]:
     return lines + ["", ""]
 
 
-def _hoist(expr, sym, found: dict):
-    """``expr`` with its maximal non-trivial subexpressions of ``sym`` alone replaced by
-    symbols (recorded in ``found``: subexpression → symbol, in first-seen order)."""
-    if expr.is_Atom:
-        return expr
-    if expr.free_symbols == {sym}:
-        if expr not in found:
-            found[expr] = sp.Symbol(f"{sym.name.lower()}_{len(found)}", real=True)
-        return found[expr]
-    if not expr.has(sym):
-        return expr
-    return expr.func(*[_hoist(arg, sym, found) for arg in expr.args])
-
-
-def _split_pair_forms(exprs):
-    """(row, col, pair exprs): subexpressions of K11 alone, of K22 alone, and the pair
-    forms rewritten in terms of them (see :func:`_closed_pair_functions`)."""
-    K2 = kernel_matrix(2)
-    row, col = {}, {}
-    rewritten = [_hoist(_hoist(e, K2[0, 0], row), K2[1, 1], col) for e in exprs]
-    return list(row.items()), list(col.items()), rewritten
-
-
-def _closed_pair_functions(exprs) -> list[str]:
+def _closed_pair_functions(split) -> list[str]:
     """Closed pair forms with their per-sample pieces hoisted.
 
     Maximal subexpressions of K11 alone are computed once per sample by
@@ -180,7 +157,7 @@ def _closed_pair_functions(exprs) -> list[str]:
     """
     K2 = kernel_matrix(2)
     k11, k12, k22 = K2[0, 0], K2[0, 1], K2[1, 1]
-    row, col, pair = _split_pair_forms(exprs)
+    row, col, pair = split
     lines = []
     for name, arg, pieces in (("_closed_ab_row", k11, row), ("_closed_ab_col", k22, col)):
         if pieces:
@@ -202,7 +179,7 @@ def _closed(plan: KernelPlan) -> list[str]:
     if plan.closed_diag:
         lines += _closed_function("_closed_a", [K1[0, 0]], [e for _, e in plan.closed_diag], True)
     if plan.closed_off:
-        lines += _closed_pair_functions([e for _, e in plan.closed_off])
+        lines += _closed_pair_functions(plan.closed_off_split)
     for q in plan.quads:
         if q.kind == "closed":
             lines += _closed_function(f"_closed_q_{q.key}", _upper_symbols(len(q.multiplicities)),
@@ -255,7 +232,7 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
     if plan.mehler_fids:
         L.append("    coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, kd, flags)")
     if closed_off:
-        row, col, _ = _split_pair_forms([e for _, e in plan.closed_off])
+        row, col, _ = plan.closed_off_split
         nr, nc = max(len(row), 1), max(len(col), 1)
         L += [f"    pr = np.empty((n, {nr}))", f"    pc = np.empty((n, {nc}))",
               "    for a in numba.prange(n):",
