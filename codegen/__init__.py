@@ -11,8 +11,8 @@ Examples
 >>> from derive.flow import flow
 >>> ev = compile(flow("relu", ("K", "H")))
 >>> res = ev.run(np.eye(2), depth=3, C_W=2.0)
->>> float(res.K[3][0, 0])
-2.0
+>>> float(res.K[3][0, 0])      # K^(1) = C_W |x|^2/n_0 = 1, kept by ReLU at criticality
+1.0
 """
 
 from __future__ import annotations
