@@ -62,6 +62,76 @@ def _clip1(x):
     return x
 
 
+#: R(z) = (asin(sqrt z)/sqrt z - 1)/z on [0, 1/4]: monomial coefficients of its degree-12
+#: Chebyshev interpolant (codegen/arcsine.py derives them; a test checks they match).
+_ASIN_R = (
+    0.16666666666666669,
+    0.07499999999998433,
+    0.04464285714635543,
+    0.030381944138531247,
+    0.02237217294214989,
+    0.017352392720869973,
+    0.013971212973552933,
+    0.011479177415184906,
+    0.01032281435018578,
+    0.005457506718640358,
+    0.01740087944269402,
+    -0.014851887071247204,
+    0.028757851367421566,
+)
+_HALF_PI = 1.5707963267948966
+_PI = 3.141592653589793
+
+
+@numba.njit(cache=True)
+def _asin_r(z):
+    c = _ASIN_R
+    p = c[12]
+    p = p * z + c[11]
+    p = p * z + c[10]
+    p = p * z + c[9]
+    p = p * z + c[8]
+    p = p * z + c[7]
+    p = p * z + c[6]
+    p = p * z + c[5]
+    p = p * z + c[4]
+    p = p * z + c[3]
+    p = p * z + c[2]
+    p = p * z + c[1]
+    p = p * z + c[0]
+    return p
+
+
+@numba.njit(cache=True)
+def _asin_half(x):
+    """(p, big): asin|x| = p if not big, pi/2 - 2p if big (|x| > 1/2); see codegen/arcsine.py."""
+    a = abs(x)
+    big = a > 0.5
+    z = (1.0 - a) * 0.5 if big else a * a
+    s = math.sqrt(z)
+    s = s if big else a
+    return s + s * z * _asin_r(z), big
+
+
+@numba.njit(cache=True)
+def _asin(x):
+    """arcsin x for x in [-1, 1] (callers clip), <= 3 ulp; arithmetic and selects only,
+    so LLVM vectorises loops that call it (math.asin is an opaque libm call)."""
+    p, big = _asin_half(x)
+    r = _HALF_PI - 2.0 * p if big else p
+    return math.copysign(r, x)
+
+
+@numba.njit(cache=True)
+def _acos(x):
+    """arccos x for x in [-1, 1] (callers clip), <= 3 ulp, vectorisable like _asin;
+    acos x = 2 asin sqrt((1 - x)/2) near x = 1 keeps small angles accurate."""
+    p, big = _asin_half(x)
+    if big:
+        return 2.0 * p if x > 0.0 else _PI - 2.0 * p
+    return _HALF_PI - math.copysign(p, x)
+
+
 @numba.njit(cache=True)
 def _heaviside(x):
     if x > 0.0:
@@ -410,6 +480,36 @@ def _mirror_upper(A):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
                     A[j, i] = A[i, j]
+
+
+@numba.njit(cache=True, parallel=True)
+def _all_finite(A):
+    """Whether every entry of the C-contiguous array A is finite (no temporary array)."""
+    flat = A.reshape(-1)
+    bad = 0
+    for i in numba.prange(flat.shape[0]):
+        if not math.isfinite(flat[i]):
+            bad += 1
+    return bad == 0
+
+
+@numba.njit(cache=True, parallel=True)
+def _finite_upper(A):
+    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
+    n = A.shape[0]
+    bad = 0
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i (balanced); slices from the diagonal indexed from 0 vectorise
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            row = A[a, a:]
+            for t in range(n - a):
+                bad += not math.isfinite(row[t])
+    return bad == 0
 
 
 @numba.njit(cache=True)

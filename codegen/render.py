@@ -9,7 +9,14 @@ Module layout: header, imports, metadata (``SPEC``, ``SIGNATURE``, ``QUANTITIES`
 ``ATOM_METHODS``), factor functions, the generic numerics
 (``codegen/numerics_template.py`` verbatim), closed forms, ``_atoms`` (pair and
 per-sample atoms of one layer), ``_quad`` (four-point function), ``_step`` (the
-update rules), ``run_layers`` (the layer loop with overflow checks).
+update rules), ``run_layers`` (the layer loop with overflow checks; plain Python that
+calls the parallel kernels, none of which calls another).
+
+Speed (the O(N_D²) pair loops dominate K+H at large N_D): pair loops run over
+balanced folded rows on threads; their bodies read and write slices that start at
+the diagonal and are indexed from 0, closed forms are inlined scalar functions under
+numpy's error model, and arcsine/arccosine are the polynomial ``_asin``/``_acos``, so
+LLVM vectorises the loop (``benchmarks/RESULTS.md`` has the measurements).
 """
 
 from __future__ import annotations
@@ -135,13 +142,19 @@ def _factors(plan: KernelPlan) -> list[str]:
     return lines
 
 
-def _closed_function(name: str, args, exprs, out: bool) -> list[str]:
-    lines = [_JIT, f"def {name}({', '.join(str(a) for a in args)}{', out' if out else ''}):"]
+#: Closed forms divide (1/sqrt of a determinant); numpy's error model keeps that a plain
+#: IEEE division (inf, caught by the finiteness checks) instead of a ZeroDivisionError
+#: branch, which would stop LLVM from vectorising the pair loops that inline them.
+_JIT_CLOSED = '@numba.njit(cache=True, error_model="numpy")'
+
+
+def _closed_function(name: str, args, exprs, tuple_out: bool) -> list[str]:
+    """``name(args)`` returning the tuple of ``exprs`` (``tuple_out``) or the single value."""
+    lines = [_JIT_CLOSED, f"def {name}({', '.join(str(a) for a in args)}):"]
     body, values = _cse_block(exprs, "    ")
     lines += body
-    if out:
-        lines += [f"    out[{i}] = {v}" for i, v in enumerate(values)]
-        lines.append("    return out")
+    if tuple_out:
+        lines.append(f"    return ({', '.join(values)},)")
     else:
         lines.append(f"    return {values[0]}")
     return lines + ["", ""]
@@ -151,9 +164,11 @@ def _closed_pair_functions(split) -> list[str]:
     """Closed pair forms with their per-sample pieces hoisted.
 
     Maximal subexpressions of K11 alone are computed once per sample by
-    ``_closed_ab_row``, those of K22 alone by ``_closed_ab_col``; ``_closed_ab(K11, K12,
-    K22, pr, pc, out)`` computes the rest per pair from the two per-sample rows — so
-    square roots and other functions of the variances are not recomputed N_D times.
+    ``_closed_ab_row(K11)``, those of K22 alone by ``_closed_ab_col(K22)`` (tuples);
+    ``_closed_ab(K11, K12, K22, <row pieces>, <column pieces>)`` computes the rest per
+    pair and returns the tuple of pair forms — so square roots and other functions of
+    the variances are not recomputed N_D times, and the per-pair function is plain
+    scalar arithmetic that LLVM inlines and vectorises over the pair loop.
     """
     K2 = kernel_matrix(2)
     k11, k12, k22 = K2[0, 0], K2[0, 1], K2[1, 1]
@@ -162,20 +177,13 @@ def _closed_pair_functions(split) -> list[str]:
     for name, arg, pieces in (("_closed_ab_row", k11, row), ("_closed_ab_col", k22, col)):
         if pieces:
             lines += _closed_function(name, [arg], [e for e, _ in pieces], True)
-        else:
-            lines += [_JIT, f"def {name}({arg}, out):", "    return out", "", ""]
-    p = _printer()
-    lines += [_JIT, f"def _closed_ab({k11}, {k12}, {k22}, pr, pc, out):"]
-    lines += [f"    {p.doprint(sym)} = pr[{i}]" for i, (_, sym) in enumerate(row)]
-    lines += [f"    {p.doprint(sym)} = pc[{i}]" for i, (_, sym) in enumerate(col)]
-    body, values = _cse_block(pair, "    ")
-    lines += body + [f"    out[{i}] = {v}" for i, v in enumerate(values)]
-    return lines + ["    return out", "", ""]
+    args = [k11, k12, k22] + [sym for _, sym in row] + [sym for _, sym in col]
+    return lines + _closed_function("_closed_ab", args, pair, True)
 
 
 def _closed(plan: KernelPlan) -> list[str]:
     lines = []
-    K1, K2 = kernel_matrix(1), kernel_matrix(2)
+    K1 = kernel_matrix(1)
     if plan.closed_diag:
         lines += _closed_function("_closed_a", [K1[0, 0]], [e for _, e in plan.closed_diag], True)
     if plan.closed_off:
@@ -200,22 +208,70 @@ _FOLDED_ROWS = [
 ]
 
 
+def triangular_layers(plan: KernelPlan) -> bool:
+    """Whether the layer loop may keep pair quantities upper-triangular.
+
+    The K and H updates, their pair atoms and the checks read entry (a1, a2) only for
+    a1 <= a2, so a K/H flow computes the upper triangle (diagonal included) of atoms
+    and states and mirrors the stored layers once at the end.  The V and G1 updates
+    and the four-point function index atoms and K freely, so with them every layer
+    is mirrored as soon as it is computed (non-symmetric atoms are always computed
+    in full).
+    """
+    return not any(q in plan.quantities for q in ("V", "G1"))
+
+
+def _closed_pair_loop(plan: KernelPlan, closed_off) -> list[str]:
+    """Inner loop over b = a + 1 + t of the closed pair forms.
+
+    Everything the body reads or writes per pair is a slice starting right of the
+    diagonal, indexed by t from 0: numba then drops its negative-index wraparound and
+    the body is straight-line arithmetic that LLVM vectorises (with an index starting
+    at a it did not: 3x slower, measured).
+    """
+    row, col, _ = plan.closed_off_split
+    L = ["            kda = kd[a]", "            Ka = K[a, a + 1:]", "            kdb = kd[a + 1:]"]
+    L += [f"            r{i}a = pr[{i}, a]" for i in range(len(row))]
+    L += [f"            c{i}b = pc[{i}, a + 1:]" for i in range(len(col))]
+    need_transpose = any(not a.symmetric for a in closed_off)
+    if need_transpose:
+        L += [f"            c{i}a = pc[{i}, a]" for i in range(len(col))]
+        L += [f"            r{i}b = pr[{i}, a + 1:]" for i in range(len(row))]
+    L += [f"            row_{a.name} = {a.name}[a, a + 1:]" for a in closed_off if a.symmetric]
+    L.append("            for t in range(n - a - 1):")
+    args = (["kda", "Ka[t]", "kdb[t]"] + [f"r{i}a" for i in range(len(row))]
+            + [f"c{i}b[t]" for i in range(len(col))])
+    L.append(f"                v = _closed_ab({', '.join(args)})")
+    if need_transpose:
+        args = (["kdb[t]", "Ka[t]", "kda"] + [f"r{i}b[t]" for i in range(len(row))]
+                + [f"c{i}a" for i in range(len(col))])
+        L.append(f"                vt = _closed_ab({', '.join(args)})")
+    for a in closed_off:
+        slot = a.off[1]
+        if a.symmetric:
+            L.append(f"                row_{a.name}[t] = v[{slot}]")
+        else:
+            L += [f"                {a.name}[a, a + 1 + t] = v[{slot}]",
+                  f"                {a.name}[a + 1 + t, a] = vt[{slot}]"]
+    return L
+
+
 def _atoms_function(plan: KernelPlan) -> list[str]:
     names = [a.name for a in plan.atoms]
-    L = [_JIT_PARALLEL, "def _atoms(K, flags):",
-         '    """Per-sample and pair expectation atoms of one layer (every entry is written)."""',
-         "    n = K.shape[0]"]
-    for a in plan.atoms:
-        shape = "(n, n)" if a.rank == 2 else "n"
-        L.append(f"    {a.name} = np.empty({shape})")
-    L.append("    kd = np.empty(n)")
+    closed_off = [a for a in plan.atoms if a.off[0] == "closed"]
+    numeric_off = [a for a in plan.atoms if a.off[0] in ("mehler", "nested")]
+    L = [_JIT_PARALLEL, f"def _atoms(K, flags, {', '.join(names)}):",
+         '    """Per-sample and pair expectation atoms of one layer, written into the buffers:',
+         '    every entry except below the diagonal of symmetric atoms (run_layers mirrors them',
+         '    when an update reads them there)."""',
+         "    n = K.shape[0]",
+         "    kd = np.empty(n)"]
     L.append("    for a in range(n):")
     L.append("        kd[a] = K[a, a]")
     L.append("    for a in numba.prange(n):")
     L.append("        kaa = kd[a]")
     if plan.closed_diag:
-        L.append(f"        bd = np.empty({len(plan.closed_diag)})")
-        L.append("        _closed_a(kaa, bd)")
+        L.append("        bd = _closed_a(kaa)")
     for a in plan.atoms:
         target = f"{a.name}[a, a]" if a.rank == 2 else f"{a.name}[a]"
         kind, payload = a.diag
@@ -223,37 +279,26 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
             L.append(f"        {target} = bd[{payload}]")
         elif kind == "numeric":
             L.append(f"        {target} = _expect_1d({payload[0]}, kaa, flags)")
-    closed_off = [a for a in plan.atoms if a.off[0] == "closed"]
-    numeric_off = [a for a in plan.atoms if a.off[0] in ("mehler", "nested")]
     if not (closed_off or numeric_off):
-        L.append(f"    return {', '.join(names)}" + ("," if len(names) == 1 else ""))
         return L + ["", ""]
     mehler_index = {fid: i for i, fid in enumerate(plan.mehler_fids)}
     if plan.mehler_fids:
         L.append("    coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, kd, flags)")
     if closed_off:
         row, col, _ = plan.closed_off_split
-        nr, nc = max(len(row), 1), max(len(col), 1)
-        L += [f"    pr = np.empty((n, {nr}))", f"    pc = np.empty((n, {nc}))",
-              "    for a in numba.prange(n):",
-              "        _closed_ab_row(kd[a], pr[a])", "        _closed_ab_col(kd[a], pc[a])"]
+        # per-sample pieces of the pair forms, one row per piece (contiguous over samples)
+        L += [f"    pr = np.empty(({len(row)}, n))", f"    pc = np.empty(({len(col)}, n))"]
+        if row or col:
+            L.append("    for a in numba.prange(n):")
+        for name, arr, pieces in (("_closed_ab_row", "pr", row), ("_closed_ab_col", "pc", col)):
+            if pieces:
+                L.append(f"        v = {name}(kd[a])")
+                L += [f"        {arr}[{i}, a] = v[{i}]" for i in range(len(pieces))]
     L += _FOLDED_ROWS
-    need_transpose = any(not a.symmetric for a in closed_off)
     if closed_off:
-        L.append(f"            bo = np.empty({len(plan.closed_off)})")
-        if need_transpose:
-            L.append(f"            bt = np.empty({len(plan.closed_off)})")
-    L.append("            for b in range(a + 1, n):")
-    if closed_off:
-        L.append("                _closed_ab(kd[a], K[a, b], kd[b], pr[a], pc[b], bo)")
-        if need_transpose:
-            L.append("                _closed_ab(kd[b], K[a, b], kd[a], pr[b], pc[a], bt)")
-        for a in closed_off:
-            slot = a.off[1]
-            L.append(f"                {a.name}[a, b] = bo[{slot}]")
-            if not a.symmetric:
-                L.append(f"                {a.name}[b, a] = bt[{slot}]")
+        L += _closed_pair_loop(plan, closed_off)
     if numeric_off:
+        L.append("            for b in range(a + 1, n):")
         L.append("                rho = _correlation(kd[a], K[a, b], kd[b])")
     for a in numeric_off:
         fa, fb = a.off[1]
@@ -269,9 +314,6 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
             else:
                 L.append(f"                v = {call}")
             L.append(f"                {a.name}[{tgt}] = v")
-    # symmetric atoms were written above the diagonal only (row-contiguous); mirror in blocks
-    L += [f"    _mirror_upper({a.name})" for a in closed_off + numeric_off if a.symmetric]
-    L.append(f"    return {', '.join(names)}" + ("," if len(names) == 1 else ""))
     return L + ["", ""]
 
 
@@ -361,18 +403,28 @@ def _step_function(plan: KernelPlan) -> list[str]:
     atoms = [a.name for a in plan.atoms] + (["ssss"] if plan.quads else [])
     args = states + atoms + [p.name for p in _PARAMS] + [f"{s}_next" for s in states]
     a1, a2, a3, a4 = sample_indices
-    L = [_JIT_PARALLEL, f"def _step({', '.join(args)}):", '    """One layer of the update rules (each distinct entry once)."""',
+    L = [_JIT_PARALLEL, f"def _step({', '.join(args)}):",
+         '    """One layer of the update rules (each distinct entry once; K and H: upper triangle)."""',
          "    n = K.shape[0]"]
     rules = {(u.quantity, u.pattern): u for u in plan.updates}
     pair = [rules[(s, "ab")] for s in ("K", "H") if (s, "ab") in rules]
     if pair:
+        # entries (a1, a2 = a1 + t) through slices X[a1, a1:] indexed by t >= 0, so that the
+        # inner loop is contiguous and vectorised (see _closed_pair_loop)
+        t = sp.Symbol("t", integer=True, nonnegative=True)
+        rows = {}
+        for u in pair:
+            for x in sorted(u.rhs.atoms(sp.Indexed), key=str):
+                if x.indices == (a1, a2):
+                    rows[x] = sp.IndexedBase(f"row_{x.base}")[t]
         L += [line.replace(" a =", " a1 =").replace("if a ==", "if a1 ==") for line in _FOLDED_ROWS]
-        L += ["            for a2 in range(a1, n):"]
-        body, values = _cse_block([u.rhs for u in pair], "                ")
+        L += [f"            row_{x.base} = {x.base}[a1, a1:]" for x in sorted(rows, key=str)]
+        L += [f"            row_{u.quantity}_next = {u.quantity}_next[a1, a1:]" for u in pair]
+        L += ["            for t in range(n - a1):"]
+        body, values = _cse_block([u.rhs.xreplace(rows).subs(a2, a1 + t) for u in pair], "                ")
         L += body
         for u, v in zip(pair, values):
-            L.append(f"                {u.quantity}_next[a1, a2] = {v}")
-        L += [f"    _mirror_upper({u.quantity}_next)" for u in pair]
+            L.append(f"                row_{u.quantity}_next[t] = {v}")
     if ("V", "abcd") in rules:
         body, (v,) = _cse_block([rules[("V", "abcd")].rhs], "                    ")
         L += ["    for a1 in range(n):", "        for a2 in range(a1, n):", "            for a3 in range(a1, n):",
@@ -391,38 +443,60 @@ def _step_function(plan: KernelPlan) -> list[str]:
     return L + ["", ""]
 
 
+_RUN_DOC = [
+    '    """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index',
+    "    l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).",
+    "",
+    "    Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):",
+    "    status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;",
+    "    3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.",
+    "",
+    "    Plain Python on purpose: it only sequences the compiled kernels, and no compiled",
+    "    function calls a parallel one.  numba names the parallel loops of a function by",
+    "    object hash, so a cached function linking two parallel callees that were compiled",
+    "    in different processes (concurrent first use) can call the wrong loop body and",
+    "    crash, and the crash is then cached.",
+    '    """',
+]
+
+
 def _run_function(plan: KernelPlan) -> list[str]:
+    """``_check_kernel`` and the plain-Python layer loop ``run_layers``.
+
+    Symmetric pair quantities are computed on the upper triangle and mirrored here:
+    per layer when an update reads them freely, otherwise once at the end
+    (:func:`triangular_layers`).
+    """
     q = plan.quantities
     states = [s for s in ("K", "H", "V", "G1") if s in q]
     atoms = [a.name for a in plan.atoms]
+    triangular = triangular_layers(plan)
     L = [_JIT_PARALLEL, "def _check_kernel(K):",
-         '    """0 ok; 1 an entry is not finite or beyond 1e300 (overflow); 2 a variance K_aa <= 0."""',
-         "    n = K.shape[0]", "    bad = 0",
-         "    for a in numba.prange(n):", "        for b in range(n):",
-         "            if not abs(K[a, b]) <= 1e300:   # also true for nan", "                bad += 1",
-         "    if bad > 0:", "        return 1", "    for a in range(n):",
-         "        if K[a, a] <= 0.0:", "            return 2", "    return 0", "", "",
-         _JIT, "def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):",
-         '    """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index',
-         "    l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).",
-         "",
-         "    Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):",
-         "    status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;",
-         "    3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.",
-         '    """',
-         "    depth = C_b.shape[0]",
-         "    nb = K.shape[0]",
-         "    K[0] = K1"]
+         '    """0 ok; 1 an entry on or above the diagonal is not finite or beyond 1e300',
+         '    (overflow); 2 a variance K_aa <= 0."""',
+         "    n = K.shape[0]", "    bad = 0"]
+    L += _FOLDED_ROWS
+    L += ["            row = K[a, a:]", "            for t in range(n - a):",
+          "                bad += not abs(row[t]) <= 1e300   # also true for nan",
+          "    if bad > 0:", "        return 1", "    for a in range(n):",
+          "        if K[a, a] <= 0.0:", "            return 2", "    return 0", "", "",
+         "def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):"]
+    L += _RUN_DOC
+    L += ["    depth = C_b.shape[0]", "    nb = K.shape[0]", "    n = K1.shape[0]", "    K[0] = K1"]
     if "H" in q:
         L.append("    H[0] = H1")
     if "V" in q:
         L.append("    V[0] = 0.0")
     if "G1" in q:
         L.append("    G1[0] = 0.0")
+    # atom buffers are allocated once (fresh pages cost as much as computing closed atoms)
+    L += [f"    {a.name} = np.empty({'(n, n)' if a.rank == 2 else 'n'})" for a in plan.atoms]
     L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb",
           "        code = _check_kernel(K[i])", "        if code != 0:",
           "            return code, l + 1",
-          f"        {', '.join(atoms)}{',' if len(atoms) == 1 else ''} = _atoms(K[i], flags)"]
+          f"        _atoms(K[i], flags, {', '.join(atoms)})"]
+    if not triangular:
+        L += [f"        _mirror_upper({a.name})" for a in plan.atoms if a.rank == 2 and a.symmetric]
     atom_args = list(atoms)
     if plan.quads:
         L.append("        ssss = _quad(K[i], flags)")
@@ -431,10 +505,17 @@ def _run_function(plan: KernelPlan) -> list[str]:
             + ["C_b[l + 1]", "C_W[l + 1]", "lambda_b[l + 1]", "lambda_W[l + 1]", "r[l + 1]"]
             + [f"{s}[j]" for s in states])
     L.append(f"        _step({', '.join(args)})")
+    pair_states = [s for s in ("K", "H") if s in q]
+    if not triangular:
+        L += [f"        _mirror_upper({s}[j])" for s in pair_states]
     for s in states[1:]:
-        L += [f"        if not np.isfinite({s}[j]).all():", f"            return {_STATUS[s]}, l + 2"]
-    L += ["    code = _check_kernel(K[(depth - 1) % nb])", "    if code != 0:", "        return code, depth",
-          "    return 0, 0", ""]
+        check = "_all_finite" if s == "V" else "_finite_upper"   # H, G1 are symmetric
+        L += [f"        if not {check}({s}[j]):", f"            return {_STATUS[s]}, l + 2"]
+    L += ["    code = _check_kernel(K[(depth - 1) % nb])", "    if code != 0:", "        return code, depth"]
+    if triangular:
+        L += ["    for s in range(nb):   # the layers were computed upper-triangular"]
+        L += [f"        _mirror_upper({s}[s])" for s in pair_states]
+    L += ["    return 0, 0", ""]
     return L
 
 

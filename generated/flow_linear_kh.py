@@ -106,6 +106,76 @@ def _clip1(x):
     return x
 
 
+#: R(z) = (asin(sqrt z)/sqrt z - 1)/z on [0, 1/4]: monomial coefficients of its degree-12
+#: Chebyshev interpolant (codegen/arcsine.py derives them; a test checks they match).
+_ASIN_R = (
+    0.16666666666666669,
+    0.07499999999998433,
+    0.04464285714635543,
+    0.030381944138531247,
+    0.02237217294214989,
+    0.017352392720869973,
+    0.013971212973552933,
+    0.011479177415184906,
+    0.01032281435018578,
+    0.005457506718640358,
+    0.01740087944269402,
+    -0.014851887071247204,
+    0.028757851367421566,
+)
+_HALF_PI = 1.5707963267948966
+_PI = 3.141592653589793
+
+
+@numba.njit(cache=True)
+def _asin_r(z):
+    c = _ASIN_R
+    p = c[12]
+    p = p * z + c[11]
+    p = p * z + c[10]
+    p = p * z + c[9]
+    p = p * z + c[8]
+    p = p * z + c[7]
+    p = p * z + c[6]
+    p = p * z + c[5]
+    p = p * z + c[4]
+    p = p * z + c[3]
+    p = p * z + c[2]
+    p = p * z + c[1]
+    p = p * z + c[0]
+    return p
+
+
+@numba.njit(cache=True)
+def _asin_half(x):
+    """(p, big): asin|x| = p if not big, pi/2 - 2p if big (|x| > 1/2); see codegen/arcsine.py."""
+    a = abs(x)
+    big = a > 0.5
+    z = (1.0 - a) * 0.5 if big else a * a
+    s = math.sqrt(z)
+    s = s if big else a
+    return s + s * z * _asin_r(z), big
+
+
+@numba.njit(cache=True)
+def _asin(x):
+    """arcsin x for x in [-1, 1] (callers clip), <= 3 ulp; arithmetic and selects only,
+    so LLVM vectorises loops that call it (math.asin is an opaque libm call)."""
+    p, big = _asin_half(x)
+    r = _HALF_PI - 2.0 * p if big else p
+    return math.copysign(r, x)
+
+
+@numba.njit(cache=True)
+def _acos(x):
+    """arccos x for x in [-1, 1] (callers clip), <= 3 ulp, vectorisable like _asin;
+    acos x = 2 asin sqrt((1 - x)/2) near x = 1 keeps small angles accurate."""
+    p, big = _asin_half(x)
+    if big:
+        return 2.0 * p if x > 0.0 else _PI - 2.0 * p
+    return _HALF_PI - math.copysign(p, x)
+
+
 @numba.njit(cache=True)
 def _heaviside(x):
     if x > 0.0:
@@ -456,6 +526,36 @@ def _mirror_upper(A):
                     A[j, i] = A[i, j]
 
 
+@numba.njit(cache=True, parallel=True)
+def _all_finite(A):
+    """Whether every entry of the C-contiguous array A is finite (no temporary array)."""
+    flat = A.reshape(-1)
+    bad = 0
+    for i in numba.prange(flat.shape[0]):
+        if not math.isfinite(flat[i]):
+            bad += 1
+    return bad == 0
+
+
+@numba.njit(cache=True, parallel=True)
+def _finite_upper(A):
+    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
+    n = A.shape[0]
+    bad = 0
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i (balanced); slices from the diagonal indexed from 0 vectorise
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            row = A[a, a:]
+            for t in range(n - a):
+                bad += not math.isfinite(row[t])
+    return bad == 0
+
+
 @numba.njit(cache=True)
 def _multisets(n):
     """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
@@ -481,50 +581,32 @@ def _correlation(k11, k12, k22):
     return _clip1(k12 / math.sqrt(k11 * k22))
 
 
-@numba.njit(cache=True)
-def _closed_a(K11, out):
-    out[0] = 1
-    out[1] = K11
-    return out
+@numba.njit(cache=True, error_model="numpy")
+def _closed_a(K11):
+    return (1, K11,)
 
 
-@numba.njit(cache=True)
-def _closed_ab_row(K11, out):
-    return out
-
-
-@numba.njit(cache=True)
-def _closed_ab_col(K22, out):
-    return out
-
-
-@numba.njit(cache=True)
-def _closed_ab(K11, K12, K22, pr, pc, out):
-    out[0] = 1
-    out[1] = K12
-    return out
+@numba.njit(cache=True, error_model="numpy")
+def _closed_ab(K11, K12, K22):
+    return (1, K12,)
 
 
 @numba.njit(cache=True, parallel=True)
-def _atoms(K, flags):
-    """Per-sample and pair expectation atoms of one layer (every entry is written)."""
+def _atoms(K, flags, dsds, ss):
+    """Per-sample and pair expectation atoms of one layer, written into the buffers:
+    every entry except below the diagonal of symmetric atoms (run_layers mirrors them
+    when an update reads them there)."""
     n = K.shape[0]
-    dsds = np.empty((n, n))
-    ss = np.empty((n, n))
     kd = np.empty(n)
     for a in range(n):
         kd[a] = K[a, a]
     for a in numba.prange(n):
         kaa = kd[a]
-        bd = np.empty(2)
-        _closed_a(kaa, bd)
+        bd = _closed_a(kaa)
         dsds[a, a] = bd[0]
         ss[a, a] = bd[1]
-    pr = np.empty((n, 1))
-    pc = np.empty((n, 1))
-    for a in numba.prange(n):
-        _closed_ab_row(kd[a], pr[a])
-        _closed_ab_col(kd[a], pc[a])
+    pr = np.empty((0, n))
+    pc = np.empty((0, n))
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
         # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
@@ -534,19 +616,20 @@ def _atoms(K, flags):
                 a = np.int64(n - 1) - np.int64(i)
                 if a == np.int64(i):
                     break
-            bo = np.empty(2)
-            for b in range(a + 1, n):
-                _closed_ab(kd[a], K[a, b], kd[b], pr[a], pc[b], bo)
-                dsds[a, b] = bo[0]
-                ss[a, b] = bo[1]
-    _mirror_upper(dsds)
-    _mirror_upper(ss)
-    return dsds, ss
+            kda = kd[a]
+            Ka = K[a, a + 1:]
+            kdb = kd[a + 1:]
+            row_dsds = dsds[a, a + 1:]
+            row_ss = ss[a, a + 1:]
+            for t in range(n - a - 1):
+                v = _closed_ab(kda, Ka[t], kdb[t])
+                row_dsds[t] = v[0]
+                row_ss[t] = v[1]
 
 
 @numba.njit(cache=True, parallel=True)
 def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
-    """One layer of the update rules (each distinct entry once)."""
+    """One layer of the update rules (each distinct entry once; K and H: upper triangle)."""
     n = K.shape[0]
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
@@ -557,22 +640,34 @@ def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
                 a1 = np.int64(n - 1) - np.int64(i)
                 if a1 == np.int64(i):
                     break
-            for a2 in range(a1, n):
-                K_next[a1, a2] = C_W*ss[a1, a2] + C_b
-                H_next[a1, a2] = C_W*H[a1, a2]*dsds[a1, a2] + lambda_W*ss[a1, a2] + lambda_b
-    _mirror_upper(K_next)
-    _mirror_upper(H_next)
+            row_H = H[a1, a1:]
+            row_dsds = dsds[a1, a1:]
+            row_ss = ss[a1, a1:]
+            row_K_next = K_next[a1, a1:]
+            row_H_next = H_next[a1, a1:]
+            for t in range(n - a1):
+                row_K_next[t] = C_W*row_ss[t] + C_b
+                row_H_next[t] = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
 
 
 @numba.njit(cache=True, parallel=True)
 def _check_kernel(K):
-    """0 ok; 1 an entry is not finite or beyond 1e300 (overflow); 2 a variance K_aa <= 0."""
+    """0 ok; 1 an entry on or above the diagonal is not finite or beyond 1e300
+    (overflow); 2 a variance K_aa <= 0."""
     n = K.shape[0]
     bad = 0
-    for a in numba.prange(n):
-        for b in range(n):
-            if not abs(K[a, b]) <= 1e300:   # also true for nan
-                bad += 1
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            row = K[a, a:]
+            for t in range(n - a):
+                bad += not abs(row[t]) <= 1e300   # also true for nan
     if bad > 0:
         return 1
     for a in range(n):
@@ -581,7 +676,6 @@ def _check_kernel(K):
     return 0
 
 
-@numba.njit(cache=True)
 def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
     """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index
     l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).
@@ -589,23 +683,35 @@ def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
     Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):
     status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;
     3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.
+
+    Plain Python on purpose: it only sequences the compiled kernels, and no compiled
+    function calls a parallel one.  numba names the parallel loops of a function by
+    object hash, so a cached function linking two parallel callees that were compiled
+    in different processes (concurrent first use) can call the wrong loop body and
+    crash, and the crash is then cached.
     """
     depth = C_b.shape[0]
     nb = K.shape[0]
+    n = K1.shape[0]
     K[0] = K1
     H[0] = H1
+    dsds = np.empty((n, n))
+    ss = np.empty((n, n))
     for l in range(depth - 1):
         i, j = l % nb, (l + 1) % nb
         code = _check_kernel(K[i])
         if code != 0:
             return code, l + 1
-        dsds, ss = _atoms(K[i], flags)
+        _atoms(K[i], flags, dsds, ss)
         _step(K[i], H[i], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j])
-        if not np.isfinite(H[j]).all():
+        if not _finite_upper(H[j]):
             return 3, l + 2
     code = _check_kernel(K[(depth - 1) % nb])
     if code != 0:
         return code, depth
+    for s in range(nb):   # the layers were computed upper-triangular
+        _mirror_upper(K[s])
+        _mirror_upper(H[s])
     return 0, 0
 
 

@@ -69,8 +69,30 @@ def test_modules_are_self_contained_and_say_they_are_generated(entry):
             imported.add(node.module)
     assert imported == {"math", "numba", "numpy"}
     functions = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)]
-    assert functions and all(any("numba.njit" in ast.unparse(d) and "cache=True" in ast.unparse(d)
-                                 for d in f.decorator_list) for f in functions)
+    kernels = [f for f in functions if f.name != "run_layers"]
+    assert kernels and all(any("numba.njit" in ast.unparse(d) and "cache=True" in ast.unparse(d)
+                               for d in f.decorator_list) for f in kernels)
+
+
+@pytest.mark.parametrize("entry", CATALOGUE, ids=[e.stem for e in CATALOGUE])
+def test_no_compiled_function_calls_a_parallel_one(entry):
+    """numba names the parallel loops (gufuncs) of a function by object hash; a cached
+    function that links two parallel callees compiled in different processes can call
+    the wrong loop and segfault, and that library is then loaded from the cache on every
+    run (reproduced with numba 0.68: f1, f2 parallel, each first compiled in its own
+    process, then g calling both).  So parallel kernels are called only from the
+    plain-Python layer loop ``run_layers``."""
+    tree = ast.parse((GENERATED / f"{entry.stem}.py").read_text(encoding="ascii"))
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    parallel = {name for name, f in functions.items()
+                if any("parallel=True" in ast.unparse(d) for d in f.decorator_list)}
+    assert {"_atoms", "_step", "_check_kernel", "_mirror_upper"} <= parallel
+    assert functions["run_layers"].decorator_list == []
+    for name, f in functions.items():
+        if name == "run_layers":
+            continue
+        called = {c.func.id for c in ast.walk(f) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        assert not called & parallel, (name, sorted(called & parallel))
 
 
 def test_catalogue_flows_load_from_generated_and_never_from_the_cache(tmp_path, monkeypatch):
