@@ -236,8 +236,6 @@ class Evaluator:
         Flow signature the module was generated from.
     quantities : tuple of str
         What :meth:`run` computes.
-    python_function : callable
-        The undecorated ``run_layers`` (numba's ``py_func``), for debugging.
     """
 
     def __init__(self, module, flow=None, origin: str = ""):
@@ -248,7 +246,6 @@ class Evaluator:
         self.signature = module.SIGNATURE
         self.quantities = tuple(module.QUANTITIES)
         self.observables = tuple(module.OBSERVABLES)
-        self.python_function = getattr(module.run_layers, "py_func", module.run_layers)  # NUMBA_DISABLE_JIT=1: plain
 
     def __repr__(self):
         return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "
