@@ -6,7 +6,7 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from derive import activation
@@ -75,6 +75,7 @@ def test_theory_erf_sin_linear_two_point_closed_forms():
 
 @settings(max_examples=12, deadline=None)
 @given(k11=st.floats(0.05, 4), k22=st.floats(0.05, 4), rho=st.floats(-1, 1))
+@example(k11=1.0, k22=1.0, rho=0.984375)   # found by CI: the float ReLU reference was 1.4e-9 off
 def test_two_point_closed_forms_vs_quadrature_on_random_psd_kernels(k11, k22, rho):
     """Property: closed forms agree with 2-D quadrature for any PSD kernel, coincident inputs included."""
     # exact kernel values: at ρ = ±1 a rounded K12 could exceed √(K11K22) and leave the PSD cone.
