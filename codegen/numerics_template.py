@@ -493,25 +493,6 @@ def _all_finite(A):
     return bad == 0
 
 
-@numba.njit(cache=True, parallel=True)
-def _finite_upper(A):
-    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
-    n = A.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i (balanced); slices from the diagonal indexed from 0 vectorise
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = A[a, a:]
-            for t in range(n - a):
-                bad += not math.isfinite(row[t])
-    return bad == 0
-
-
 @numba.njit(cache=True)
 def _multisets(n):
     """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""

@@ -461,7 +461,7 @@ _RUN_DOC = [
 
 
 def _run_function(plan: KernelPlan) -> list[str]:
-    """``_check_kernel`` and the plain-Python layer loop ``run_layers``.
+    """``_check_kernel``, ``_finite_upper`` and the plain-Python layer loop ``run_layers``.
 
     Symmetric pair quantities are computed on the upper triangle and mirrored here:
     per layer when an update reads them freely, otherwise once at the end
@@ -479,8 +479,15 @@ def _run_function(plan: KernelPlan) -> list[str]:
     L += ["            row = K[a, a:]", "            for t in range(n - a):",
           "                bad += not abs(row[t]) <= 1e300   # also true for nan",
           "    if bad > 0:", "        return 1", "    for a in range(n):",
-          "        if K[a, a] <= 0.0:", "            return 2", "    return 0", "", "",
-         "def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):"]
+          "        if K[a, a] <= 0.0:", "            return 2", "    return 0", "", ""]
+    if "H" in q or "G1" in q:
+        L += [_JIT_PARALLEL, "def _finite_upper(A):",
+              '    """Whether every entry A[a, b], b >= a, of the square array A is finite."""',
+              "    n = A.shape[0]", "    bad = 0"]
+        L += _FOLDED_ROWS
+        L += ["            row = A[a, a:]", "            for t in range(n - a):",
+              "                bad += not math.isfinite(row[t])", "    return bad == 0", "", ""]
+    L += ["def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):"]
     L += _RUN_DOC
     L += ["    depth = C_b.shape[0]", "    nb = K.shape[0]", "    n = K1.shape[0]", "    K[0] = K1"]
     if "H" in q:

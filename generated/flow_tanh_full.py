@@ -573,25 +573,6 @@ def _all_finite(A):
     return bad == 0
 
 
-@numba.njit(cache=True, parallel=True)
-def _finite_upper(A):
-    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
-    n = A.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i (balanced); slices from the diagonal indexed from 0 vectorise
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = A[a, a:]
-            for t in range(n - a):
-                bad += not math.isfinite(row[t])
-    return bad == 0
-
-
 @numba.njit(cache=True)
 def _multisets(n):
     """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
@@ -878,6 +859,26 @@ def _check_kernel(K):
         if K[a, a] <= 0.0:
             return 2
     return 0
+
+
+@numba.njit(cache=True, parallel=True)
+def _finite_upper(A):
+    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
+    n = A.shape[0]
+    bad = 0
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            row = A[a, a:]
+            for t in range(n - a):
+                bad += not math.isfinite(row[t])
+    return bad == 0
 
 
 def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
