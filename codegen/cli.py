@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import shlex
 
 import numpy as np
 
@@ -64,7 +65,17 @@ def _flow_and_evaluator(args, observables):
     from derive.flow import flow
     act = _activation(args)
     f = flow(act, observables)
-    return act, f, codegen.compile(f, command=f"rgflow {args.command} {args.activation}")
+    return act, f, codegen.compile(f, command=_command_line(args.command, f))
+
+
+def _command_line(subcommand: str, f) -> str:
+    """The command written into a generated header, rebuilt from canonical values only
+    (the activation's canonical name, bound values, observables): never the user's text."""
+    act = f.activation
+    words = ["rgflow", subcommand, shlex.quote(act.name)]
+    words += [f"-p {name}={value}" for name, value in act.values]
+    words.append(f"--observables {','.join(f.observables)}")
+    return " ".join(words)
 
 
 def _cmd_compile(args) -> int:

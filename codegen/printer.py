@@ -31,6 +31,8 @@ import math
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from derive.errors import RGFlowError
+
 __all__ = ["NumbaPrinter", "numba_code", "number_literal", "PrinterError", "NUMBA_FUNCTIONS"]
 
 #: sympy function name → ``math`` function (all supported by numba in nopython mode).
@@ -42,7 +44,7 @@ NUMBA_FUNCTIONS = {
 }
 
 
-class PrinterError(ValueError):
+class PrinterError(RGFlowError, ValueError):
     """An expression that cannot be printed as numba code."""
 
 
@@ -70,6 +72,15 @@ class NumbaPrinter(PythonCodePrinter):
         settings["strict"] = True
         super().__init__(settings)
         self.known_functions = {k: f"math.{v}" for k, v in NUMBA_FUNCTIONS.items()}
+
+    # -- names -----------------------------------------------------------------------
+    def _print_Symbol(self, expr):
+        """Symbols print as their names, which must be plain ASCII identifiers (a sympy
+        Symbol may be named anything; such a name never reaches generated source)."""
+        name = expr.name
+        if not (name.isascii() and name.isidentifier()) or name.startswith("__"):
+            raise PrinterError(f"symbol name {name!r} is not a plain ASCII identifier")
+        return super()._print_Symbol(expr)
 
     # -- numbers ---------------------------------------------------------------------
     def _print_Integer(self, expr):

@@ -24,7 +24,7 @@ import sympy as sp
 from .errors import RGFlowError
 from .symbols import z
 
-__all__ = ["Activation", "ActivationError", "activation", "parse_expression", "registry_names"]
+__all__ = ["Activation", "ActivationError", "activation", "canonical_text", "parse_expression", "registry_names"]
 
 
 class ActivationError(RGFlowError, ValueError):
@@ -38,7 +38,8 @@ class Activation:
     Attributes
     ----------
     name : str
-        Registry name or the user's expression text.
+        Registry name, or the canonical (printer-produced) text of a user expression
+        (:func:`canonical_text`): never the user's raw text.
     expr : sympy.Expr
         sigma as an exact sympy expression in :data:`derive.symbols.z`; free
         parameters are real symbols.
@@ -281,6 +282,7 @@ def parse_expression(text: str) -> sp.Expr:
         raise ActivationError("activation expression must be a non-empty string")
     if len(text) > _MAX_LENGTH:
         raise ActivationError(f"activation expression longer than {_MAX_LENGTH} characters")
+    _check_characters(text)
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -295,6 +297,33 @@ def parse_expression(text: str) -> sp.Expr:
     if not isinstance(expr, sp.Expr) or expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise ActivationError(f"activation expression {text!r} is not a finite real expression")
     return expr
+
+
+#: The only characters an expression may contain: ASCII letters, digits, '_', the arithmetic
+#: operators, parentheses, the argument comma, the decimal point and spaces.  Everything else
+#: (comments '#', quotes, backslashes, control characters, non-ASCII letters that Python would
+#: NFKC-normalise into ASCII names) is refused before the text reaches the Python parser.
+_ALLOWED_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-*/()., ")
+
+
+def _check_characters(text: str) -> None:
+    """Refuse every character outside :data:`_ALLOWED_CHARACTERS`, naming the first one.
+
+    Examples
+    --------
+    >>> _check_characters("z*tanh(z) # note")
+    Traceback (most recent call last):
+    ...
+    derive.activations.ActivationError: character '#' (U+0023) at position 11 is not allowed in an activation expression (comments are not accepted); allowed: letters, digits, _ + - * / ( ) , . and spaces
+    """
+    for position, char in enumerate(text):
+        if char in _ALLOWED_CHARACTERS:
+            continue
+        hint = {"#": " (comments are not accepted)", "^": " (write powers as z**3)"}.get(char, "")
+        shown = f"{char!r} (U+{ord(char):04X})" if char.isprintable() and char.isascii() else f"U+{ord(char):04X}"
+        raise ActivationError(
+            f"character {shown} at position {position} is not allowed in an "
+            f"activation expression{hint}; allowed: letters, digits, _ + - * / ( ) , . and spaces")
 
 
 def _depth(node: ast.AST) -> int:
@@ -435,7 +464,42 @@ def activation(spec: "str | Activation", **values) -> Activation:
     expr = parse_expression(spec)
     if not expr.has(z):
         raise ActivationError(f"activation expression {spec!r} does not depend on z")
-    return _bind(spec.strip(), expr, values, previous={})
+    named = _registry_match(expr)
+    if named is not None:
+        return _bind(named, REGISTRY[named][0], values, previous=dict(REGISTRY[named][1]))
+    return _bind(canonical_text(expr), expr, values, previous={})
+
+
+def canonical_text(expr: sp.Expr) -> str:
+    """The canonical text of a parsed expression: sympy's printer, never the user's raw text.
+
+    It is what :attr:`Activation.name` holds for user expressions, so two spellings of one
+    function share a name (and a cache entry), and only printer-produced text (ASCII
+    identifiers, digits, operators, parentheses) ever reaches a header or a file.
+
+    Examples
+    --------
+    >>> canonical_text(parse_expression("z*tanh(z)   +  z/7"))
+    'z*tanh(z) + z/7'
+    """
+    return sp.sstr(expr)
+
+
+def _registry_match(expr: sp.Expr) -> str | None:
+    """The registry name whose σ is ``expr`` (so ``"tanh(z)"`` is ``tanh``), or None.
+
+    An entry with default parameter values matches only the expression with those values
+    substituted (``"z*step(z) + (exp(z) - 1)*step(-z)"`` is ``elu`` with alpha = 1).
+    """
+    expanded = sp.expand(expr)
+    for key in sorted(REGISTRY):
+        reference, defaults = REGISTRY[key]
+        if defaults:
+            by_name = {s.name: s for s in reference.free_symbols}
+            reference = reference.xreplace({by_name[k]: v for k, v in defaults.items()})
+        if expr == reference or expanded == sp.expand(reference):
+            return key
+    return None
 
 
 def _bind(name: str, expr: sp.Expr, values: Mapping, previous: Mapping) -> Activation:
