@@ -120,9 +120,18 @@ class FlowResult:
 
 def _as_inputs(X) -> np.ndarray:
     try:
-        X = np.asarray(X, dtype=np.float64)
+        raw = np.asarray(X)
     except (TypeError, ValueError):
         raise InputError("X must be a real array of shape (N_D, n_0)") from None
+    if np.iscomplexobj(raw):
+        raise InputError("X must be real; got a complex array (pass X.real if the imaginary part is zero)")
+    try:
+        if raw.dtype.kind not in "biufO" or any(isinstance(v, complex) for v in raw.ravel()[:1000]
+                                                if raw.dtype.kind == "O"):
+            raise TypeError
+        X = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"X must be a real numeric array of shape (N_D, n_0), got dtype {raw.dtype}") from None
     if X.ndim != 2:
         hint = " (for one input use X[None, :])" if X.ndim == 1 else ""
         raise InputError(f"X must have shape (N_D, n_0), got an array with shape {X.shape}{hint}")
@@ -143,39 +152,56 @@ def _as_depth(depth) -> int:
     return int(depth)
 
 
+def _as_width(w, where: str) -> int:
+    """One width: a positive finite integer (``where`` names it in the message)."""
+    if isinstance(w, bool) or not isinstance(w, numbers.Real):
+        raise InputError(f"{where} must be a positive integer, got {w!r}")
+    if not math.isfinite(w):
+        raise InputError(f"{where} must be a finite positive integer, got {w!r}")
+    if w != int(w):
+        raise InputError(f"{where} must be a positive integer, got {w!r}")
+    if w <= 0:
+        raise InputError(f"{where} must be positive, got {w}")
+    return int(w)
+
+
 def _as_widths(width, depth: int):
     if width is None:
         return None
+    if isinstance(width, (str, bytes)):
+        raise InputError(f"width must be an integer or a list of {depth} integers, got the string {width!r}")
     if isinstance(width, numbers.Number) and not isinstance(width, bool):
-        widths = [width] * depth
-    else:
-        try:
-            widths = list(width)
-        except TypeError:
-            raise InputError(f"width must be an integer or a list of {depth} integers, got {width!r}") from None
-        if len(widths) != depth:
-            raise InputError(f"width list has {len(widths)} entries; give one per layer ({depth}: n_1..n_{depth})")
-    out = []
-    for i, w in enumerate(widths, 1):
-        if isinstance(w, bool) or not isinstance(w, numbers.Real) or w != int(w):
-            raise InputError(f"width of layer {i} must be a positive integer, got {w!r}")
-        if w <= 0:
-            raise InputError(f"width of layer {i} must be positive, got {w}")
-        out.append(int(w))
-    return tuple(out)
+        return (_as_width(width, "width"),) * depth
+    if isinstance(width, bool):
+        raise InputError(f"width must be a positive integer, got {width!r}")
+    try:
+        widths = list(width)
+    except TypeError:
+        raise InputError(f"width must be an integer or a list of {depth} integers, got {width!r}") from None
+    if len(widths) != depth:
+        raise InputError(f"width list has {len(widths)} entries; give one per layer ({depth}: n_1..n_{depth})")
+    return tuple(_as_width(w, f"width of layer {i}") for i, w in enumerate(widths, 1))
 
 
 def _as_parameter(name: str, value, depth: int) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64) if value is not None else None
-    if arr is None:
+    if value is None:
         raise InputError(f"{name} must be given")
+    if isinstance(value, (str, bytes)) or isinstance(value, bool):
+        raise InputError(f"{name} must be a number or a sequence of {depth} numbers, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number or a sequence of {depth} numbers, got {value!r}") from None
+    if np.iscomplexobj(arr) or arr.dtype.kind not in "biuf":
+        raise InputError(f"{name} must be a real number or a sequence of {depth} real numbers, got {value!r}")
+    arr = arr.astype(np.float64)
     if arr.ndim == 0:
         arr = np.full(depth, float(arr))
     elif arr.ndim != 1 or len(arr) != depth:
         raise InputError(f"{name} must be a number or a sequence of {depth} numbers (one per layer), "
                          f"got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name} must be finite")
+        raise InputError(f"{name} must be finite, got {arr[~np.isfinite(arr)][0]}")
     if np.any(arr < 0):
         layer = int(np.argmax(arr < 0)) + 1
         raise InputError(f"{name} must be non-negative (it is a variance or a learning rate), "
@@ -198,11 +224,13 @@ def available_memory() -> int:
         return 1 << 62
 
 
-def memory_estimate(n_inputs: int, n_unique: int, depth: int, quantities) -> int:
-    """Bytes the run allocates: outputs of every layer plus per-layer work arrays."""
+def memory_estimate(n_inputs: int, n_unique: int, depth: int, quantities, layers: int | None = None) -> int:
+    """Bytes the run allocates: outputs of the ``depth`` stored layers, per-layer work arrays
+    and the per-layer hyperparameters of all ``layers`` layers (default ``depth``)."""
     pair = 8 * n_inputs**2
     four = 8 * n_inputs**4
     total = depth * pair * sum(q in quantities for q in ("K", "H", "G1"))
+    total += 8 * 8 * (depth if layers is None else layers)   # C_b, C_W, λ_b, λ_W, ratios, widths
     work = 8 * 12 * n_unique**2
     if "V" in quantities:
         total += depth * four
@@ -212,6 +240,25 @@ def memory_estimate(n_inputs: int, n_unique: int, depth: int, quantities) -> int
 
 def _gib(x: float) -> str:
     return f"{x / 2**30:.3g} GiB"
+
+
+def _zero_variance_message(layer: int, inputs: np.ndarray, cb: np.ndarray, cw: np.ndarray) -> str:
+    """Why some K_aa is not positive at ``layer`` (the generated code's status 2), in words."""
+    head = f"a sample's variance K_aa is zero at layer {layer}"
+    if layer == 1 or cw[layer - 1] == 0:
+        at = layer - 1
+        if cb[at] == 0 and cw[at] == 0:
+            return f"{head}: C_b = C_W = 0 there, so the kernel vanishes; give C_W > 0 or C_b > 0"
+    if layer == 1:
+        norms = np.einsum("ij,ij->i", inputs, inputs) / inputs.shape[1]
+        a = int(np.argmin(norms))
+        if not np.any(inputs[a]):
+            return (f"{head}: input {a} is all zero and C_b = 0, so it stays exactly zero; "
+                    "remove it or use C_b > 0")
+        return (f"{head}: |x_{a}|^2/n_0 = {norms[a]:.3g} underflows in double precision "
+                f"(largest |x| entry {np.max(np.abs(inputs[a])):.3g}); rescale the inputs")
+    return (f"{head}: with C_b = {cb[layer - 1]:g} the activation maps every preactivation of some "
+            "sample to exactly zero; use C_b > 0 or another activation")
 
 
 # ---------------------------------------------------------------------------------
@@ -251,6 +298,17 @@ class Evaluator:
         return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "
                 f"origin={self.origin!r})")
 
+    def _check_memory(self, n_inputs: int, n_unique: int, stored: int, depth: int) -> None:
+        """FlowMemoryError before anything large is allocated (the estimate comes first)."""
+        need = memory_estimate(n_inputs, n_unique, stored, self.quantities, layers=depth)
+        have = available_memory()
+        if need > 0.8 * have:
+            detail = (f" (V alone: {stored} layers x N_D^4 x 8 bytes = {_gib(stored * 8 * n_inputs**4)})"
+                      if "V" in self.quantities else "")
+            raise FlowMemoryError(f"N_D = {n_inputs}, depth = {depth} needs about {_gib(need)}{detail}, "
+                                  f"but only {_gib(have)} is available; use fewer inputs or layers, "
+                                  "or request observables without V")
+
     def run(self, X, depth: int, width=None, C_b=0.0, C_W=1.0, lambda_b=None, lambda_W=None,
             keep: str = "all") -> FlowResult:
         """Evaluate the recursions for inputs ``X`` through ``depth`` layers.
@@ -273,6 +331,10 @@ class Evaluator:
         """
         X = _as_inputs(X)
         depth = _as_depth(depth)
+        if keep not in ("all", "last"):
+            raise InputError(f"keep must be 'all' or 'last', got {keep!r}")
+        stored = depth if keep == "all" else min(2, depth)
+        self._check_memory(X.shape[0], X.shape[0], stored, depth)
         widths = _as_widths(width, depth)
         cb = _as_parameter("C_b", C_b, depth)
         cw = _as_parameter("C_W", C_W, depth)
@@ -283,22 +345,12 @@ class Evaluator:
             for layer in range(2, depth):   # layer ℓ+1 from ℓ uses n_ℓ / n_{ℓ−1}
                 ratio[layer] = widths[layer - 1] / widths[layer - 2]
 
-        if keep not in ("all", "last"):
-            raise InputError(f"keep must be 'all' or 'last', got {keep!r}")
-        stored = depth if keep == "all" else min(2, depth)
         n_inputs = X.shape[0]
         unique, inverse = np.unique(X, axis=0, return_inverse=True)
         if len(unique) == n_inputs:
             unique, inverse = X, None
         n = len(unique)
-        need = memory_estimate(n_inputs, n, stored, self.quantities)
-        have = available_memory()
-        if need > 0.8 * have:
-            detail = (f" (V alone: {stored} layers x N_D^4 x 8 bytes = {_gib(stored * 8 * n_inputs**4)})"
-                      if "V" in self.quantities else "")
-            raise FlowMemoryError(f"N_D = {n_inputs}, depth = {depth} needs about {_gib(need)}{detail}, "
-                                  f"but only {_gib(have)} is available; use fewer inputs or layers, "
-                                  "or request observables without V")
+        self._check_memory(n_inputs, n, stored, depth)
 
         gram = unique @ unique.T / X.shape[1]
         K1 = cb[0] + cw[0] * gram
@@ -313,8 +365,7 @@ class Evaluator:
                                                  arrays["V"], arrays["G1"], flags)
         code, layer = int(code), int(layer)
         if code == 2:
-            raise InputError(f"a sample has zero variance (K_aa <= 0) at layer {layer}: an all-zero input "
-                             "with C_b = 0 stays exactly zero; remove it or use C_b > 0")
+            raise InputError(_zero_variance_message(layer, X, cb, cw))
         if code:
             quantity, what = _STATUS.get(code, ("?", "evaluation failed"))
             raise FlowOverflowError(f"{what} at layer {layer} (C_W = {cw[min(layer, depth) - 1]:g}, "
