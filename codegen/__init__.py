@@ -17,10 +17,10 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 import sys
 
-from .driver import GeneratedModule, cache_key, generate
+from derive import lazy as _lazy
+
 from .evaluator import (Evaluator, FlowMemoryError, FlowOverflowError, FlowResult, InputError,
                         LayerSeries)
 
@@ -33,27 +33,57 @@ def compile(f, command: str | None = None) -> Evaluator:  # noqa: A001 - the pub
 
     Looks for ``f`` in ``generated/MANIFEST.json`` (committed catalogue); otherwise
     loads it from the user cache, generating it there first on a miss.  Never writes
-    into ``generated/``.
+    into ``generated/``.  Every module file is checked against its recorded sha256
+    before it is executed: a committed file that does not match is skipped (with a
+    warning), a cached one is regenerated (:func:`codegen.cache.load_verified`).
     """
     from derive.flow import Flow, flow
 
     from . import artifacts, cache
     if not isinstance(f, Flow):
         f = flow(f)
+    from .driver import cache_key, generate
     key = cache_key(f)
-    stem = artifacts.find_stem(key)
-    if stem is not None:
-        module = importlib.import_module(f"generated.{stem}")
-        if module.SIGNATURE == f.signature():
-            return Evaluator(module, f, origin=f"generated/{stem}.py")
-    path = cache.module_path(key)
-    if not path.exists():
+    committed = _committed(key, f, artifacts, cache)
+    if committed is not None:
+        return committed
+    root = cache.usable_root()
+    path = cache.module_path(key, root)
+    name = f"rgflow_cache_{key[:24]}"
+    try:
+        module = cache.load_verified(path, name)
+    except cache.CacheIntegrityError:
         cmd = command or f"codegen.compile(flow({f.activation.name!r}, {tuple(f.observables)!r}))"
-        cache.atomic_write(path, generate(f, cmd).text)
-    module = cache.load_module(path, f"rgflow_cache_{key[:24]}")
+        cache.store(path, generate(f, cmd).text)
+        module = cache.load_verified(path, name)
+    cache.discard_corrupt_numba_cache(module)
     return Evaluator(module, f, origin=str(path))
+
+
+def _committed(key: str, f, artifacts, cache) -> Evaluator | None:
+    """The evaluator of ``f`` from ``generated/`` when the catalogue has it and its file
+    matches the manifest's sha256; None otherwise."""
+    stem = artifacts.find_stem(key)
+    if stem is None:
+        return None
+    info = artifacts.read_manifest()["modules"][stem]
+    try:
+        module = cache.load_verified(artifacts.GENERATED_DIR / f"{stem}.py", f"generated.{stem}",
+                                     expected_sha256=info["output_sha256"])
+    except cache.CacheIntegrityError as exc:
+        print(f"rgflow: warning: skipping the committed evaluator: {exc}; generating it in the user cache",
+              file=sys.stderr, flush=True)
+        return None
+    if module.SIGNATURE != f.signature():
+        return None
+    cache.discard_corrupt_numba_cache(module)
+    return Evaluator(module, f, origin=f"generated/{stem}.py")
 
 
 def _reset_cache_modules():  # pragma: no cover - test helper
     for name in [m for m in sys.modules if m.startswith("rgflow_cache_")]:
         del sys.modules[name]
+
+
+# the generator (sympy) is imported on first use, not by ``import codegen``
+_lazy.install(__name__, {"GeneratedModule": ".driver", "cache_key": ".driver", "generate": ".driver"})

@@ -33,30 +33,10 @@ def default_inputs() -> np.ndarray:
 
 
 def critical_hyperparameters(act) -> tuple[float, float]:
-    """(C_b, C_W) of the first critical point of ``act`` (RGFlowError if there is none)."""
-    from derive.universality import classify
-    report = classify(act)
-    if not report.critical_points:
-        raise RGFlowError(f"{act.name} has no critical point ({report.universality_class}); "
-                          "give --C_b and --C_W")
-    point = report.critical_points[0]
-    try:
-        return float(point.C_b), float(point.C_W)
-    except TypeError:
-        raise RGFlowError(f"the critical point of {act.name} is symbolic ({point.C_W}); give --C_b and --C_W") \
-            from None
-
-
-def _load_inputs(path) -> np.ndarray:
-    if path is None:
-        return default_inputs()
-    try:
-        X = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RGFlowError(f"cannot read inputs from {path}: {exc}") from None
-    if X.ndim == 1:
-        X = X[None, :]
-    return X
+    """(C_b, C_W) of the first usable critical point of ``act`` — the same choice as
+    ``rgflow validate`` (:func:`derive.validate.critical_hyperparameters`)."""
+    from derive.validate import critical_hyperparameters as usable
+    return usable(act)
 
 
 def _flow_and_evaluator(args, observables):
@@ -91,17 +71,13 @@ def _cmd_compile(args) -> int:
 
 
 def _cmd_flow(args) -> int:
-    if args.depth < 1:
-        raise RGFlowError(f"--depth must be >= 1, got {args.depth}")
-    if args.width <= 0:
-        raise RGFlowError(f"--width must be positive, got {args.width}")
     act, f, ev = _flow_and_evaluator(args, args.observables)
     C_b, C_W = args.C_b, args.C_W
     if C_b is None or C_W is None:
         cb, cw = critical_hyperparameters(act)
         C_b = cb if C_b is None else C_b
         C_W = cw if C_W is None else C_W
-    X = _load_inputs(args.inputs)
+    X = default_inputs() if args.inputs is None else args.inputs   # read and checked by preflight
     res = ev.run(X, depth=args.depth, width=args.width, C_b=C_b, C_W=C_W,
                  lambda_b=args.lambda_b, lambda_W=args.lambda_W)
     n = args.width
@@ -171,7 +147,8 @@ def add_parsers(sub) -> None:
     p = with_activation(sub.add_parser("flow", help="evaluate the recursions layer by layer"))
     p.add_argument("--depth", type=int, required=True, help="number of layers L")
     p.add_argument("--width", type=int, required=True, help="hidden width n (all layers)")
-    p.add_argument("--inputs", help="inputs as a .npy array of shape (N_D, n_0) (default: two unit inputs)")
+    p.add_argument("--inputs", help="inputs as a .npy array of shape (N_D, n_0), e.g. written by "
+                   "numpy.save('x.npy', X) (default: two unit inputs at 30 degrees)")
     p.add_argument("--C_b", type=float, help="bias variance (default: the critical point)")
     p.add_argument("--C_W", type=float, help="weight variance (default: the critical point)")
     p.add_argument("--lambda_b", type=float, help="NTK bias learning rate (default: C_b)")

@@ -3,10 +3,14 @@
 Public entry points (DESIGN.md): :func:`activation`, :func:`classify`, :func:`flow`.
 """
 
-from .activations import Activation, ActivationError, activation, registry_names
+from . import lazy as _lazy
 from .errors import NotCriticalError, RGFlowError
-from .flow import Flow, flow
-from .universality import UniversalityReport, classify
 
 __all__ = ["Activation", "ActivationError", "Flow", "NotCriticalError", "RGFlowError", "UniversalityReport",
            "activation", "classify", "flow", "registry_names"]
+
+# sympy is imported on first use of a symbolic name, not by ``import derive``.
+_lazy.install(__name__, {
+    "Activation": ".activations", "ActivationError": ".activations", "activation": ".activations",
+    "registry_names": ".activations", "Flow": ".flow", "flow": ".flow",
+    "UniversalityReport": ".universality", "classify": ".universality"})

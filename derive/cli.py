@@ -77,29 +77,120 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _plugins():
-    """Subcommands of other packages (each module offers ``add_parsers(subparsers)``)."""
-    import importlib
-    found = []
-    for name in ("codegen.cli", "derive.validate", "derive.bayes.cli"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        found.append(module.add_parsers)
-    return found
+    """Subcommands of the numerical packages (each module offers ``add_parsers(subparsers)``).
+
+    They are part of rgflow: a failure to import one is a broken installation and is
+    reported, never silently dropped.  The modules import only light dependencies at
+    module level (sympy, scipy and numba load when a command runs)."""
+    from codegen.cli import add_parsers as numerical
+    from derive.bayes.cli import add_parsers as bayes
+    from derive.validate import add_parsers as validation
+    return [numerical, validation, bayes]
+
+
+# ---------------------------------------------------------------------------------
+# Arguments are checked before anything is derived, compiled or sampled
+# ---------------------------------------------------------------------------------
+#: option → smallest allowed value, for integer options shared by the subcommands.
+_AT_LEAST = {"depth": 1, "width": 1, "networks": 2, "seed": 0}
+#: options that are variances or learning rates: finite and non-negative.
+_NON_NEGATIVE = ("C_b", "C_W", "lambda_b", "lambda_W")
+#: options naming an output file.
+_OUTPUTS = ("plot", "graph")
+
+
+def preflight(args) -> None:
+    """Check the numbers, input files and output paths of a parsed command line (one
+    :class:`RGFlowError` naming the option) so that a mistake costs milliseconds, not a
+    derivation, a numba compilation or a Monte Carlo run."""
+    import math
+    for name, low in _AT_LEAST.items():
+        value = getattr(args, name, None)
+        if value is not None and value < low:
+            raise RGFlowError(f"--{name} must be >= {low}, got {value}")
+    for name in _NON_NEGATIVE:
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise RGFlowError(f"--{name} must be a finite number >= 0, got {value}")
+    if getattr(args, "inputs", None) is not None:
+        args.inputs = load_inputs(args.inputs)
+    for name in _OUTPUTS:
+        path = getattr(args, name, None)
+        if path is not None:
+            check_writable(path, f"--{name}", figure=(name == "plot"))
+
+
+def load_inputs(path):
+    """Inputs X of shape (N_D, n_0) from a ``.npy`` file (one row for a 1-D array): real,
+    finite, non-empty; :class:`RGFlowError` otherwise.  Make one with
+    ``numpy.save("inputs.npy", X)``."""
+    import numpy as np
+    try:
+        X = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise RGFlowError(f"cannot read inputs from {path}: {reason} "
+                          "(expected a .npy file written by numpy.save, shape (N_D, n_0))") from None
+    if not isinstance(X, np.ndarray) or X.dtype.kind not in "biuf":
+        raise RGFlowError(f"inputs in {path} must be a real numeric array, got dtype {getattr(X, 'dtype', '?')}")
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise RGFlowError(f"inputs in {path} must have shape (N_D, n_0), got {X.shape}")
+    if not np.isfinite(X).all():
+        raise RGFlowError(f"inputs in {path} contain NaN or infinite values")
+    return X.astype(np.float64)
+
+
+def check_writable(path, option: str, figure: bool = False) -> None:
+    """:class:`RGFlowError` unless a file can be written at ``path`` (its nearest existing
+    ancestor is a writable directory; for figures, the suffix is a format matplotlib writes)."""
+    import os
+    import pathlib
+    import tempfile
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise RGFlowError(f"{option} {path} is a directory; give a file name")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        if path.exists():
+            with open(path, "ab"):      # opened for appending: nothing is truncated
+                pass
+        else:                           # a probe file, as the real write will make one
+            fd, probe = tempfile.mkstemp(dir=parent, prefix=".rgflow-probe-")
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        where = path if path.exists() else parent
+        raise RGFlowError(f"{option} {path}: cannot write to {where} ({exc.strerror or exc})") from None
+    if figure:
+        from matplotlib.backend_bases import FigureCanvasBase
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if path.suffix.lower().lstrip(".") not in formats:
+            raise RGFlowError(f"{option} {path}: unknown figure format {path.suffix or '(none)'}; "
+                              f"use one of {', '.join('.' + f for f in sorted(formats))}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        preflight(args)
         return int(args.func(args) or 0)
     except RGFlowError as exc:
-        print(f"rgflow: error: {exc}", file=sys.stderr)
+        print(f"rgflow: error: {cli_message(exc)}", file=sys.stderr)
         return 2
     except (OverflowError, FloatingPointError) as exc:
         print(f"rgflow: error: numerical overflow: {exc}", file=sys.stderr)
         return 2
+
+
+def cli_message(exc: RGFlowError) -> str:
+    """The one-line message of ``exc`` for the command line (its CLI wording when it has one)."""
+    text = getattr(exc, "cli", None) or str(exc)
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

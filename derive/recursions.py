@@ -428,6 +428,10 @@ def build_recursion(act, observables=OBSERVABLES) -> Recursion:
     act = activation(act) if not isinstance(act, Activation) else act
     if not act.is_numeric:
         names = ", ".join(p.name for p in act.free_parameters)
+        first = act.free_parameters[0].name
         raise FlowError(f"activation {act.name!r} has unbound parameters ({names}); give values, "
-                        f"e.g. activation({act.name!r}, {act.free_parameters[0].name}=0.1)")
+                        f"e.g. activation({act.name!r}, {first}=0.1)",
+                        cli=f"activation {act.name!r} has unbound parameters ({names}); give values, "
+                            + " ".join(f"-p {p.name}=0.1" for p in act.free_parameters)
+                            + " for example")
     return _build(act, normalise_observables(observables))

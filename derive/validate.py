@@ -446,25 +446,11 @@ def build_report(act, X, theory, mc) -> ValidationReport:
 # ----------------------------------------------------------------------------------
 # command line
 # ----------------------------------------------------------------------------------
-def _load_inputs(path) -> np.ndarray:
-    if path is None:
-        return DEFAULT_INPUTS
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValidationError(f"cannot read inputs from {path}: {exc}") from None
-
-
 def _cmd_validate(args) -> int:
     from .cli import _activation
     from .validation_plot import plot_reports
     act = _activation(args)
-    for name in ("depth", "width", "networks"):
-        if getattr(args, name) < (2 if name == "networks" else 1):
-            raise ValidationError(f"--{name} must be >= {2 if name == 'networks' else 1}")
-    if args.seed < 0:
-        raise ValidationError("--seed must be >= 0")
-    rep = validate(act, _load_inputs(args.inputs), depth=args.depth, width=args.width, C_b=args.C_b,
+    rep = validate(act, args.inputs, depth=args.depth, width=args.width, C_b=args.C_b,
                    C_W=args.C_W, networks=args.networks, seed=args.seed, ntk=not args.no_ntk,
                    progress=args.progress)
     print(rep.to_text())

@@ -9,15 +9,18 @@ finite-width networks (:mod:`~derive.bayes.langevin`) and a noisy-linear-teacher
 dataset (:mod:`~derive.bayes.data`).
 """
 
-from .architecture import Architecture
-from .data import Dataset, linear_teacher
+from .. import lazy as _lazy
 from .errors import BayesInputError, NoSaddlePointError
-from .langevin import LangevinResult, sample_posterior
-from .linear import deep_linear_zero_temperature, li_sompolinsky_root
-from .mixture import MixturePosterior, mixture_posterior
-from .saddle import Prediction, SaddlePoint, criterion, nngp_kernel, predict, solve_saddle
 
 __all__ = ["Architecture", "BayesInputError", "Dataset", "LangevinResult", "MixturePosterior",
            "NoSaddlePointError", "Prediction", "SaddlePoint", "criterion", "deep_linear_zero_temperature",
            "li_sompolinsky_root", "linear_teacher", "mixture_posterior", "nngp_kernel", "predict",
            "sample_posterior", "solve_saddle"]
+
+_lazy.install(__name__, {
+    "Architecture": ".architecture", "Dataset": ".data", "linear_teacher": ".data",
+    "LangevinResult": ".langevin", "sample_posterior": ".langevin",
+    "deep_linear_zero_temperature": ".linear", "li_sompolinsky_root": ".linear",
+    "MixturePosterior": ".mixture", "mixture_posterior": ".mixture",
+    **{name: ".saddle" for name in ("Prediction", "SaddlePoint", "criterion", "nngp_kernel", "predict",
+                                    "solve_saddle")}})
