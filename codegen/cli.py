@@ -21,7 +21,6 @@ import shlex
 
 import numpy as np
 
-from derive.errors import RGFlowError
 
 __all__ = ["add_parsers", "default_inputs", "critical_hyperparameters"]
 

@@ -111,7 +111,7 @@ def preflight(args) -> None:
     for name in _NON_NEGATIVE:
         value = getattr(args, name, None)
         if value is not None and not (math.isfinite(value) and value >= 0):
-            raise RGFlowError(f"--{name} must be a finite number >= 0, got {value}")
+            raise RGFlowError(f"--{name} must be finite and non-negative, got {value}")
     if getattr(args, "inputs", None) is not None:
         args.inputs = load_inputs(args.inputs)
     for name in _OUTPUTS:

@@ -81,7 +81,7 @@ def test_compile_command(capsys, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["flow", "sigmoid", "--depth", "3", "--width", "8"], "no critical point"),
+    (["flow", "sigmoid", "--depth", "3", "--width", "8"], "critical point"),
     (["flow", "relu", "--depth", "0", "--width", "8"], "--depth"),
     (["flow", "relu", "--depth", "3", "--width", "-2"], "--width"),
     (["flow", "relu", "--depth", "3", "--width", "8", "--C_W", "-1"], "non-negative"),
