@@ -25,6 +25,8 @@ import numpy as np
 
 from derive.errors import RGFlowError
 
+from . import runtime
+
 __all__ = ["Evaluator", "FlowResult", "LayerSeries", "InputError", "FlowOverflowError",
            "FlowMemoryError", "memory_estimate", "available_memory"]
 
@@ -265,9 +267,17 @@ def _zero_variance_message(layer: int, inputs: np.ndarray, cb: np.ndarray, cw: n
 # Evaluator
 # ---------------------------------------------------------------------------------
 
-_STATUS = {1: ("K", "the kernel overflowed (|K| > 1e300 or not finite)"),
-           3: ("H", "the NTK mean H is not finite"), 4: ("V", "the four-point vertex V is not finite"),
-           5: ("G1", "the metric correction G1 is not finite")}
+def _status_messages() -> dict[int, tuple[str, str]]:
+    """Status code of the generated layer loop → (observable, what went wrong), from the
+    declarations (:attr:`derive.observables.Observable.status`)."""
+    from derive import observables
+    out = {}
+    for o in observables.DECLARED:
+        what = ("the kernel overflowed (|K| > 1e300 or not finite)" if o.name == "K"
+                else f"the {o.description.split(' (')[0]} {o.name} is not finite")
+        out[o.status] = (o.name, what)
+    return out
+
 
 
 class Evaluator:
@@ -310,7 +320,7 @@ class Evaluator:
                                   "or request observables without V")
 
     def run(self, X, depth: int, width=None, C_b=0.0, C_W=1.0, lambda_b=None, lambda_W=None,
-            keep: str = "all") -> FlowResult:
+            keep: str = "all", progress=None) -> FlowResult:
         """Evaluate the recursions for inputs ``X`` through ``depth`` layers.
 
         Parameters
@@ -328,6 +338,11 @@ class Evaluator:
         keep : "all" or "last"
             Return every layer 1..L, or only layer L (memory for two layers instead of
             L: for large N_D, and what a kernel library returns).
+        progress : None, bool or callable
+            Messages on stderr: that numba is compiling the evaluator (first use in a
+            process with a cold numba cache) and, for runs longer than 2 s, the layer
+            reached.  None: on unless ``$RGFLOW_QUIET`` is set; False: off; a callable is
+            called as ``progress(layer, depth)`` after every layer instead.
         """
         X = _as_inputs(X)
         depth = _as_depth(depth)
@@ -360,14 +375,19 @@ class Evaluator:
             arrays[q] = (np.empty((stored,) + shape) if q in self.quantities
                          else np.empty((0,) + (0,) * len(shape)))
         flags = np.zeros(4, dtype=np.int64)
-        with np.errstate(all="ignore"):
-            code, layer = self.module.run_layers(K1, H1, cb, cw, lb, lw, ratio, arrays["K"], arrays["H"],
-                                                 arrays["V"], arrays["G1"], flags)
+        speak = runtime.messages_enabled(progress)
+        with runtime.first_use(self.module, speak), runtime.thread_count(runtime.threads_for(self.module, n)):
+            hook = progress if callable(progress) else (runtime.Progress() if speak else None)
+            with np.errstate(all="ignore"):
+                code, layer = self.module.run_layers(K1, H1, cb, cw, lb, lw, ratio, arrays["K"], arrays["H"],
+                                                     arrays["V"], arrays["G1"], flags, hook)
+            if isinstance(hook, runtime.Progress):
+                hook.done()
         code, layer = int(code), int(layer)
         if code == 2:
             raise InputError(_zero_variance_message(layer, X, cb, cw))
         if code:
-            quantity, what = _STATUS.get(code, ("?", "evaluation failed"))
+            quantity, what = _status_messages().get(code, ("?", "evaluation failed"))
             raise FlowOverflowError(f"{what} at layer {layer} (C_W = {cw[min(layer, depth) - 1]:g}, "
                                     f"C_b = {cb[min(layer, depth) - 1]:g}): the network explodes; "
                                     "reduce C_W, the input scale or the depth")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
+from . import observables as _declared
 from .activations import Activation, activation
 from .graph import _networkx, build_graph, schedule, write_graphml
 from .hashing import signature_of
@@ -127,17 +128,21 @@ def flow(act, observables=OBSERVABLES) -> Flow:
 # ---------------------------------------------------------------------------------
 
 _INDEX_TEX = {s: rf"\alpha_{{{i + 1}}}" for i, s in enumerate(sample_indices)}
-_STATE_TEX = {"K": "K", "H": "H", "V": "V", "G1": "G"}
 
 
 def _indexed_tex(name: str, indices, layer: str) -> str:
+    """LaTeX of a state tensor (from its declaration) or of an atom, at ``layer``."""
     idx = [_INDEX_TEX.get(i, sp.latex(i)) for i in indices]
-    if name in _STATE_TEX:
-        prefix = r"\{1\}" if name == "G1" else ""
-        head = _STATE_TEX[name] + f"^{{{prefix}({layer})}}"
-        if name == "V":
-            return head + f"_{{({idx[0]}{idx[1]})({idx[2]}{idx[3]})}}"
-        return head + "_{" + "".join(idx) + "}"
+    if name in _declared.names():
+        o = _declared.observable(name)
+        head = f"{o.tex}^{{{o.tex_mark}({layer})}}"
+        if len(o.index_groups) == 1:
+            return head + "_{" + "".join(idx) + "}"
+        groups, start = [], 0
+        for size in o.index_groups:
+            groups.append("(" + "".join(idx[start:start + size]) + ")")
+            start += size
+        return head + "_{" + "".join(groups) + "}"
     return _ATOM_TEX[name](idx)
 
 

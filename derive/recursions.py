@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .activations import Activation, activation, canonical_steps, clean_deltas, integrand
+from . import observables as _declared
 from .errors import RGFlowError
 from .gaussian import atoms_of, expect, has_atoms
 from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b, z, z1, z2, z3, z4
@@ -51,13 +52,12 @@ __all__ = ["FlowError", "AtomPattern", "GaussianAtom", "Update", "Recursion", "b
            "OBSERVABLES", "REQUIRES", "QUAD_PATTERNS", "width_ratio", "sample_indices",
            "normalise_observables", "stabilise", "closed_expectation"]
 
-#: Observables in canonical order, and what each needs computed first.
-OBSERVABLES = ("K", "H", "V", "G1")
-REQUIRES = {"K": (), "H": ("K",), "V": ("K",), "G1": ("K", "V")}
-#: Width ratio r = n_ℓ / n_{ℓ−1} of the 1/n terms.
-width_ratio = sp.Symbol("r", positive=True)
-#: Sample indices of the entry-wise update rules.
-sample_indices = sp.symbols("a1:5", integer=True, nonnegative=True)
+#: Observables in canonical order and what each requires, read off the declarations
+#: (:mod:`derive.observables`).
+OBSERVABLES = _declared.names()
+REQUIRES = {o.name: _declared.requires(o) for o in _declared.DECLARED}
+width_ratio = _declared.width_ratio
+sample_indices = _declared.sample_indices
 _SAMPLE_VARS = (z1, z2, z3, z4)
 #: Coincidence patterns of the four-point function: key → multiplicities of distinct samples.
 QUAD_PATTERNS = (("aaaa", (4,)), ("aaab", (3, 1)), ("aabb", (2, 2)), ("aabc", (2, 1, 1)),
@@ -215,13 +215,8 @@ PAIR_ATOMS = {
 }
 #: Per-sample atoms ⟨(σ²)^{(k)}(z_a)⟩: name → k.
 DIAG_ATOMS = {"s2d2": 2, "s2d4": 4}
-#: Atoms each quantity's update reads.
-NEEDS = {
-    "K": ("ss",),
-    "H": ("ss", "dsds"),
-    "V": ("ss", "dsds", "d2ss", "ssss"),
-    "G1": ("dsds", "d2ss", "d4ss", "d3sds", "d2sd2s", "s2d2", "s2d4"),
-}
+#: Atoms each quantity's update reads (read off its declared rules).
+NEEDS = {o.name: _declared.atoms_read(o) for o in _declared.DECLARED}
 _ATOM_ORDER = ("ss", "dsds", "d2ss", "d4ss", "d3sds", "d2sd2s", "s2d2", "s2d4", "ssss")
 _PRIMES = {0: "", 1: "'", 2: "''", 3: "'''", 4: "''''"}
 _TEX_PRIMES = {0: "", 1: "'", 2: "''", 3: "'''", 4: "^{(4)}"}
@@ -244,14 +239,7 @@ def normalise_observables(observables) -> tuple[str, ...]:
 
 
 def _closure(observables) -> tuple[str, ...]:
-    needed = set()
-    stack = list(observables)
-    while stack:
-        q = stack.pop()
-        if q not in needed:
-            needed.add(q)
-            stack.extend(REQUIRES[q])
-    return tuple(o for o in OBSERVABLES if o in needed)
+    return _declared.closure(observables)
 
 
 def _canonical(expr: sp.Expr) -> sp.Expr:
@@ -367,37 +355,9 @@ def _make_atom(act: Activation, name: str) -> GaussianAtom:
 # ---------------------------------------------------------------------------------
 
 def _updates(quantities) -> tuple[Update, ...]:
-    a1, a2, a3, a4 = sample_indices
-    base = {name: sp.IndexedBase(name) for name in _ATOM_ORDER}
-    K, H, V, G1 = (sp.IndexedBase(q) for q in ("K", "H", "V", "G1"))
-    nxt = {q: sp.IndexedBase(f"{q}_next") for q in OBSERVABLES}
-    ss, dsds, d2ss = base["ss"], base["dsds"], base["d2ss"]
-    r = width_ratio
-    out = []
-    if "K" in quantities:
-        out.append(Update("K", "ab", nxt["K"][a1, a2], C_b + C_W * ss[a1, a2]))
-    if "H" in quantities:
-        out.append(Update("H", "ab", nxt["H"][a1, a2],
-                          lambda_b + lambda_W * ss[a1, a2] + C_W * dsds[a1, a2] * H[a1, a2]))
-    if "V" in quantities:
-        left = (((a1, a1), d2ss[a1, a2]), ((a1, a2), 2 * dsds[a1, a2]), ((a2, a2), d2ss[a2, a1]))
-        right = (((a3, a3), d2ss[a3, a4]), ((a3, a4), 2 * dsds[a3, a4]), ((a4, a4), d2ss[a4, a3]))
-        second = sp.Add(*[wl * wr * V[cl[0], cl[1], cr[0], cr[1]] for cl, wl in left for cr, wr in right])
-        rhs = (C_W**2 * (base["ssss"][a1, a2, a3, a4] - ss[a1, a2] * ss[a3, a4])
-               + C_W**2 * r / 4 * second)
-        out.append(Update("V", "abcd", nxt["V"][a1, a2, a3, a4], rhs))
-    if "G1" in quantities:
-        d4ss, d3sds, d2sd2s = base["d4ss"], base["d3sds"], base["d2sd2s"]
-        metric = (G1[a1, a1] * d2ss[a1, a2] + 2 * G1[a1, a2] * dsds[a1, a2] + G1[a2, a2] * d2ss[a2, a1])
-        quartic = (V[a1, a1, a1, a1] * d4ss[a1, a2] + 4 * V[a1, a2, a1, a1] * d3sds[a1, a2]
-                   + (2 * V[a1, a1, a2, a2] + 4 * V[a1, a2, a1, a2]) * d2sd2s[a1, a2]
-                   + 4 * V[a1, a2, a2, a2] * d3sds[a2, a1] + V[a2, a2, a2, a2] * d4ss[a2, a1])
-        out.append(Update("G1", "a<b", nxt["G1"][a1, a2],
-                          r * C_W * (metric / 2 + quartic / 8)))
-        out.append(Update("G1", "aa", nxt["G1"][a1, a1],
-                          r * C_W * (G1[a1, a1] * base["s2d2"][a1] / 2
-                                     + V[a1, a1, a1, a1] * base["s2d4"][a1] / 8)))
-    return tuple(out)
+    """The declared rules of ``quantities`` as :class:`Update` records, in canonical order."""
+    return tuple(Update(o.name, rule.pattern, _declared.next_state(o.name)[rule.indices], rule.rhs)
+                 for o in _declared.DECLARED if o.name in quantities for rule in o.rules)
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,0 +1,200 @@
+"""Observables declared as data: one :class:`Observable` per tensor the recursions carry.
+
+Stage *declarations*: nothing → :data:`DECLARED`, the tuple of observables in canonical
+order.  Everything downstream is generic in them: which observables an observable
+requires and which Gaussian atoms it reads are read off its update rules
+(:func:`requires`, :func:`atoms_read`), the canonical order, the generated module's status
+code of a non-finite value, the LaTeX of the recursions and the Monte Carlo estimator a
+validation compares with come from the fields below.
+
+Notation (THEORY.md §2, §3, §6): layer ℓ → ℓ+1, ``K = K^{(ℓ)}``, ``r = n_ℓ/n_{ℓ−1}``,
+atoms ⟨…⟩ over z ~ N(0, K^{(ℓ)}) written as ``sympy.IndexedBase`` named after the atom
+(``ss[a1, a2]`` = ⟨σ_{a1}σ_{a2}⟩), the next layer's tensor as ``<name>_next``.
+
+Examples
+--------
+>>> [o.name for o in DECLARED]
+['K', 'H', 'V', 'G1']
+>>> requires(observable("G1"))
+('K', 'V')
+>>> atoms_read(observable("H"))
+('dsds', 'ss')
+>>> observable("V").symmetries
+((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .symbols import C_W, C_b, lambda_W, lambda_b
+
+__all__ = ["Observable", "Rule", "DECLARED", "observable", "names", "requires", "atoms_read",
+           "closure", "width_ratio", "sample_indices", "gram", "state", "next_state", "atom"]
+
+#: Width ratio r = n_ℓ / n_{ℓ−1} of the inherited 1/n terms.
+width_ratio = sp.Symbol("r", positive=True)
+#: Sample indices of the entry-wise rules.
+sample_indices = sp.symbols("a1:5", integer=True, nonnegative=True)
+#: The input Gram matrix x_a·x_b / n_0 of the initial conditions.
+gram = sp.IndexedBase("gram")
+
+
+def state(name: str) -> sp.IndexedBase:
+    """The layer-ℓ tensor of the observable ``name``."""
+    return sp.IndexedBase(name)
+
+
+def next_state(name: str) -> sp.IndexedBase:
+    """The layer-(ℓ+1) tensor of the observable ``name``."""
+    return sp.IndexedBase(f"{name}_next")
+
+
+def atom(name: str) -> sp.IndexedBase:
+    """The array of the Gaussian expectation atom ``name`` (``derive.recursions`` defines them)."""
+    return sp.IndexedBase(name)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``<name>_next[indices] = rhs`` on the index pattern ``pattern``: ``"ab"`` (every pair,
+    diagonal included), ``"a<b"`` (off-diagonal pairs), ``"aa"`` (the diagonal), ``"abcd"``
+    (every quadruple)."""
+
+    pattern: str
+    indices: tuple
+    rhs: sp.Expr
+
+
+@dataclass(frozen=True)
+class Observable:
+    """One tensor of the layer-to-layer recursions.
+
+    Attributes
+    ----------
+    name : str
+        Its name in the API (``res.<name>[l]``) and in generated code.
+    rank : int
+        Number of sample indices.
+    symmetries : tuple of permutations
+        Generators of the index permutations that leave it invariant.
+    initial : sympy.Expr
+        Its value at layer 1 in terms of :data:`gram` and the layer-1 parameters.
+    rules : tuple of Rule
+        The update rules (every index pattern of the tensor is covered once).
+    order : int
+        The power of 1/n it multiplies in the statistic it belongs to (0: leading order).
+    tex : str
+        LaTeX symbol; the layer goes in a superscript after ``tex_mark``, the indices in a
+        subscript (``G^{\\{1\\}(\\ell)}_{\\alpha_1\\alpha_2}``).
+    index_groups : tuple of int
+        How the subscript groups the indices in LaTeX (``(2, 2)``: V_{(α1α2)(α3α4)}).
+    estimator : str
+        Name of the Monte Carlo statistic it is compared with (``rgflow validate``).
+    description : str
+        One line for reports.
+    """
+
+    name: str
+    rank: int
+    symmetries: tuple[tuple[int, ...], ...]
+    initial: sp.Expr
+    rules: tuple[Rule, ...]
+    order: int
+    tex: str
+    tex_mark: str
+    index_groups: tuple[int, ...]
+    estimator: str
+    description: str
+
+    @property
+    def status(self) -> int:
+        """Status code of the generated layer loop when this observable stops being finite
+        (the kernel keeps 1 for overflow; 2 is a vanishing variance)."""
+        return 1 if self.name == "K" else 3 + [o.name for o in DECLARED if o.name != "K"].index(self.name)
+
+
+def _declarations() -> tuple[Observable, ...]:
+    a1, a2, a3, a4 = sample_indices
+    K, H, V, G1 = (state(q) for q in ("K", "H", "V", "G1"))
+    ss, dsds, d2ss, d4ss, d3sds, d2sd2s, s2d2, s2d4, ssss = (
+        atom(n) for n in ("ss", "dsds", "d2ss", "d4ss", "d3sds", "d2sd2s", "s2d2", "s2d4", "ssss"))
+    r = width_ratio
+    pair = ((1, 0),)
+
+    # V: the integration-by-parts form (no K^-1: coincident inputs allowed), THEORY.md §3
+    left = (((a1, a1), d2ss[a1, a2]), ((a1, a2), 2 * dsds[a1, a2]), ((a2, a2), d2ss[a2, a1]))
+    right = (((a3, a3), d2ss[a3, a4]), ((a3, a4), 2 * dsds[a3, a4]), ((a4, a4), d2ss[a4, a3]))
+    inherited = sp.Add(*[wl * wr * V[cl[0], cl[1], cr[0], cr[1]] for cl, wl in left for cr, wr in right])
+    v_rule = C_W**2 * (ssss[a1, a2, a3, a4] - ss[a1, a2] * ss[a3, a4]) + C_W**2 * r / 4 * inherited
+
+    # G1: off the diagonal the labelled derivatives; on it the one-sample (σ²)'' and (σ²)''''
+    # (their labelled pieces diverge separately for kinked σ), THEORY.md §6
+    metric = G1[a1, a1] * d2ss[a1, a2] + 2 * G1[a1, a2] * dsds[a1, a2] + G1[a2, a2] * d2ss[a2, a1]
+    quartic = (V[a1, a1, a1, a1] * d4ss[a1, a2] + 4 * V[a1, a2, a1, a1] * d3sds[a1, a2]
+               + (2 * V[a1, a1, a2, a2] + 4 * V[a1, a2, a1, a2]) * d2sd2s[a1, a2]
+               + 4 * V[a1, a2, a2, a2] * d3sds[a2, a1] + V[a2, a2, a2, a2] * d4ss[a2, a1])
+    g1_off = r * C_W * (metric / 2 + quartic / 8)
+    g1_diag = r * C_W * (G1[a1, a1] * s2d2[a1] / 2 + V[a1, a1, a1, a1] * s2d4[a1] / 8)
+
+    return (
+        Observable("K", 2, pair, C_b + C_W * gram[a1, a2],
+                   (Rule("ab", (a1, a2), C_b + C_W * ss[a1, a2]),),
+                   0, "K", "", (2,), "metric", "kernel (the metric at infinite width)"),
+        Observable("H", 2, pair, lambda_b + lambda_W * gram[a1, a2],
+                   (Rule("ab", (a1, a2), lambda_b + lambda_W * ss[a1, a2] + C_W * dsds[a1, a2] * H[a1, a2]),),
+                   0, "H", "", (2,), "ntk", "NTK mean at leading order"),
+        Observable("V", 4, ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)), sp.S.Zero,
+                   (Rule("abcd", (a1, a2, a3, a4), v_rule),),
+                   1, "V", "", (2, 2), "vertex", "four-point vertex (connected four-point function x n)"),
+        Observable("G1", 2, pair, sp.S.Zero,
+                   (Rule("a<b", (a1, a2), g1_off), Rule("aa", (a1, a1), g1_diag)),
+                   1, "G", r"\{1\}", (2,), "metric", "1/n correction of the metric"),
+    )
+
+
+#: The declared observables in canonical order.
+DECLARED: tuple[Observable, ...] = _declarations()
+_BY_NAME = {o.name: o for o in DECLARED}
+
+
+def names() -> tuple[str, ...]:
+    """Names of the declared observables in canonical order."""
+    return tuple(_BY_NAME)
+
+
+def observable(name: str) -> Observable:
+    """The declaration called ``name`` (KeyError naming the known ones otherwise)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no observable {name!r}; declared: {', '.join(_BY_NAME)}") from None
+
+
+def _bases(o: Observable) -> set[str]:
+    return {str(x.base.label) for rule in o.rules for x in rule.rhs.atoms(sp.Indexed)}
+
+
+def requires(o: Observable) -> tuple[str, ...]:
+    """The other observables whose layer-ℓ tensors its rules read, in canonical order; K is
+    always required (every atom is an expectation over N(0, K))."""
+    read = _bases(o) | {"K"}
+    return tuple(n for n in _BY_NAME if n in read and n != o.name)
+
+
+def atoms_read(o: Observable) -> tuple[str, ...]:
+    """The Gaussian atoms its rules read (sorted names)."""
+    return tuple(sorted(_bases(o) - set(_BY_NAME)))
+
+
+def closure(requested) -> tuple[str, ...]:
+    """The requested observables and everything they require, in canonical order."""
+    needed, stack = set(), list(requested)
+    while stack:
+        q = stack.pop()
+        if q not in needed:
+            needed.add(q)
+            stack.extend(requires(observable(q)))
+    return tuple(n for n in _BY_NAME if n in needed)
