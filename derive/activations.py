@@ -130,8 +130,17 @@ def canonical_steps(expr: sp.Expr) -> sp.Expr:
     """Θ(u)^k → Θ(u) and Θ(u)·Θ(−u) → 0 (exact as functions, a.e.), after expansion.
 
     Needed before differentiating powers of a kinked σ, so that no products of
-    distributions such as δ(z)·Θ(z) appear.
+    distributions such as δ(z)·Θ(z) appear.  Steps in a non-polynomial position
+    (a denominator, a function argument, nested steps: ``z/(1+abs(z))``,
+    ``min(max(z,-1),1)``) are first rewritten by :func:`canonical_piecewise`;
+    products of steps of one variable become one interval indicator,
+    Θ(z+1)·Θ(z−1) → Θ(z−1), Θ(z−1)·Θ(−z−1) → 0.
+
+    >>> canonical_steps(z / (1 + _abs(z)))
+    z*Heaviside(z)/(z + 1) + z*Heaviside(-z)/(1 - z)
     """
+    if not _polynomial_in_steps(expr):
+        expr = canonical_piecewise(expr)
     expr = sp.expand(expr).replace(
         lambda e: e.is_Pow and isinstance(e.base, sp.Heaviside) and e.exp.is_Integer and e.exp > 0,
         lambda e: e.base)
@@ -139,8 +148,180 @@ def canonical_steps(expr: sp.Expr) -> sp.Expr:
     for term in sp.Add.make_args(expr):
         args = [f.args[0] for f in sp.Mul.make_args(term) if isinstance(f, sp.Heaviside)]
         if not any(sp.expand(a + b) == 0 for i, a in enumerate(args) for b in args[i + 1:]):
-            terms.append(term)
+            term = _merge_intervals(term) if len(args) > 1 else term
+            if term != 0:
+                terms.append(term)
     return sp.Add(*terms)
+
+
+def _polynomial_in_steps(expr: sp.Expr) -> bool:
+    """True when every Heaviside is a polynomial factor with a linear, step-free argument."""
+    if not expr.has(sp.Heaviside):
+        return True
+    if isinstance(expr, sp.Heaviside):
+        arg = expr.args[0]
+        return not arg.has(sp.Heaviside, sp.DiracDelta) and all(
+            sp.diff(arg, s, 2) == 0 for s in arg.free_symbols)
+    if expr.is_Add or expr.is_Mul:
+        return all(_polynomial_in_steps(a) for a in expr.args)
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        return _polynomial_in_steps(expr.base)
+    return False
+
+
+def _unit_step(h):
+    """(variable, +1/−1, root) for Θ(s·(v − r)) with numeric s ≠ 0 and r, else None."""
+    arg = h.args[0]
+    if len(arg.free_symbols) != 1:
+        return None
+    (v,) = arg.free_symbols
+    slope = sp.diff(arg, v)
+    if not (slope.is_number and slope != 0 and sp.diff(slope, v) == 0):
+        return None
+    root = -arg.subs(v, 0) / slope
+    return (v, 1 if slope > 0 else -1, root) if root.is_number else None
+
+
+def _merge_intervals(term: sp.Expr) -> sp.Expr:
+    """Θ(v − a)Θ(v − b) → Θ(v − max(a, b)), Θ(v − a)Θ(b − v) → 0 for b ≤ a (a.e.)."""
+    keep, bounds = [], {}
+    for factor in sp.Mul.make_args(term):
+        info = _unit_step(factor) if isinstance(factor, sp.Heaviside) else None
+        if info is None:
+            keep.append(factor)
+        else:
+            bounds.setdefault(info[0], []).append(info[1:])
+    for v, items in bounds.items():
+        lows = [r for s, r in items if s > 0]
+        highs = [r for s, r in items if s < 0]
+        lo = max(lows, key=float) if lows else None
+        hi = min(highs, key=float) if highs else None
+        if lo is not None and hi is not None and float(lo) >= float(hi):
+            return sp.S.Zero
+        keep += [sp.Heaviside(v - lo)] if lo is not None else []
+        keep += [sp.Heaviside(hi - v)] if hi is not None else []
+    return sp.Mul(*keep)
+
+
+def canonical_piecewise(expr: sp.Expr, v: sp.Symbol = z) -> sp.Expr:
+    """Σ_i f_i(v)·1_{(p_i, p_{i+1})}(v): smooth branches times interval indicators.
+
+    p_1 < … < p_m are the real zeros of every Heaviside argument (nested ones
+    first, branch by branch); f_i is ``expr`` with each Θ(u) replaced by its value
+    on (p_i, p_{i+1}) (the branch substitution of ``_side``).  The indicators are
+    Θ(p_1 − v), Θ(v − p_i)·Θ(p_{i+1} − v) and Θ(v − p_m), so powers of (2Θ − 1),
+    steps in denominators and steps of steps disappear: 1/(1 + |z|) becomes
+    Θ(z)/(1 + z) + Θ(−z)/(1 − z), and hard-tanh −Θ(−z−1) + zΘ(z+1)Θ(1−z) + Θ(z−1).
+    Equal neighbouring branches are merged.
+
+    Raises
+    ------
+    ActivationError
+        When the kinks cannot be located exactly (infinitely many, or ordered only
+        once parameter values are given).
+    """
+    points = _breakpoints(expr, v)
+    edges = [None, *points, None]
+    pieces = []   # [lo, hi, branch]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        branch = _branch(expr, v, lo, hi)
+        if pieces and sp.expand(pieces[-1][2] - branch) == 0:
+            pieces[-1][1] = hi
+        else:
+            pieces.append([lo, hi, branch])
+    total = sp.S.Zero
+    for lo, hi, branch in pieces:
+        low = sp.Heaviside(v - lo) if lo is not None else sp.S.One
+        high = sp.Heaviside(hi - v) if hi is not None else sp.S.One
+        total += branch * low * high
+    return total
+
+
+_MAX_KINKS = 32
+
+
+def _breakpoints(expr: sp.Expr, v: sp.Symbol) -> list:
+    """Sorted real zeros of the Heaviside arguments of ``expr`` (nested ones included)."""
+    points = set()
+    for h in expr.atoms(sp.Heaviside):
+        u = h.args[0]
+        if not u.has(v):
+            continue
+        inner = _breakpoints(u, v) if u.has(sp.Heaviside) else []
+        points.update(inner)
+        edges = [None, *inner, None]
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            branch = _branch(u, v, lo, hi) if inner else u
+            points.update(r for r in _real_roots(branch, v, expr)
+                          if (lo is None or _less(lo, r)) and (hi is None or _less(r, hi)))
+        if len(points) > _MAX_KINKS:
+            raise ActivationError(f"activation has more than {_MAX_KINKS} kinks; not supported")
+    return _ordered(points, expr)
+
+
+def _real_roots(u: sp.Expr, v: sp.Symbol, expr: sp.Expr) -> list:
+    if not u.has(v) or sp.expand(u) == 0:
+        return []
+    try:
+        roots = sp.solveset(u, v, sp.S.Reals)
+    except (NotImplementedError, ValueError, TypeError):
+        roots = None
+    if not isinstance(roots, sp.FiniteSet) or len(roots) > _MAX_KINKS:
+        raise ActivationError(
+            f"cannot locate the kinks of {expr} exactly: the zeros of {u} are {roots}")
+    return list(roots)
+
+
+def _less(a, b) -> bool:
+    diff = sp.sympify(b - a)
+    if diff.is_positive is not None:
+        return bool(diff.is_positive)
+    if diff.is_number:
+        return bool(diff.evalf(30) > 0)
+    raise ActivationError(f"cannot order the kinks {a} and {b}; give values for the parameters")
+
+
+def _ordered(points, expr) -> list:
+    points = list(points)
+    if len(points) > 1 and any(not p.is_number for p in points):
+        names = ", ".join(sorted({s.name for p in points for s in p.free_symbols}))
+        raise ActivationError(f"the kinks of {expr} move with parameters ({names}); give their values")
+    return sorted(points, key=lambda p: (float(p.evalf(30)) if p.is_number else 0.0))
+
+
+def _branch(expr: sp.Expr, v: sp.Symbol, lo, hi) -> sp.Expr:
+    """``expr`` on the open interval (lo, hi) (None: unbounded), steps replaced by 0/1."""
+    if lo is None and hi is None:
+        t = sp.S.Zero
+    elif lo is None:
+        t = hi - 1
+    elif hi is None:
+        t = lo + 1
+    else:
+        t = (lo + hi) / 2
+
+    def value(u):
+        at = u.subs(v, t)
+        if at.is_zero:   # u vanishes on the whole interval (a branch of a step of a step)
+            return sp.Heaviside(sp.S.Zero)
+        positive = at.is_positive
+        if positive is None and at.is_number:
+            positive = bool(at.evalf(30) > 0)
+        if positive is None:
+            where = f"({'-oo' if lo is None else lo}, {'oo' if hi is None else hi})"
+            raise ActivationError(f"cannot decide the sign of {u} for z in {where}; give parameter values")
+        return sp.S.One if positive else sp.S.Zero
+    return _replace_steps(expr, v, value)
+
+
+def _replace_steps(expr: sp.Expr, v: sp.Symbol, value) -> sp.Expr:
+    """Bottom-up: each Heaviside(u) with u depending on v (inner ones first) → value(u)."""
+    if not expr.has(sp.Heaviside):
+        return expr
+    if isinstance(expr, sp.Heaviside):
+        u = _replace_steps(expr.args[0], v, value)
+        return value(u) if u.has(v) else sp.Heaviside(u)
+    return expr.func(*[_replace_steps(a, v, value) for a in expr.args])
 
 
 def integrand(expr: sp.Expr, order: int = 0) -> sp.Expr:
@@ -159,6 +340,8 @@ def clean_deltas(expr: sp.Expr) -> sp.Expr:
     terms = []
     for term in sp.Add.make_args(expr):
         deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.DiracDelta)]
+        if len(deltas) > 1 and _disjoint_deltas(deltas):
+            continue   # δ(z − a)·δ(z − b) with a ≠ b: disjoint supports
         if len(deltas) == 1:
             delta = deltas[0]
             arg, order = delta.args[0], (int(delta.args[1]) if len(delta.args) > 1 else 0)
@@ -178,16 +361,47 @@ def clean_deltas(expr: sp.Expr) -> sp.Expr:
     return sp.expand(sp.Add(*terms))
 
 
+def as_piecewise(expr: sp.Expr, v: sp.Symbol = z) -> sp.Expr:
+    """``expr`` as a Piecewise over the intervals between its kinks (one branch each).
+
+    Built from the branches of :func:`canonical_piecewise`, so its cost is linear in
+    the number of kinks (``piecewise_fold`` of the Heaviside form is exponential).
+    Falls back to ``piecewise_fold`` when the kinks depend on parameters.
+    """
+    try:
+        points = _breakpoints(expr, v)
+    except ActivationError:
+        return sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+    edges = [None, *points, None]
+    values = [_branch(expr, v, lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    branches = []
+    for i, p in enumerate(points):
+        branches.append((values[i], v < p))
+        left, right = values[i].subs(v, p), values[i + 1].subs(v, p)
+        if sp.simplify(left - right) != 0:   # a jump: the Θ(0) = 1/2 mean, as Heaviside
+            branches.append(((left + right) / 2, sp.Eq(v, p)))
+    branches.append((values[-1], True))
+    return sp.Piecewise(*branches) if len(branches) > 1 else values[0]
+
+
+def _disjoint_deltas(deltas) -> bool:
+    """True when two of the deltas sit at different points of the same variable."""
+    points = [(i[0], i[2]) for i in map(_unit_step, deltas) if i is not None]
+    return any(v == w and sp.simplify(a - b) != 0 for k, (v, a) in enumerate(points) for w, b in points[k + 1:])
+
+
 def _lambdify(act: Activation, expr: sp.Expr) -> Callable[[np.ndarray], np.ndarray]:
     if not act.is_numeric:
         names = ", ".join(p.name for p in act.free_parameters)
-        raise ActivationError(f"activation {act.name!r} has unbound parameters ({names}); give values")
+        raise ActivationError(f"activation {act.name!r} has unbound parameters ({names}); give values",
+                              cli=f"activation {act.name!r} has unbound parameters ({names}); give values "
+                                  "with -p NAME=VALUE")
     if not expr.has(z):  # lambdify returns a scalar for constants: broadcast it
         value = float(expr)
         return lambda x: np.full(np.shape(x), value)
     from .quadrature import _NUMPY_MODULES
     if expr.has(sp.Heaviside):  # select branches so that e^z·Θ(−z) is 0, not ∞·0, at large z
-        expr = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
+        expr = as_piecewise(expr)
     fn = sp.lambdify(z, expr, modules=_NUMPY_MODULES)
     if expr.has(sp.Piecewise):
         def guarded(x, fn=fn):
@@ -347,8 +561,9 @@ def _build(node: ast.AST) -> sp.Expr:
         if isinstance(node.op, ast.Pow):
             if right.is_Integer and abs(int(right)) > _MAX_INTEGER_POWER:
                 raise ActivationError(f"integer power {right} exceeds the limit {_MAX_INTEGER_POWER}")
-            return left ** right
-        return _BINARY[type(node.op)](left, right)
+            _check_power(left, right)
+            return _bounded(left ** right)
+        return _bounded(_BINARY[type(node.op)](left, right))
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name):
             raise ActivationError("only plain function calls like tanh(z) are allowed")
@@ -360,9 +575,49 @@ def _build(node: ast.AST) -> sp.Expr:
         arity, builder = ALLOWED_FUNCTIONS[fname]
         if node.keywords or len(node.args) != arity:
             raise ActivationError(f"function {fname!r} takes exactly {arity} positional argument(s)")
-        return builder(*(_build(a) for a in node.args))
+        return _bounded(builder(*(_build(a) for a in node.args)))
     kind = type(node).__name__
     raise ActivationError(f"unsupported syntax in activation expression: {kind}")
+
+
+#: Names that would read as non-finite or complex numbers (compared in lower case).
+_RESERVED_NAMES = frozenset({"nan", "inf", "infinity"})
+#: Largest number of decimal digits of a constant (numerator, denominator or 10-exponent);
+#: every finite float fits (5e-324 has a 325-digit denominator).
+_MAX_DIGITS = 400
+
+
+def _bounded(expr: sp.Expr) -> sp.Expr:
+    """``expr``, after checking that a constant has at most ``_MAX_DIGITS`` digits.
+
+    Applied to every node of the parse bottom-up, so each check evaluates a number
+    built from already bounded parts (cheap); stops ``(9**64)**64)**64`` or
+    ``exp(exp(exp(100)))`` before sympy or mpmath spend minutes on them.
+    """
+    if not expr.is_number:
+        return expr
+    if expr.is_Rational:
+        bits = max(abs(expr.p).bit_length(), expr.q.bit_length())
+        digits = bits * math.log10(2)
+    else:
+        value = sp.N(abs(expr), 15)
+        digits = 0.0 if value == 0 or not value.is_finite else abs(float(sp.log(value, 10)))
+        if not value.is_finite:
+            digits = math.inf
+    if digits > _MAX_DIGITS:
+        raise ActivationError(f"constant {sp.sstr(expr)[:40]}... has more than {_MAX_DIGITS} digits "
+                              "(too large or too small to be an activation parameter)")
+    return expr
+
+
+def _check_power(base: sp.Expr, exponent: sp.Expr) -> None:
+    """Reject base**exponent of numbers whose size (|exponent|·log10|base|) exceeds the bound."""
+    if not (base.is_number and exponent.is_number) or base == 0:
+        return
+    size = abs(float(sp.N(exponent, 15)) * float(sp.N(sp.log(abs(base), 10), 15)))
+    if size > _MAX_DIGITS:
+        raise ActivationError(f"constant {sp.sstr(base)[:40]}**{sp.sstr(exponent)[:40]} has about "
+                              f"{size:.3g} digits (limit {_MAX_DIGITS})")
 
 
 def _name(name: str) -> sp.Expr:
@@ -372,6 +627,8 @@ def _name(name: str) -> sp.Expr:
         return ALLOWED_CONSTANTS[name]
     if name in ALLOWED_FUNCTIONS:
         raise ActivationError(f"function {name!r} used without arguments")
+    if name.lower() in _RESERVED_NAMES or name in ("I", "j", "oo", "zoo"):
+        raise ActivationError(f"{name!r} is not a finite real number and cannot name a parameter")
     if name.startswith("_") or len(name) > 16 or not name.isidentifier() or not name.isascii():
         raise ActivationError(f"parameter name {name!r} is not allowed (use short ASCII names)")
     return sp.Symbol(name, real=True)
@@ -382,13 +639,13 @@ def _exact(value) -> sp.Expr:
     if isinstance(value, sp.Basic):
         if not value.is_number or not value.is_finite or value.is_real is False:
             raise ActivationError(f"parameter value {value} is not a finite real number")
-        return sp.nsimplify(value) if isinstance(value, sp.Float) else value
+        return _bounded(sp.nsimplify(value) if isinstance(value, sp.Float) else value)
     if isinstance(value, bool):
         raise ActivationError("parameter values must be numbers, not booleans")
     if isinstance(value, int):
-        return sp.Integer(value)
+        return _bounded(sp.Integer(value))
     if isinstance(value, Fraction):
-        return sp.Rational(value.numerator, value.denominator)
+        return _bounded(sp.Rational(value.numerator, value.denominator))
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             raise ActivationError(f"parameter value {value} is not finite")

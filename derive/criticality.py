@@ -16,10 +16,12 @@ import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import mpmath
 import numpy as np
 import sympy as sp
 
 from .activations import Activation, integrand
+from .errors import NotCriticalError
 from .gaussian import expect1, has_atoms, series_from_branches, taylor_branch, truncated_power
 from .symbols import C_W, K, z
 
@@ -49,7 +51,9 @@ class LocalFlow:
     Each series is a tuple of (coefficient, power of x), increasing powers:
     ``increment``: K' − K; ``chi_perp``: χ_⊥ − 1; ``chi_par_sq``: χ_∥² − 1;
     ``source``: C_W²(⟨σ⁴⟩ − ⟨σ²⟩²) (the V recursion's inhomogeneous term).
-    ``side`` is the sign of x on the attracted side.
+    ``side`` is the sign of x on the attracted side.  ``beyond_all_orders`` is the
+    a of K' − K ∝ ±e^{−a/K} when every power of K cancels (σ linear near 0 with
+    kinks at distance √(2a)), else None.
     """
 
     increment: tuple
@@ -58,6 +62,7 @@ class LocalFlow:
     source: tuple
     side: int
     exact: bool = False
+    beyond_all_orders: sp.Expr | None = None
 
 
 def kernel_map(act: Activation) -> sp.Expr:
@@ -95,7 +100,7 @@ def is_scale_invariant(act: Activation) -> bool:
     regular = sp.expand(act.derivative(2).replace(sp.DiracDelta, lambda *a: sp.S.Zero))
     if regular != 0:
         return False
-    return sp.simplify(act.bound_expr - z * act.derivative(1)) == 0
+    return sp.simplify(integrand(act.bound_expr) - z * act.derivative(1)) == 0
 
 
 def taylor_coefficients(act: Activation, order: int = 5) -> dict:
@@ -122,11 +127,13 @@ def critical_points(act: Activation) -> tuple[tuple[CriticalPoint, LocalFlow | N
     """
     if is_scale_invariant(act):
         return (_scale_invariant_point(act),)
+    if act.derivative(1).has(sp.DiracDelta):   # σ jumps: χ_⊥ = ∞ at every K > 0
+        return ()
     points = []
     zero = _zero_kernel_point(act)
     if zero is not None:
         points.append(zero)
-    if act.is_numeric and not act.derivative(1).has(sp.DiracDelta):
+    if act.is_numeric:
         points.extend(_positive_kernel_points(act))
     return tuple(points)
 
@@ -164,7 +171,51 @@ def _zero_kernel_point(act):
             stability = f"stable if {_condition(lead < 0)}"
     else:
         stability = f"marginal to order K^{order}"
+        nonperturbative = _beyond_all_orders(act, cw)
+        if nonperturbative is not None:
+            stability, flow = nonperturbative
     return CriticalPoint(sp.S.Zero, cw, sp.S.Zero, stability), flow
+
+
+def _beyond_all_orders(act, cw):
+    """K* = 0 when σ = σ_1 z exactly on (p_−, p_+) ∋ 0: no power of K survives.
+
+    Then K' − K = C_W⟨σ² − σ_1²z²⟩_K involves only |z| ≥ z_0 = min(|p_±|) and is
+    ±(power of K)·e^{−z_0²/(2K)}; its sign is read off quadrature at K = z_0²/8,
+    z_0²/16, z_0²/32 (where e^{−z_0²/2K} ≥ 1e-7, far above round-off), and
+    a = z_0²/2 gives K ≈ a/log ℓ (dK/dℓ ∝ −K^β e^{−a/K}).  Returns
+    (stability, LocalFlow) or None when σ is not linear near 0 or has parameters.
+    """
+    from .activations import canonical_piecewise
+    if not act.is_numeric or not act.bound_expr.has(sp.Heaviside):
+        return None
+    branches = {}   # indicator → branch
+    for piece in sp.Add.make_args(sp.expand(canonical_piecewise(integrand(act.bound_expr)))):
+        steps = tuple(sorted((f for f in sp.Mul.make_args(piece) if isinstance(f, sp.Heaviside)),
+                             key=sp.default_sort_key))
+        branches[steps] = branches.get(steps, 0) + piece.subs({h: 1 for h in steps})
+    near, edges = [], set()
+    for steps, branch in branches.items():
+        lo = max((sp.solve(h.args[0], z)[0] for h in steps if sp.diff(h.args[0], z) > 0), default=-sp.oo)
+        hi = min((sp.solve(h.args[0], z)[0] for h in steps if sp.diff(h.args[0], z) < 0), default=sp.oo)
+        if lo <= 0 <= hi:   # the branch(es) at 0: each must be c·z
+            near.append(sp.expand(branch - sp.diff(branch, z).subs(z, 0) * z) == 0)
+            edges.update(p for p in (lo, hi) if p.is_finite and p != 0)
+    if not edges or not all(near):
+        return None
+    z0 = min(abs(p) for p in edges)
+    num = _NumericSigma(act)
+    Ks = np.array([1 / 8, 1 / 16, 1 / 32]) * float(z0) ** 2
+    increments = float(cw) * num.g(Ks) - Ks
+    if not (np.all(increments < 0) or np.all(increments > 0)):
+        return None
+    a = sp.nsimplify(z0**2 / 2)
+    lo, hi = max([p for p in edges if p < 0], default=-sp.oo), min([p for p in edges if p > 0], default=sp.oo)
+    where = f"σ is c·z on each side of 0 for {lo} < z < {hi}"
+    if increments[0] > 0:
+        return f"unstable (K > 0 flows away; K' − K ∝ +e^{{−a/K}} with a = {a}, {where})", None
+    flow = LocalFlow(increment=(), chi_perp=(), chi_par_sq=(), source=(), side=+1, beyond_all_orders=a)
+    return f"stable (attracts from K > 0 beyond all orders in K: K' − K ∝ −e^{{−a/K}} with a = {a}, {where})", flow
 
 
 def _condition(inequality) -> str:
@@ -225,16 +276,30 @@ class _NumericSigma:
         self.sigma = act.numpy_function()
         self.d1 = act.numpy_derivative(1)
         self.d2 = act.numpy_derivative(2)
-        d2 = act.derivative(2)
-        self.delta_weight = float(sum(_delta_coefficient(t) * act.bound_expr.subs(z, 0)
-                                      for t in sp.Add.make_args(sp.expand(d2)) if t.has(sp.DiracDelta)))
         self.singular_d1 = act.derivative(1).has(sp.DiracDelta)
+        # σσ'' ∋ c·σ(p)·δ(z − p) for each kink p of σ' (σ continuous there)
+        self.deltas = () if self.singular_d1 else tuple(
+            (float(p), float(c * integrand(act.bound_expr).subs(z, p))) for p, c in _delta_terms(act.derivative(2)))
+        self.kinks = tuple(sorted(float(p) for p in _kink_points(act) if p != 0))
 
     def average(self, fn, K):
         K = np.atleast_1d(np.asarray(K, dtype=float))
+        if self.kinks:   # kinks away from 0 move with K in u = z/√K: split there too
+            return np.array([self._split_average(fn, k) for k in K])
         zs = np.sqrt(K)[:, None] * self.u
         with np.errstate(over="ignore", invalid="ignore"):
             return fn(zs, K[:, None]) @ self.w
+
+    def _split_average(self, fn, k):
+        """⟨fn⟩_k with Gauss–Legendre on [−12, 12] in u split at 0 and at every kink p/√k."""
+        x, w = np.polynomial.legendre.leggauss(80)
+        cuts = [c for c in (p / np.sqrt(k) for p in self.kinks) if -_CUTOFF < c < _CUTOFF]
+        edges = np.array(sorted({-_CUTOFF, 0.0, _CUTOFF, *cuts}))
+        lo, hi = edges[:-1, None], edges[1:, None]
+        u = ((hi - lo) * x / 2 + (hi + lo) / 2).ravel()
+        weights = ((hi - lo) * w / 2).ravel() * np.exp(-u * u / 2) / np.sqrt(2 * np.pi)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return fn(np.sqrt(k) * u[None, :], np.array([[k]]))[0] @ weights
 
     def g(self, K):
         return self.average(lambda x, k: self.sigma(x) ** 2, K)
@@ -249,8 +314,8 @@ class _NumericSigma:
 
     def sigma_ddsigma(self, K):
         K = np.atleast_1d(np.asarray(K, dtype=float))
-        return self.average(lambda x, k: self.sigma(x) * self.d2(x), K) \
-            + self.delta_weight / np.sqrt(2 * np.pi * K)
+        singular = sum(w * np.exp(-p * p / (2 * K)) for p, w in self.deltas) / np.sqrt(2 * np.pi * K)
+        return self.average(lambda x, k: self.sigma(x) * self.d2(x), K) + singular
 
     def g_second(self, K):
         return self.average(lambda x, k: self.sigma(x) ** 2 * (x**4 - 6 * k * x**2 + 3 * k**2), K) \
@@ -258,6 +323,19 @@ class _NumericSigma:
 
     def perp_first(self, K):
         return self.average(lambda x, k: self.d1(x) ** 2 * (x**2 - k), K) / (2 * np.atleast_1d(K) ** 2)
+
+
+_CUTOFF = 12.0
+
+
+def _kink_points(act: Activation) -> list:
+    """Kinks of σ and its derivatives: zeros of the Heaviside arguments of canonical σ."""
+    from .activations import canonical_piecewise
+    sigma = integrand(act.bound_expr)
+    if not sigma.has(sp.Heaviside):
+        return []
+    steps = canonical_piecewise(sigma).atoms(sp.Heaviside)
+    return sorted({sp.solve(h.args[0], z)[0] for h in steps if h.args[0].has(z)}, key=float)
 
 
 def numeric_susceptibilities(act: Activation):
@@ -280,11 +358,25 @@ def _search_grid(act: Activation) -> np.ndarray:
     return np.geomspace(low, high, _GRID)
 
 
-def _delta_coefficient(term) -> float:
-    deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.DiracDelta)]
-    if len(deltas) != 1 or len(deltas[0].args) != 1 or deltas[0].args[0] != z:
-        raise ValueError(f"unsupported singular term {term} in σ''")
-    return term / deltas[0]
+def _delta_terms(expr) -> list:
+    """[(p, c)] for the terms c·δ(z − p) of a canonical σ'' (:func:`clean_deltas` form).
+
+    Raises NotCriticalError for any other singular term (δ' or δ², i.e. σ not
+    continuous), which no Gaussian average of σσ'' can absorb.
+    """
+    out = {}
+    for term in sp.Add.make_args(sp.expand(expr)):
+        deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.DiracDelta)]
+        if not deltas:
+            continue
+        arg = deltas[0].args[0]
+        coeff = term / deltas[0]
+        if len(deltas) != 1 or len(deltas[0].args) != 1 or sp.diff(arg, z) != 1 or coeff.has(z):
+            raise NotCriticalError(f"σ'' has the singular term {term}: σ is not continuous, "
+                                   "so χ_∥ and χ_⊥ are not finite")
+        point = -arg.subs(z, 0)
+        out[point] = out.get(point, 0) + coeff
+    return [(p, c) for p, c in out.items() if c != 0]
 
 
 def _positive_kernel_points(act):
@@ -344,28 +436,105 @@ def _float(x: float) -> sp.Float:
     return sp.Float(float(x), 15)
 
 
+@functools.lru_cache(maxsize=256)
 def divergence_threshold(act: Activation) -> float | None:
     """Smallest K at which ⟨σ²⟩_K is infinite, or None when it is finite for all K.
 
     σ² ~ exp(2L z²) at large |z| makes ⟨σ²⟩_K diverge for K ≥ 1/(4L).  L is read
-    off log|σ(z)|/z² at |z| = 40 and 80 in 30-digit arithmetic (no overflow): a
-    sub-Gaussian σ has L(80) ≪ L(40), a Gaussian-growing one L(80) ≈ L(40) > 0.
+    off log|σ(z)|/z² at |z| = 40 and 80, computed by :func:`_signed_log` (the size
+    of e^{e^{e^{80}}} is never formed): a sub-Gaussian σ has L(80) ≪ L(40), a
+    Gaussian-growing one L(80) ≈ L(40) > 0, a super-exponential one L = ∞ (0.0).
     """
     if not act.is_numeric:
         return None
     rates = []
     for x in (40, 80):
-        worst = 0.0
-        for sign in (+1, -1):
-            value = act.bound_expr.subs(z, sign * x).evalf(30)
-            if value.has(sp.zoo, sp.oo, sp.nan):
-                return 0.0
-            if value != 0:
-                worst = max(worst, float(sp.log(abs(value)).evalf(30)) / x**2)
-        rates.append(worst)
+        logs = [_signed_log(act.bound_expr, sign * x)[1] for sign in (+1, -1)]
+        if any(mpmath.isnan(v) or v == mpmath.inf for v in logs):
+            return 0.0
+        rates.append(max(0.0, *(float(v) / x**2 for v in logs if v != -mpmath.inf)))
     if rates[1] > 0.005 and rates[1] > 0.8 * rates[0]:
         return 1.0 / (4.0 * rates[1])
     return None
+
+
+#: log|u| above which e^u counts as infinite (|σ| > e^{e^{10⁶}}: ⟨σ²⟩_K = ∞ at every K).
+_LOG_CAP = 1e6
+#: log|u| above which no other function of u is evaluated (cost of the argument reduction).
+_ARG_CAP = 1e4
+
+
+def _signed_log(expr: sp.Expr, x) -> tuple:
+    """(sign, log|expr|) at z = x in 30-digit mpmath, bottom-up by magnitudes.
+
+    exp, log, products, powers and sums are combined on the logarithms, so each
+    step costs O(1) digits whatever the size of the value; log = +inf stands for a
+    value beyond e^{e^{10⁶}}.  Raises NotCriticalError when another function would
+    need an argument beyond e^{10⁴} (its evaluation would not finish).
+    """
+    with mpmath.workdps(30):
+        return _slog(expr, x)
+
+
+def _slog(expr, x):
+    if expr == z:
+        return _from_value(mpmath.mpf(x))
+    if not expr.has(z):
+        return _from_value(mpmath.mpf(sp.N(expr, 30)) if expr.is_real is not False else mpmath.nan)
+    if expr.is_Mul:
+        parts = [_slog(a, x) for a in expr.args]
+        sign = int(np.prod([p[0] for p in parts]))
+        return (sign, -mpmath.inf) if sign == 0 else (sign, mpmath.fsum(p[1] for p in parts))
+    if expr.is_Add:
+        parts = [p for p in (_slog(a, x) for a in expr.args) if p[0] != 0]
+        if not parts:
+            return 0, -mpmath.inf
+        top = max(p[1] for p in parts)
+        if top == mpmath.inf:
+            signs = {p[0] for p in parts if p[1] == mpmath.inf}
+            return (signs.pop(), mpmath.inf) if len(signs) == 1 else (0, mpmath.nan)
+        sign, log = _from_value(mpmath.fsum(p[0] * mpmath.exp(p[1] - top) for p in parts))
+        return sign, log + top
+    if isinstance(expr, sp.exp):
+        sign, log = _slog(expr.args[0], x)
+        if log > _LOG_CAP:
+            return (1, mpmath.inf) if sign > 0 else (0, -mpmath.inf)
+        return 1, sign * mpmath.exp(log)
+    if expr.is_Pow:
+        bsign, blog = _slog(expr.base, x)
+        esign, elog = _slog(expr.exp, x)
+        if elog > _LOG_CAP and blog != 0:
+            return (1, mpmath.inf) if esign * blog > 0 else (0, -mpmath.inf)
+        e = esign * mpmath.exp(elog)
+        if bsign > 0:
+            return 1, e * blog
+        if bsign == 0:
+            return (0, -mpmath.inf) if e > 0 else (1, mpmath.inf)
+        if expr.exp.is_Integer:
+            return int(bsign ** int(expr.exp)), e * blog
+        return 0, mpmath.nan
+    if isinstance(expr, sp.Heaviside):
+        sign, _ = _slog(expr.args[0], x)
+        return _from_value(mpmath.mpf(1) if sign > 0 else mpmath.mpf(0.5 if sign == 0 else 0))
+    if len(expr.args) == 1:
+        sign, log = _slog(expr.args[0], x)
+        if isinstance(expr, sp.log) and sign > 0:
+            return _from_value(log)
+        if log > _ARG_CAP:
+            raise NotCriticalError(f"cannot evaluate σ = {expr} at z = {x}: its argument exceeds "
+                                   f"e^{_ARG_CAP:g} (σ grows too fast to analyse)")
+        w = sp.Dummy("w", real=True)
+        value = sp.lambdify(w, expr.func(w), modules="mpmath")(sign * mpmath.exp(log))
+        return _from_value(value if mpmath.im(value) == 0 else mpmath.nan)
+    return _from_value(mpmath.mpf(sp.N(expr.subs(z, x), 30)))
+
+
+def _from_value(v) -> tuple:
+    if mpmath.isnan(v):
+        return 0, mpmath.nan
+    if v == 0:
+        return 0, -mpmath.inf
+    return (1 if v > 0 else -1), mpmath.log(abs(v))
 
 
 def explain_absence(act: Activation) -> str:
@@ -383,8 +552,9 @@ def explain_absence(act: Activation) -> str:
         Ks = _search_grid(act)
         h = _NumericSigma(act).sigma_ddsigma(Ks)
         finite = h[np.isfinite(h)]
-        if len(Ks) > 1 and finite.size and (np.all(finite > 0) or np.all(finite < 0)):
-            sign = ">" if finite[0] > 0 else "<"
+        signs = set(np.sign(finite)) - {0.0}   # exact zeros: e^{−p²/2K} underflows at small K
+        if len(Ks) > 1 and len(signs) == 1:
+            sign = (">" if signs == {1.0} else "<") if not np.any(finite == 0) else ("≥" if signs == {1.0} else "≤")
             reasons.append(f"⟨σσ''⟩_K {sign} 0 for all K in [{Ks[0]:.4g}, {Ks[-1]:.4g}], "
                            "so χ_∥ ≠ χ_⊥ at every K* > 0 there")
     else:

@@ -150,6 +150,8 @@ def _label(act, point, laws) -> str:
     if is_scale_invariant(act):
         return "scale-invariant"
     if point.K_star == 0:
+        if laws.get("logarithmic"):
+            return "K*=0 (logarithmic)"
         p = laws.get("p_K")
         return "K*=0" if p == 1 else f"K*=0 (p={p})"
     return "half-stable"
@@ -178,6 +180,8 @@ def large_depth_laws(point: CriticalPoint, flow: LocalFlow) -> dict:
         return {"p_K": sp.S.Zero, "p_perp": sp.S.Zero, "q_V": sp.S.One, "K": K,
                 "delta_delta_K": sp.Symbol("A_perp"), "V": V.expression,
                 "V/(n K^2)": sp.simplify(V.expression / (n * K**2))}
+    if flow.beyond_all_orders is not None:
+        return _logarithmic_laws(flow.beyond_all_orders)
     out: dict = {"notes": []}
     x = solve_power_law([Term(c, 0, p) for c, p in flow.increment], sign=flow.side)
     if x.kind != "power law" or x.amplitude is None:
@@ -206,3 +210,13 @@ def large_depth_laws(point: CriticalPoint, flow: LocalFlow) -> dict:
     return out
 
 
+def _logarithmic_laws(a: sp.Expr) -> dict:
+    """K' − K ≈ −c K^β e^{−a/K}: u = a/K obeys e^u u^{β−2} ≈ (c/a^{β−1}) ℓ, so K ≈ a/log ℓ.
+
+    The corrections are relative O(log log ℓ / log ℓ); δδK and V are driven by
+    the same e^{−a/K} ∝ 1/ℓ terms up to powers of log ℓ, which the power-law
+    solver cannot resolve.
+    """
+    return {"logarithmic": True, "K": a / sp.log(ell),
+            "notes": [f"K − K* decays logarithmically, K ≈ {sp.sstr(a / sp.log(ell))} (no power law: every power of K "
+                      "cancels in K' − K); δδK and V are not derived for this flow"]}
