@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import RGFlowError
+from .numpy_functions import NUMPY_MODULES
 from .symbols import z
 
 __all__ = ["Activation", "ActivationError", "activation", "canonical_text", "parse_expression", "registry_names"]
@@ -399,10 +400,9 @@ def _lambdify(act: Activation, expr: sp.Expr) -> Callable[[np.ndarray], np.ndarr
     if not expr.has(z):  # lambdify returns a scalar for constants: broadcast it
         value = float(expr)
         return lambda x: np.full(np.shape(x), value)
-    from .quadrature import _NUMPY_MODULES
     if expr.has(sp.Heaviside):  # select branches so that e^z·Θ(−z) is 0, not ∞·0, at large z
         expr = as_piecewise(expr)
-    fn = sp.lambdify(z, expr, modules=_NUMPY_MODULES)
+    fn = sp.lambdify(z, expr, modules=NUMPY_MODULES)
     if expr.has(sp.Piecewise):
         def guarded(x, fn=fn):
             with np.errstate(over="ignore", invalid="ignore"):

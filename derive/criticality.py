@@ -271,8 +271,8 @@ class _NumericSigma:
     """
 
     def __init__(self, act: Activation):
-        from .quadrature import _legendre_half_lines
-        self.u, self.w = _legendre_half_lines()
+        from .quadrature import legendre_half_lines
+        self.u, self.w = legendre_half_lines()
         self.sigma = act.numpy_function()
         self.d1 = act.numpy_derivative(1)
         self.d2 = act.numpy_derivative(2)

@@ -28,8 +28,9 @@ import numpy as np
 import sympy as sp
 
 from .gaussian import Expectation, atoms_of
+from .numpy_functions import NUMPY_MODULES
 
-__all__ = ["evaluate", "expectation_value", "hermite_rule", "expect_1d", "expect_2d"]
+__all__ = ["evaluate", "expectation_value", "hermite_rule", "expect_1d", "expect_2d", "legendre_half_lines"]
 
 
 def evaluate(expr: sp.Expr, values: Mapping, dps: int | None = None):
@@ -80,7 +81,7 @@ def _quad_1d(integrand, variable, k, dps):
         raise ValueError(f"kernel must be positive, got {k}")
     kinks = [float(p) for p in _kinks(integrand, variable)] if dps is None else _kinks(integrand, variable)
     if dps is None:
-        f = sp.lambdify(variable, integrand, modules=_NUMPY_MODULES)
+        f = sp.lambdify(variable, integrand, modules=NUMPY_MODULES)
         s = math.sqrt(float(k))
 
         def g(u):
@@ -123,7 +124,7 @@ def _quad_2d(atom, dps):
         else:
             inner_kinks.append(sp.solve(arg, u2)[0])
     if dps is None:
-        f = sp.lambdify((u1, u2), g, modules=_NUMPY_MODULES)
+        f = sp.lambdify((u1, u2), g, modules=NUMPY_MODULES)
         inner = [sp.lambdify(u1, p, modules="numpy") for p in inner_kinks]
         outer = sorted(float(p) for p in outer_kinks)
 
@@ -160,21 +161,8 @@ def _hermite_nd(atom, degree: int = 40):
     weights = np.prod(np.meshgrid(*([w] * len(C)), indexing="ij"), axis=0)
     u = np.stack([g.ravel() for g in grids])
     zs = L @ u
-    f = sp.lambdify(atom.variables, atom.integrand, modules=_NUMPY_MODULES)
+    f = sp.lambdify(atom.variables, atom.integrand, modules=NUMPY_MODULES)
     return float(np.sum(weights.ravel() * f(*zs)))
-
-
-def _special(name):
-    def call(*args):
-        import scipy.special
-        return getattr(scipy.special, name)(*args)
-    return call
-
-
-#: lambdify namespace: numpy plus the special functions the engine produces
-#: (imported lazily: the scipy printer would pull in sympy.physics at import).
-_NUMPY_MODULES = [{"Heaviside": lambda x, h=0.5: np.heaviside(x, float(h)), "erf": _special("erf"),
-                   "erfc": _special("erfc")}, "numpy"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -211,7 +199,7 @@ def expect_2d(fn1: Callable, fn2: Callable, K11, K12, K22, degree: int = 61) -> 
 
 
 @functools.lru_cache(maxsize=8)
-def _legendre_half_lines(nodes: int = 160, cutoff: float = 12.0):
+def legendre_half_lines(nodes: int = 160, cutoff: float = 12.0):
     """Gauss–Legendre on u ∈ [−cutoff, 0] ∪ [0, cutoff] with the standard normal weight.
 
     Splitting at u = 0 makes kinks at z = 0 exact break points; the tail beyond
@@ -227,20 +215,20 @@ def numeric_in_K(expr: sp.Expr, K: sp.Symbol, extra: Mapping | None = None) -> C
     """Compile a single-input expression with atoms into a numpy function of K.
 
     Closed-form parts are lambdified; each atom ⟨f(z)⟩_{k(K)} is evaluated by the
-    split Gauss–Legendre rule of :func:`_legendre_half_lines` (relative accuracy
+    split Gauss–Legendre rule of :func:`legendre_half_lines` (relative accuracy
     ~1e-13 for the activations of the registry, tested against mpmath).
     """
     expr = sp.sympify(expr).xreplace({sp.sympify(k): sp.sympify(v) for k, v in (extra or {}).items()})
     atoms = atoms_of(expr)
     placeholders = sp.symbols(f"atom0:{len(atoms)}")
     closed = expr.xreplace(dict(zip(atoms, placeholders)))
-    outer = sp.lambdify((K,) + tuple(placeholders), closed, modules=_NUMPY_MODULES)
-    u, w = _legendre_half_lines()
+    outer = sp.lambdify((K,) + tuple(placeholders), closed, modules=NUMPY_MODULES)
+    u, w = legendre_half_lines()
     inner = []
     for atom in atoms:
         if len(atom.variables) != 1:
             raise ValueError("numeric_in_K handles single-variable atoms only")
-        f = sp.lambdify(atom.variables[0], atom.integrand, modules=_NUMPY_MODULES)
+        f = sp.lambdify(atom.variables[0], atom.integrand, modules=NUMPY_MODULES)
         var = sp.lambdify(K, atom.covariance[0, 0], modules="numpy")
         inner.append((f, var))
 
@@ -272,9 +260,9 @@ def integrand_in_K(integrand: sp.Expr, variable: sp.Symbol, K: sp.Symbol) -> Cal
     delta_part = expect1(singular, K, variable) if singular != 0 else sp.S.Zero
     if delta_part.has(sp.oo, sp.zoo):
         return lambda Kv: np.full(np.shape(Kv), np.inf)
-    closed = sp.lambdify(K, delta_part, modules=_NUMPY_MODULES)
-    f = sp.lambdify(variable, regular, modules=_NUMPY_MODULES)
-    u, w = _legendre_half_lines()
+    closed = sp.lambdify(K, delta_part, modules=NUMPY_MODULES)
+    f = sp.lambdify(variable, regular, modules=NUMPY_MODULES)
+    u, w = legendre_half_lines()
 
     def evaluate_at(Kv):
         Kv = np.asarray(Kv, dtype=float)
