@@ -19,7 +19,7 @@ from .criticality import (CriticalPoint, LocalFlow, critical_points, divergence_
                           is_scale_invariant, susceptibilities, taylor_coefficients)
 from .symbols import K, ell, n
 
-__all__ = ["UniversalityReport", "classify"]
+__all__ = ["UniversalityReport", "classify", "is_usable", "usable_critical_point"]
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def classify(act: "Activation | str", **values) -> UniversalityReport:
     chi_par, chi_perp = susceptibilities(act)
     points = critical_points(act)
     taylor = _taylor(act)
-    usable = [(p, f) for p, f in points if f is not None and _usable(p)]
+    usable = [(p, f) for p, f in points if f is not None and is_usable(p)]
     notes: list[str] = []
     threshold = divergence_threshold(act)
     if threshold is not None and threshold < 1e-6:
@@ -126,7 +126,7 @@ def classify(act: "Activation | str", **values) -> UniversalityReport:
         notes.append(f"⟨σ²⟩_K diverges for K ≥ {threshold:.4g} (σ grows like a Gaussian or faster): "
                      "the kernel recursion exists only below")
     for p, _ in points:
-        if not _usable(p):
+        if not is_usable(p):
             notes.append(f"critical point at K* = {p.K_star} is {p.stability}")
     if not usable:
         notes.append(explain_absence(act))
@@ -142,8 +142,25 @@ def classify(act: "Activation | str", **values) -> UniversalityReport:
                               taylor=taylor, exponents=exponents, asymptotics=asym, notes=tuple(notes))
 
 
-def _usable(point: CriticalPoint) -> bool:
+def is_usable(point: CriticalPoint) -> bool:
+    """Whether a deep network can be initialised at ``point``: stable, half-stable (the
+    flow approaches K* from one side) or marginal for every K (scale-invariant)."""
     return point.stability.startswith(("stable", "half-stable", "marginal (every"))
+
+
+def usable_critical_point(report: UniversalityReport) -> CriticalPoint | None:
+    """The first usable critical point of ``report`` (:func:`is_usable`), or None.
+
+    The one choice of "the critical point" everywhere a default (C_b, C_W) is needed.
+
+    Examples
+    --------
+    >>> usable_critical_point(classify("gelu")).stability    # not the unstable K* = 0 point
+    'half-stable (attracts from above)'
+    >>> usable_critical_point(classify("sigmoid")) is None
+    True
+    """
+    return next((p for p in report.critical_points if is_usable(p)), None)
 
 
 def _label(act, point, laws) -> str:

@@ -286,11 +286,11 @@ def critical_hyperparameters(act) -> tuple[float, float]:
     >>> critical_hyperparameters("relu")
     (0.0, 2.0)
     """
-    from .universality import _usable, classify
+    from .universality import classify, usable_critical_point
     rep = classify(act)
-    for point in rep.critical_points:
-        if _usable(point):
-            return float(point.C_b), float(point.C_W)
+    point = usable_critical_point(rep)
+    if point is not None:
+        return float(point.C_b), float(point.C_W)
     raise NotCriticalError(f"{rep.activation} has no usable critical point; give --C_b and --C_W "
                            f"({'; '.join(rep.notes) or 'no critical point found'})")
 
