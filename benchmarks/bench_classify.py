@@ -2,7 +2,7 @@
 
     python benchmarks/bench_classify.py [--repeats 5]
 
-Each run is a fresh interpreter (``python -m derive.cli classify NAME``), so it
+Each run is a fresh interpreter (``python -m rgflow classify NAME``), so it
 includes importing sympy/numpy and every first-call cost.  The peer, run in the
 same script and interleaved, is the floor no derivation can beat: a fresh
 interpreter that only imports sympy and numpy.  Prints a Markdown table (median
@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     print("|---|---|---|---|---|")
     worst = 0.0
     for name in registry_names():
-        cmd = [sys.executable, "-m", "derive.cli", "classify", name]
+        cmd = [sys.executable, "-m", "rgflow", "classify", name]
         wall(cmd)
         times, floors = [], []
         for _ in range(args.repeats):

@@ -14,7 +14,7 @@ Sections (each prints a Markdown table):
             Also the max difference of NT's (nngp, ntk) after L Dense layers and
             L−1 activations from rgflow's (K[L], H[L]) (target 1e-10 relative, x64).
 ``tanh``    tanh K+H, N_D = 300, L = 10, vs ``stax.ElementwiseNumerical(jnp.tanh,
-            deg=25)``.  Both errors against ``derive.reference.reference_flow``
+            deg=25)``.  Both errors against ``rgflow.reference.reference_flow``
             (tensor Gauss–Hermite, degree2 = 300; its own error estimated by
             degree2 = 200 against it) on a subset of inputs (the K, H recursions of a subset of
             inputs are closed: entry (a, b) only needs entries of a and b).  Target ≥ 10×.
@@ -22,7 +22,7 @@ Sections (each prints a Markdown table):
             and time grow with deg, i.e. the speed-up at equal accuracy.
 ``vertex``  four-point vertex V (K+V flow), tanh, N_D = 16, L = 32, vs the plain
             numpy tensor-product Gauss–Hermite recursion of
-            ``derive.reference.reference_flow(..., quantities=("K", "V"), degree4=D)``.
+            ``rgflow.reference.reference_flow(..., quantities=("K", "V"), degree4=D)``.
             Accuracy: both against the same reference at degree4 = 64, on a 2-input
             subset (V's recursion is also closed on subsets), all 32 layers; the
             peer's D is the smallest of --peer-degrees whose error is ≤ rgflow's.
@@ -196,7 +196,7 @@ def bench_kh(args):
 
 def bench_tanh(args):
     from derive.flow import flow
-    from derive.reference import reference_flow
+    from rgflow.reference import reference_flow
     import codegen
     _jax()
     n, L = args.tanh_n, args.depth
@@ -245,7 +245,7 @@ def bench_tanh(args):
 def bench_tanh_deg(args):
     """NT's deg needed to reach rgflow's accuracy, and the speed-up there (small N_D)."""
     from derive.flow import flow
-    from derive.reference import reference_flow
+    from rgflow.reference import reference_flow
     import codegen
     _jax()
     n, L = args.deg_sweep_n, args.depth
@@ -281,7 +281,7 @@ def bench_tanh_deg(args):
 
 def _peer_layer(K, V, C_W, degree2, degree4, quad_sample=None):
     """One layer of reference_flow's loop (K, V only, equal widths); returns (seconds, how)."""
-    from derive import reference as ref
+    from rgflow import reference as ref
     from derive.activations import activation
     act = activation("tanh")
     s = act.numpy_function()
@@ -309,7 +309,7 @@ def _peer_layer(K, V, C_W, degree2, degree4, quad_sample=None):
 
 def bench_vertex(args):
     from derive.flow import flow
-    from derive.reference import reference_flow
+    from rgflow.reference import reference_flow
     import codegen
     n, L = args.v_n, args.v_depth
     C_b, C_W = 0.0, 1.0                    # tanh at criticality, inputs with |x|²/n_0 = 1

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from test_validation import evaluator, resolution, run_case  # noqa: E402
 from validation_cases import CASES  # noqa: E402
 
-from derive.validate import COMPLETE, bonferroni_threshold  # noqa: E402
+from rgflow.validate import COMPLETE, bonferroni_threshold  # noqa: E402
 
 
 def main():

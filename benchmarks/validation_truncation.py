@@ -30,7 +30,7 @@ from validation_cases import CASES  # noqa: E402
 
 import codegen  # noqa: E402
 from derive.flow import flow  # noqa: E402
-from derive.validate import COMPLETE, validate  # noqa: E402
+from rgflow.validate import COMPLETE, validate  # noqa: E402
 
 
 def study(case, factor: int):

@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 
 import codegen  # noqa: E402
 from derive.flow import flow  # noqa: E402
-from derive.validate import validate  # noqa: E402
-from derive.validation_plot import draw_reports  # noqa: E402
+from rgflow.validate import validate  # noqa: E402
+from rgflow.validation_plot import draw_reports  # noqa: E402
 
 X = np.array([[1.0, 1.0]])          # |x|²/n_0 = 1
 

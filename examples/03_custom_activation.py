@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import codegen  # noqa: E402
 from derive import activation, classify  # noqa: E402
 from derive.flow import flow  # noqa: E402
-from derive.validate import COMPLETE, critical_hyperparameters, validate  # noqa: E402
-from derive.validation_plot import draw_reports  # noqa: E402
+from rgflow.validate import COMPLETE, critical_hyperparameters, validate  # noqa: E402
+from rgflow.validation_plot import draw_reports  # noqa: E402
 
 
 def main(argv=None) -> None:

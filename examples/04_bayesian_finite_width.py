@@ -3,7 +3,7 @@
     python examples/04_bayesian_finite_width.py [--out docs/figures/04_bayesian_finite_width.png] [--fast]
 
 One-hidden-layer ReLU networks on a noisy linear teacher generated here
-(``derive.bayes.data.linear_teacher``: P = 100, N_0 = 50, label noise 0.5, seed 0),
+(``rgflow.bayes.data.linear_teacher``: P = 100, N_0 = 50, label noise 0.5, seed 0),
 inverse temperature β = 4, two last-layer priors λ_1.  For each λ_1 the figure
 shows the kernel-renormalisation theory (saddle point of the proportional-limit
 action, line), Langevin/MALA sampling of real networks (points, ±1 standard error
@@ -25,9 +25,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from derive.bayes import Architecture, criterion, predict  # noqa: E402
-from derive.bayes.data import linear_teacher  # noqa: E402
-from derive.bayes.langevin import sample_posterior  # noqa: E402
+from rgflow.bayes import Architecture, criterion, predict  # noqa: E402
+from rgflow.bayes.data import linear_teacher  # noqa: E402
+from rgflow.bayes.langevin import sample_posterior  # noqa: E402
 
 FULL = dict(P=100, N0=50, widths=(50, 100, 200, 400, 800), chains=8, steps=1200, burn=600, dense=40)
 FAST = dict(P=40, N0=20, widths=(20, 80), chains=4, steps=120, burn=50, dense=10)

@@ -270,7 +270,7 @@ def test_huge_bound_value_is_rejected():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "derive.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rgflow", *args], capture_output=True, text=True,
                           timeout=120)
 
 

@@ -1,6 +1,6 @@
 """Numbers in, clear errors out — before anything is allocated, derived or compiled.
 
-Every case goes through the real entry point (``python -m derive.cli``, what the
+Every case goes through the real entry point (``python -m rgflow``, what the
 ``rgflow`` script runs): exit status 2, exactly one line on stderr, no traceback, and
 the refusals that need no derivation come back in well under the time a derivation takes.
 """
@@ -26,7 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def rgflow(*argv, env=None, timeout=600):
     """Run the command line as a user does; (exit status, stdout, stderr, seconds)."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "derive.cli", *argv], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "rgflow", *argv], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **(env or {})}, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start
 
@@ -104,7 +104,7 @@ def test_plot_path_is_checked_before_the_work(tmp_path):
 
 
 def test_help_does_not_import_the_symbolic_engine():
-    code = ("import sys; from derive.cli import build_parser; build_parser(); "
+    code = ("import sys; from rgflow.cli import build_parser; build_parser(); "
             "print(sorted(m for m in ('sympy', 'numba', 'scipy', 'networkx', 'matplotlib') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -1,7 +1,7 @@
-"""derive.bayes: kernels, effective action, saddle point, closed forms, errors.
+"""rgflow.bayes and derive.bayes: kernels, effective action, saddle point, closed forms, errors.
 
 References used (each number is checked against at least two):
-* closed-form kernels vs Monte Carlo (seeded) and vs derive.reference (independent code);
+* closed-form kernels vs Monte Carlo (seeded) and vs rgflow.reference (independent code);
 * the numerical saddle vs brute-force grid minimisation / finite differences of the action;
 * one hidden layer, linear σ: saddle vs the exact finite-width scale mixture (eq. (11));
 * deep linear, β = ∞: saddle vs the Li–Sompolinsky closed form, itself derived in sympy;
@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive.bayes import Architecture, BayesInputError, NoSaddlePointError, criterion, predict, solve_saddle
 from derive.bayes import action as act
-from derive.bayes import saddle
-from derive.bayes.data import linear_teacher
-from derive.bayes.kernels import activation_mean, input_covariance, kernel_map, sigma
-from derive.bayes.linear import deep_linear_zero_temperature, li_sompolinsky_root
-from derive.bayes.mixture import mixture_posterior
 from derive.errors import RGFlowError
-from derive.reference import nngp_ntk_closed
+from rgflow.bayes import Architecture, BayesInputError, NoSaddlePointError, criterion, predict, solve_saddle
+from rgflow.bayes import saddle
+from rgflow.bayes.data import linear_teacher
+from rgflow.bayes.kernels import activation_mean, input_covariance, kernel_map, sigma
+from rgflow.bayes.linear import deep_linear_zero_temperature, li_sompolinsky_root
+from rgflow.bayes.mixture import mixture_posterior
+from rgflow.reference import nngp_ntk_closed
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_kernel_matches_reference_and_monte_carlo(name):
     X = rng.standard_normal((4, 3))
     C = input_covariance(X, lambda0=0.7)
     K = kernel_map(name, C)
-    # independent implementation (derive.reference, layer 2 with C_W = 1, C_b = 0 maps K1 = C)
+    # independent implementation (rgflow.reference, layer 2 with C_W = 1, C_b = 0 maps K1 = C)
     Ks, _ = nngp_ntk_closed(name, X / math.sqrt(0.7), 2, 0.0, 1.0)
     np.testing.assert_allclose(K, Ks[1], rtol=1e-12, atol=1e-14)
     # Monte Carlo, 400 000 samples, seed 11: tolerance 5 standard errors

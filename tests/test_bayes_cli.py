@@ -1,13 +1,13 @@
-"""``rgflow bayes`` through derive.cli.main: output, JSON, and one-line errors with exit 2."""
+"""``rgflow bayes`` through rgflow.cli.main: output, JSON, and one-line errors with exit 2."""
 
 import json
 
 import numpy as np
 import pytest
 
-from derive.bayes import Architecture, predict
-from derive.bayes.data import linear_teacher
-from derive.cli import main
+from rgflow.bayes import Architecture, predict
+from rgflow.bayes.data import linear_teacher
+from rgflow.cli import main
 
 
 def run(argv, capsys):

@@ -12,10 +12,10 @@ import math
 import numpy as np
 import pytest
 
-from derive.bayes import Architecture, BayesInputError, predict
-from derive.bayes.data import linear_teacher
-from derive.bayes.langevin import sample_posterior
-from derive.bayes.mixture import mixture_posterior
+from rgflow.bayes import Architecture, BayesInputError, predict
+from rgflow.bayes.data import linear_teacher
+from rgflow.bayes.langevin import sample_posterior
+from rgflow.bayes.mixture import mixture_posterior
 
 
 def test_langevin_linear_network_matches_exact_posterior():

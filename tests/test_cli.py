@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from derive import registry_names
-from derive.cli import main
+from rgflow.cli import main
 
 
 @pytest.mark.parametrize("name", registry_names())
@@ -46,7 +46,7 @@ def test_user_errors_are_one_line(argv, message, capsys):
 
 
 def test_console_script_exit_code_without_traceback():
-    proc = subprocess.run([sys.executable, "-m", "derive.cli", "classify", "nope"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "rgflow", "classify", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 

@@ -1,4 +1,4 @@
-"""Monte Carlo over real finite-width networks (derive.montecarlo).
+"""Monte Carlo over real finite-width networks (rgflow.montecarlo).
 
 Statistical policy: every stochastic comparison uses a fixed seed and the tolerance
 |estimate − exact| < 4·se with the standard error reported by the estimator itself
@@ -19,8 +19,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from derive import montecarlo
-from derive.montecarlo import MonteCarloResult, sample
+from rgflow import montecarlo
+from rgflow.montecarlo import MonteCarloResult, sample
 
 TOL = 4.0  # standard errors
 

@@ -25,7 +25,7 @@ from neural_tangents import stax  # noqa: E402
 
 import codegen  # noqa: E402
 from derive.flow import flow  # noqa: E402
-from derive.reference import nngp_ntk_closed  # noqa: E402
+from rgflow.reference import nngp_ntk_closed  # noqa: E402
 
 RTOL = 1e-10
 

@@ -99,7 +99,7 @@ def assert_only_expected_definitions(text: str) -> None:
 def test_injection_payload_is_refused_through_the_real_entry_point(tmp_path):
     marker = tmp_path / "PWNED"
     env = {**os.environ, "RGFLOW_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-m", "derive.cli", "compile", PAYLOAD.format(marker=marker)],
+    proc = subprocess.run([sys.executable, "-m", "rgflow", "compile", PAYLOAD.format(marker=marker)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("rgflow: error: character '#'") and proc.stderr.count("\n") == 1

@@ -9,7 +9,7 @@ Statistics policy (docs/validation.md)
   metric, vertex and vertex_same).  It passes when max |z| ≤ Bonferroni(k, 1%) — never
   below 3 — AND mean z² ≤ 6.63, the 1% point of χ²₁: both hold at family-wise level
   1% under ANY correlation (union bound; Székely–Bakirov for a convex combination of
-  χ²₁ variables), see :meth:`derive.validate.ValidationReport.passes`.
+  χ²₁ variables), see :meth:`rgflow.validate.ValidationReport.passes`.
 * The theory is truncated at O(1/n²).  benchmarks/validation_truncation.py measures
   that truncation for every case from the residuals at n/4 and n/2 (16× and 4× larger,
   with 16× and 8× more networks) assuming and checking the 1/n² scaling; the chosen
@@ -30,8 +30,8 @@ import pytest
 
 import codegen
 from derive.flow import flow
-from derive.montecarlo import sample
-from derive.validate import (COMPLETE, ValidationError, ValidationReport, bonferroni_threshold,
+from rgflow.montecarlo import sample
+from rgflow.validate import (COMPLETE, ValidationError, ValidationReport, bonferroni_threshold,
                              chi2_1_quantile, critical_hyperparameters, validate)
 from validation_cases import CASES, INPUTS
 
@@ -100,7 +100,7 @@ def resolution(rep, steps=(0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)) -> float:
     ("gelu", 0.172922, 1.983058, "ibp", INPUTS[2], (16, 20)),
     ("swish", 0.0, 2.2, "ibp", INPUTS[2], (16, 20))])
 def test_engine_matches_reference_quadrature(name, C_b, C_W, form, X, degrees):
-    """K, H, V, G1 of the compiled engine vs derive.reference (plain tensor Gauss–Hermite, no
+    """K, H, V, G1 of the compiled engine vs rgflow.reference (plain tensor Gauss–Hermite, no
     sympy closed forms, no generated code).  form="inverse" is PDLT's original K⁻¹ form of
     the 1/n recursions (no integration by parts; Hermite tensor for G1) — an independent
     derivation of the same numbers.  Two inputs, depth 3–4.  The reference's 4-D
@@ -108,7 +108,7 @@ def test_engine_matches_reference_quadrature(name, C_b, C_W, form, X, degrees):
     distance to the engine shrinks at least 3× between the two degrees and ends below
     3% (inverse) or 1e-3 (ibp); K and H (2-D, degree 60) agree to 1e-4.
     """
-    from derive.reference import reference_flow
+    from rgflow.reference import reference_flow
     depth = 3 if form == "inverse" else 4
     th = evaluator(name).run(X, depth=depth, width=64, C_b=C_b, C_W=C_W)
     errs = []
@@ -124,7 +124,7 @@ def test_engine_matches_reference_quadrature(name, C_b, C_W, form, X, degrees):
 
 def test_kernel_and_ntk_closed_forms_relu_erf():
     """K and H against the arc-cosine (ReLU) and arcsine (erf) closed forms (THEORY.md §2, §6)."""
-    from derive.reference import nngp_ntk_closed
+    from rgflow.reference import nngp_ntk_closed
     X = INPUTS[3]
     for name, C_b, C_W in (("relu", 0.2, 1.5), ("erf", 0.0, 1.2)):
         th = evaluator(name).run(X, depth=8, C_b=C_b, C_W=C_W)
@@ -321,7 +321,7 @@ def test_critical_defaults():
 
 
 def test_cli_validate(tmp_path, capsys):
-    from derive.cli import main
+    from rgflow.cli import main
     png = tmp_path / "v.png"
     x = tmp_path / "x.npy"
     np.save(x, INPUTS[3])
@@ -345,7 +345,7 @@ def test_cli_validate(tmp_path, capsys):
     (["validate", "tanh", "-p", "a=0.5"], "has no parameter"),
 ])
 def test_cli_errors_one_line(argv, message, capsys):
-    from derive.cli import main
+    from rgflow.cli import main
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rgflow: error:") and message in err, err

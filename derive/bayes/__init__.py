@@ -1,26 +1,19 @@
-"""Finite-width Bayesian networks in the proportional limit (Ariosto et al. 2022).
+"""Finite-width Bayesian networks in the proportional limit (Ariosto et al. 2022): the
+symbolic side.
 
-Kernel renormalisation (docs/bayes.md): the effective action, derived in sympy
-(:mod:`~derive.bayes.action`), its numerical saddle point and predictor
-(:mod:`~derive.bayes.saddle`), the deep-linear Li–Sompolinsky closed form
-(:mod:`~derive.bayes.linear`), the exact finite-width scale mixture of one-hidden-
-layer linear networks (:mod:`~derive.bayes.mixture`), MALA sampling of real
-finite-width networks (:mod:`~derive.bayes.langevin`) and a noisy-linear-teacher
-dataset (:mod:`~derive.bayes.data`).
+The effective action and its saddle-point equations, derived in sympy
+(:mod:`~derive.bayes.action`), and the errors of the Bayesian theory
+(:mod:`~derive.bayes.errors`).  The numerics — saddle-point solver and predictor,
+Li–Sompolinsky closed form, scale mixture, Langevin sampling, datasets and the
+``rgflow bayes`` command — live in :mod:`rgflow.bayes`, which re-exports these names.
 """
 
 from .. import lazy as _lazy
 from .errors import BayesInputError, NoSaddlePointError
 
-__all__ = ["Architecture", "BayesInputError", "Dataset", "LangevinResult", "MixturePosterior",
-           "NoSaddlePointError", "Prediction", "SaddlePoint", "criterion", "deep_linear_zero_temperature",
-           "li_sompolinsky_root", "linear_teacher", "mixture_posterior", "nngp_kernel", "predict",
-           "sample_posterior", "solve_saddle"]
+__all__ = ["BayesInputError", "EffectiveAction", "NoSaddlePointError", "deep_action", "general_action",
+           "li_sompolinsky", "mean_corrected_action"]
 
-_lazy.install(__name__, {
-    "Architecture": ".architecture", "Dataset": ".data", "linear_teacher": ".data",
-    "LangevinResult": ".langevin", "sample_posterior": ".langevin",
-    "deep_linear_zero_temperature": ".linear", "li_sompolinsky_root": ".linear",
-    "MixturePosterior": ".mixture", "mixture_posterior": ".mixture",
-    **{name: ".saddle" for name in ("Prediction", "SaddlePoint", "criterion", "nngp_kernel", "predict",
-                                    "solve_saddle")}})
+# sympy is imported on first use of a symbolic name, not by ``import derive.bayes``.
+_lazy.install(__name__, {name: ".action" for name in ("EffectiveAction", "deep_action", "general_action",
+                                                      "li_sompolinsky", "mean_corrected_action")})

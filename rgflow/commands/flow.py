@@ -10,7 +10,7 @@
 
 C_b and C_W default to the activation's critical point (:func:`derive.classify`)
 when it has one, and must be given otherwise.  Registered by
-:func:`derive.cli.build_parser` through :func:`add_parsers`.
+:func:`rgflow.cli.build_parser` through :func:`add_parsers`.
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ def default_inputs() -> np.ndarray:
 
 def critical_hyperparameters(act) -> tuple[float, float]:
     """(C_b, C_W) of the first usable critical point of ``act`` — the same choice as
-    ``rgflow validate`` (:func:`derive.validate.critical_hyperparameters`)."""
-    from derive.validate import critical_hyperparameters as usable
+    ``rgflow validate`` (:func:`rgflow.validate.critical_hyperparameters`)."""
+    from rgflow.validate import critical_hyperparameters as usable
     return usable(act)
 
 
 def _flow_and_evaluator(args, observables):
     import codegen
-    from derive.cli import _activation
+    from rgflow.cli import _activation
     from derive.flow import flow
     act = _activation(args)
     f = flow(act, observables)

@@ -46,7 +46,7 @@ import numpy as np
 from scipy import optimize
 
 from .architecture import Architecture, check_data
-from .errors import BayesInputError, NoSaddlePointError
+from derive.bayes.errors import BayesInputError, NoSaddlePointError
 from .kernels import activation_mean, input_covariance, kernel_map
 
 __all__ = ["SaddlePoint", "Prediction", "renormalised_kernel", "action", "reduced_action",

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from .errors import RGFlowError
+from derive.errors import RGFlowError
 
 __all__ = ["main", "build_parser"]
 
@@ -32,20 +32,20 @@ def _parse_params(items: Sequence[str]) -> dict:
 
 
 def _activation(args):
-    from .activations import activation
+    from derive.activations import activation
     return activation(args.activation, **_parse_params(args.param))
 
 
 def _cmd_classify(args) -> int:
-    from .universality import classify
+    from derive.universality import classify
     report = classify(_activation(args))
     print(report.to_json() if args.json else report)
     return 0
 
 
 def _cmd_latex(args) -> int:
-    from .latex import recursions_to_latex
-    from .universality import classify
+    from derive.latex import recursions_to_latex
+    from derive.universality import classify
     act = _activation(args)
     if args.what in ("report", "all"):
         print(classify(act).to_latex(), end="")
@@ -82,9 +82,9 @@ def _plugins():
     They are part of rgflow: a failure to import one is a broken installation and is
     reported, never silently dropped.  The modules import only light dependencies at
     module level (sympy, scipy and numba load when a command runs)."""
-    from codegen.cli import add_parsers as numerical
-    from derive.bayes.cli import add_parsers as bayes
-    from derive.validate import add_parsers as validation
+    from .bayes.cli import add_parsers as bayes
+    from .commands.flow import add_parsers as numerical
+    from .validate import add_parsers as validation
     return [numerical, validation, bayes]
 
 

@@ -27,7 +27,7 @@ import math
 import numpy as np
 from scipy import optimize
 
-from .errors import BayesInputError, NoSaddlePointError
+from derive.bayes.errors import BayesInputError, NoSaddlePointError
 
 __all__ = ["li_sompolinsky_root", "deep_linear_zero_temperature"]
 

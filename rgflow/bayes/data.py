@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import BayesInputError
+from derive.bayes.errors import BayesInputError
 
 __all__ = ["Dataset", "linear_teacher"]
 

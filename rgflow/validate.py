@@ -3,7 +3,7 @@
 Stage *validate*: (activation, inputs ``X``, architecture, hyperparameters) →
 :class:`ValidationReport`.  The theory side is the compiled flow
 (:func:`codegen.compile` of :func:`derive.flow.flow`): K, G1, V and H of THEORY.md
-§2, §3 and §6.  The Monte Carlo side is :func:`derive.montecarlo.sample` over ``M``
+§2, §3 and §6.  The Monte Carlo side is :func:`rgflow.montecarlo.sample` over ``M``
 independent random networks.  Every comparison is one number per (quantity, layer,
 sample-index tuple):
 
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NotCriticalError, RGFlowError
+from derive.errors import NotCriticalError, RGFlowError
 
 __all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "build_report",
            "critical_hyperparameters", "DEFAULT_INPUTS", "QUANTITIES", "COMPLETE", "bonferroni_threshold",
@@ -286,7 +286,7 @@ def critical_hyperparameters(act) -> tuple[float, float]:
     >>> critical_hyperparameters("relu")
     (0.0, 2.0)
     """
-    from .universality import classify, usable_critical_point
+    from derive.universality import classify, usable_critical_point
     rep = classify(act)
     point = usable_critical_point(rep)
     if point is not None:
@@ -352,8 +352,8 @@ def validate(act, X=None, depth: int = 5, width=64, C_b: float | None = None, C_
     """
     import codegen
 
-    from .activations import Activation, activation
-    from .flow import flow
+    from derive.activations import Activation, activation
+    from derive.flow import flow
     from .montecarlo import sample
 
     act = act if isinstance(act, Activation) else activation(act)

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from .errors import BayesInputError
+from derive.bayes.errors import BayesInputError
 
 __all__ = ["ACTIVATIONS", "ODD", "check_activation", "input_covariance", "kernel_map",
            "activation_mean", "sigma", "sigma_prime"]
@@ -45,7 +45,7 @@ ODD = frozenset({"erf", "linear"})
 def check_activation(name: str) -> str:
     """Return ``name`` if it has closed-form kernels, else raise :class:`BayesInputError`."""
     if name not in ACTIVATIONS:
-        raise BayesInputError(f"activation {name!r} not supported by derive.bayes "
+        raise BayesInputError(f"activation {name!r} not supported by rgflow.bayes "
                               f"(choose one of {', '.join(ACTIVATIONS)})")
     return name
 

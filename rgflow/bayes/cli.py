@@ -1,4 +1,4 @@
-"""``rgflow bayes …`` subcommands (registered by :func:`derive.cli.build_parser`).
+"""``rgflow bayes …`` subcommands (registered by :func:`rgflow.cli.build_parser`).
 
 * ``rgflow bayes latex [--depth L | --general | --mean-correction]`` — action and
   saddle-point equations as LaTeX;
@@ -10,7 +10,7 @@
 
 Examples
 --------
->>> from derive.cli import main
+>>> from rgflow.cli import main
 >>> main(["bayes", "li-sompolinsky", "--alpha", "0.5", "--r", "2", "--depth", "1"])
 Qbar = 1.2807764064
 0
@@ -23,7 +23,7 @@ import pathlib
 
 import numpy as np
 
-from .errors import BayesInputError
+from derive.bayes.errors import BayesInputError
 
 __all__ = ["add_parsers"]
 
@@ -54,7 +54,7 @@ def _arch(args):
 
 
 def _cmd_latex(args) -> int:
-    from . import action
+    from derive.bayes import action
     if args.mean_correction:
         a = action.mean_corrected_action()
     elif args.general:

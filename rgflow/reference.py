@@ -118,7 +118,7 @@ def reference_flow(act, X, depth: int, C_b=0.0, C_W=1.0, lambda_b=None, lambda_W
                    quantities=("K", "H", "V", "G1"), degree2: int = 80, degree4: int = 32,
                    form: str = "ibp") -> dict:
     """Per-layer arrays (index 0 = layer 1) of the requested quantities; see the module docstring."""
-    from .activations import activation
+    from derive.activations import activation
     act = activation(act) if isinstance(act, str) else act
     X = np.asarray(X, dtype=float)
     n = X.shape[0]

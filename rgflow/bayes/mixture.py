@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .architecture import check_data
-from .errors import BayesInputError
+from derive.bayes.errors import BayesInputError
 from .kernels import input_covariance
 
 __all__ = ["MixturePosterior", "mixture_posterior"]

@@ -2,7 +2,7 @@
 
 Stage *sampling*: (architecture, data) → :class:`LangevinResult`, the arbiter of the
 theory.  The target is the exact Gibbs posterior of the network of
-:class:`~derive.bayes.architecture.Architecture` (L = 1, no biases)::
+:class:`~rgflow.bayes.architecture.Architecture` (L = 1, no biases)::
 
     p(W, v | y) ∝ exp(−λ_0|W|²/2 − λ_1|v|²/2 − β/2 Σ_μ (y^μ − v·σ(W x^μ/√N_0)/√N)²).
 
@@ -31,7 +31,7 @@ an incomplete burn-in.
 Examples
 --------
 >>> import numpy as np
->>> from derive.bayes import Architecture
+>>> from rgflow.bayes import Architecture
 >>> rng = np.random.default_rng(0)
 >>> X = rng.standard_normal((20, 3)); y = X[:, 0]
 >>> arch = Architecture("linear", widths=(10,), beta=4.0, priors=(1.0,))
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .architecture import Architecture, check_data
-from .errors import BayesInputError
+from derive.bayes.errors import BayesInputError
 from .kernels import sigma, sigma_prime
 
 __all__ = ["LangevinResult", "sample_posterior"]

@@ -1,6 +1,6 @@
 """The book-style validation figure (PDLT figs. 5.x): theory lines, Monte Carlo points.
 
-Stage *plot*: :class:`derive.validate.ValidationReport` objects → matplotlib axes or a
+Stage *plot*: :class:`rgflow.validate.ValidationReport` objects → matplotlib axes or a
 PNG.  Left: V^{(ℓ)}/(n_{ℓ−1} K^{(ℓ)2}) versus ℓ/n (theory line; distinct-neuron Monte
 Carlo estimate with its standard error); right: K^{(ℓ)} versus ℓ (theory line;
 Monte Carlo E[z²] ± se).
@@ -48,7 +48,7 @@ def plot_reports(reports, path, title: str | None = None, sample_index: int = 0)
     Examples
     --------
     >>> import tempfile
-    >>> from derive.validate import validate
+    >>> from rgflow.validate import validate
     >>> rep = validate("linear", np.array([[1.0, 0.5]]), depth=3, width=8, networks=20, ntk=False)
     >>> with tempfile.TemporaryDirectory() as d:
     ...     plot_reports([rep], pathlib.Path(d) / "v.png")

@@ -31,7 +31,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .errors import BayesInputError
+from derive.bayes.errors import BayesInputError
 from .kernels import ODD, check_activation
 
 __all__ = ["Architecture", "check_data"]
