@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import pathlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +52,7 @@ from derive.errors import NotCriticalError, RGFlowError
 
 __all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "build_report",
            "critical_hyperparameters", "DEFAULT_INPUTS", "QUANTITIES", "COMPLETE", "bonferroni_threshold",
-           "chi2_1_quantile", "add_parsers"]
+           "chi2_1_quantile"]
 
 #: Compared quantities, in report order.
 QUANTITIES = ("metric", "vertex", "vertex_same", "ntk")
@@ -441,41 +440,3 @@ def build_report(act, X, theory, mc) -> ValidationReport:
                             inputs=tup(X), comparisons=tuple(rows), K=tup(Kd), metric=tup(Gd),
                             metric_se=tup(np.asarray(mc.metric_se)[:, diag, diag]),
                             ratio_theory=tup(r_th), ratio_mc=tup(r_mc), ratio_se=tup(r_se))
-
-
-# ----------------------------------------------------------------------------------
-# command line
-# ----------------------------------------------------------------------------------
-def _cmd_validate(args) -> int:
-    from .cli import _activation
-    from .validation_plot import plot_reports
-    act = _activation(args)
-    rep = validate(act, args.inputs, depth=args.depth, width=args.width, C_b=args.C_b,
-                   C_W=args.C_W, networks=args.networks, seed=args.seed, ntk=not args.no_ntk,
-                   progress=args.progress)
-    print(rep.to_text())
-    if args.plot:
-        plot_reports([rep], args.plot, title=f"{rep.activation}: C_b = {rep.C_b:.4g}, C_W = {rep.C_W:.4g}")
-        print(f"saved {args.plot}")
-    return 0
-
-
-def add_parsers(subparsers) -> None:
-    """Register ``rgflow validate`` on an argparse subparsers object."""
-    p = subparsers.add_parser("validate", help="compare the recursions with Monte Carlo networks",
-                              description="Theory vs Monte Carlo per layer, with z-scores.")
-    p.add_argument("activation", help="registry name (tanh, relu, gelu, ...) or an expression in z")
-    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                   help="bind a parameter of the activation (repeatable)")
-    p.add_argument("--depth", type=int, default=6, help="number of layers L (default 6)")
-    p.add_argument("--width", type=int, default=64, help="hidden width n (default 64)")
-    p.add_argument("--networks", type=int, default=1000, help="Monte Carlo networks M (default 1000)")
-    p.add_argument("--C_b", type=float, default=None, help="bias variance (default: critical point)")
-    p.add_argument("--C_W", type=float, default=None, help="weight variance (default: critical point)")
-    p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
-    p.add_argument("--inputs", type=pathlib.Path, default=None, metavar="FILE.npy",
-                   help="inputs X, shape (N_D, n_0) (default: two fixed inputs)")
-    p.add_argument("--no-ntk", action="store_true", help="skip the NTK (faster)")
-    p.add_argument("--plot", type=pathlib.Path, default=None, metavar="OUT.png", help="save the figure")
-    p.add_argument("--progress", action="store_true", help="Monte Carlo progress on stderr")
-    p.set_defaults(func=_cmd_validate)

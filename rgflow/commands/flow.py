@@ -21,6 +21,7 @@ import shlex
 
 import numpy as np
 
+from ..arguments import activation_of, add_activation_arguments
 
 __all__ = ["add_parsers", "default_inputs", "critical_hyperparameters"]
 
@@ -40,9 +41,8 @@ def critical_hyperparameters(act) -> tuple[float, float]:
 
 def _flow_and_evaluator(args, observables):
     import codegen
-    from rgflow.cli import _activation
     from derive.flow import flow
-    act = _activation(args)
+    act = activation_of(args)
     f = flow(act, observables)
     return act, f, codegen.compile(f, command=_command_line(args.command, f))
 
@@ -134,9 +134,7 @@ def _plot(res, name: str, width: int, path) -> None:
 def add_parsers(sub) -> None:
     """Register ``flow`` and ``compile`` on the ``rgflow`` subparsers ``sub``."""
     def with_activation(p):
-        p.add_argument("activation", help="registry name (tanh, relu, gelu, ...) or an expression in z")
-        p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                       help="bind a parameter of the activation (repeatable)")
+        add_activation_arguments(p)
         p.add_argument("--observables", default="K,H,V,G1",
                        help="comma-separated subset of K,H,V,G1 (default: all)")
         return p
