@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 import codegen  # noqa: E402
 from derive import activation, classify  # noqa: E402
 from derive.flow import flow  # noqa: E402
-from rgflow.validate import COMPLETE, critical_hyperparameters, validate  # noqa: E402
+from rgflow.defaults import critical_hyperparameters  # noqa: E402
+from rgflow.validate import COMPLETE, validate  # noqa: E402
 from rgflow.validation_plot import draw_reports  # noqa: E402
 
 

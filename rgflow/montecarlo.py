@@ -63,6 +63,8 @@ from typing import Callable
 
 import numpy as np
 
+from .defaults import learning_rates
+
 __all__ = ["MonteCarloResult", "sample", "MAX_VERTEX_INPUTS"]
 
 #: Largest number of inputs N_D for which the N_D⁴ vertex arrays are computed.
@@ -371,7 +373,7 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
     lambda_b, lambda_W : float, sequence of float or None
         NTK learning-rate weights (per layer allowed): λ_b per bias, λ_W/n_{l-1} per
         weight of layer l.  If both are None the NTK is skipped; if only one is given,
-        the other is taken as 0.
+        the other defaults to C_b or C_W (:func:`rgflow.defaults.learning_rates`).
     dsigma : callable, optional
         σ' as a numpy callable; required for the NTK unless ``sigma`` provides
         ``.numpy_derivative()``.  For kinked activations any a.e. derivative works.
@@ -434,8 +436,9 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
         raise ValueError(f"networks must be an integer >= 2 (standard errors need two), got {networks!r}.")
     networks = int(networks)
     want_ntk = lambda_b is not None or lambda_W is not None
-    lb = _per_layer("lambda_b", 0.0 if lambda_b is None else lambda_b, depth, integer=False) if want_ntk else None
-    lw = _per_layer("lambda_W", 0.0 if lambda_W is None else lambda_W, depth, integer=False) if want_ntk else None
+    lambda_b, lambda_W = learning_rates(C_b, C_W, lambda_b, lambda_W)
+    lb = _per_layer("lambda_b", lambda_b, depth, integer=False) if want_ntk else None
+    lw = _per_layer("lambda_W", lambda_W, depth, integer=False) if want_ntk else None
     if not isinstance(vertex, (bool, np.bool_)):
         raise ValueError(f"vertex must be True or False, got {vertex!r}.")
     vertex = bool(vertex)

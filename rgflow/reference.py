@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from .defaults import learning_rates
+
 __all__ = ["gauss_hermite", "expect_tensor", "reference_flow", "nngp_ntk_closed"]
 
 
@@ -123,8 +125,9 @@ def reference_flow(act, X, depth: int, C_b=0.0, C_W=1.0, lambda_b=None, lambda_W
     X = np.asarray(X, dtype=float)
     n = X.shape[0]
     cb, cw = _param(C_b, depth), _param(C_W, depth)
-    lb = _param(C_b if lambda_b is None else lambda_b, depth)
-    lw = _param(C_W if lambda_W is None else lambda_W, depth)
+    lambda_b, lambda_W = learning_rates(C_b, C_W, lambda_b, lambda_W)
+    lb = _param(lambda_b, depth)
+    lw = _param(lambda_W, depth)
     ratio = np.ones(depth)
     if width is not None:
         w = [width] * depth if np.ndim(width) == 0 else list(width)

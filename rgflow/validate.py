@@ -48,21 +48,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from derive.errors import NotCriticalError, RGFlowError
+from derive.errors import RGFlowError
 
-__all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "build_report",
-           "critical_hyperparameters", "DEFAULT_INPUTS", "QUANTITIES", "COMPLETE", "bonferroni_threshold",
-           "chi2_1_quantile"]
+from .defaults import DEFAULT_INPUTS, critical_hyperparameters, learning_rates
+
+__all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "build_report", "QUANTITIES",
+           "COMPLETE", "bonferroni_threshold", "chi2_1_quantile"]
 
 #: Compared quantities, in report order.
 QUANTITIES = ("metric", "vertex", "vertex_same", "ntk")
 
 #: Quantities whose theory includes every O(1/n) term (their residual is O(1/n²)).
 COMPLETE = ("metric", "vertex", "vertex_same")
-
-#: Two fixed inputs (n_0 = 2): |x|²/n_0 = 1 for both, overlap x_1·x_2/n_0 = 0.8.
-DEFAULT_INPUTS = np.array([[1.0, 1.0], [1.4, 0.2]])
-
 
 class ValidationError(RGFlowError, ValueError):
     """Bad arguments for a validation run (reported by the CLI in one line)."""
@@ -275,25 +272,6 @@ def _widths_text(widths) -> str:
 # ----------------------------------------------------------------------------------
 # the pure function
 # ----------------------------------------------------------------------------------
-def critical_hyperparameters(act) -> tuple[float, float]:
-    """(C_b, C_W) of the first usable critical point of ``act`` (THEORY.md §4–5).
-
-    Raises :class:`derive.errors.NotCriticalError` when there is none.
-
-    Examples
-    --------
-    >>> critical_hyperparameters("relu")
-    (0.0, 2.0)
-    """
-    from derive.universality import classify, usable_critical_point
-    rep = classify(act)
-    point = usable_critical_point(rep)
-    if point is not None:
-        return float(point.C_b), float(point.C_W)
-    raise NotCriticalError(f"{rep.activation} has no usable critical point; give --C_b and --C_W "
-                           f"({'; '.join(rep.notes) or 'no critical point found'})")
-
-
 def _as_inputs(X) -> np.ndarray:
     try:
         X = np.array(DEFAULT_INPUTS if X is None else X, dtype=np.float64)
@@ -322,18 +300,20 @@ def validate(act, X=None, depth: int = 5, width=64, C_b: float | None = None, C_
     act : Activation or str
         The activation (all parameters bound).
     X : array_like (N_D, n_0), optional
-        Inputs; default :data:`DEFAULT_INPUTS`.  A 1-D array is one input.
+        Inputs; default :data:`rgflow.defaults.DEFAULT_INPUTS`.  A 1-D array is one input.
     depth : int
         L; layers 1..L are compared.
     width : int or sequence of int
         n_1..n_L (one int: equal widths).
     C_b, C_W : float, optional
-        Default: the first usable critical point (both must then be None).
+        Default: the first usable critical point (both must then be None;
+        :func:`rgflow.defaults.critical_hyperparameters`).
     networks, seed : int
         Monte Carlo sample size M ≥ 2 and seed (results are reproducible).
     ntk : bool
-        Also compare the NTK mean (λ_b, λ_W default to C_b, C_W); costs O(n³) per layer
-        and network in the sampler.
+        Also compare the NTK mean; costs O(n³) per layer and network in the sampler.
+    lambda_b, lambda_W : float, optional
+        NTK learning rates; default C_b, C_W (:func:`rgflow.defaults.learning_rates`).
     evaluator : codegen.Evaluator, optional
         A compiled evaluator of ``flow(act)`` to reuse (saves the numba compilation).
 
@@ -364,16 +344,12 @@ def validate(act, X=None, depth: int = 5, width=64, C_b: float | None = None, C_
         raise ValidationError("give both C_b and C_W, or neither (then the critical point is used)")
     if C_b is None:
         C_b, C_W = critical_hyperparameters(act)
-    if ntk:
-        lambda_b = C_b if lambda_b is None else lambda_b
-        lambda_W = C_W if lambda_W is None else lambda_W
-    else:
-        lambda_b = lambda_W = None
+    rates = learning_rates(C_b, C_W, lambda_b, lambda_W)
+    lambda_b, lambda_W = rates if ntk else (None, None)
     if evaluator is None:
         evaluator = codegen.compile(flow(act))
     theory = evaluator.run(X, depth=depth, width=width, C_b=C_b, C_W=C_W,
-                           lambda_b=C_b if lambda_b is None else lambda_b,
-                           lambda_W=C_W if lambda_W is None else lambda_W)
+                           lambda_b=rates[0], lambda_W=rates[1])
     widths = theory.widths
     try:
         mc = sample(act, X, depth=depth, width=widths, C_b=C_b, C_W=C_W, networks=networks, seed=seed,

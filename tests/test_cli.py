@@ -60,6 +60,8 @@ def test_flow_command_table_plot_and_graph(tmp_path, capsys):
     header = out.splitlines()[1].split()
     ratio = [float(r[header.index("V/(nK^2)")]) for r in rows]
     assert ratio == pytest.approx([5 * (layer - 1) / 32 for layer in range(1, 7)], rel=1e-9)  # ReLU critical
+    # the default inputs of rgflow.defaults (those of 'rgflow validate'): |x|^2/n_0 = 1, overlap 0.8, C_W = 2
+    assert [float(rows[0][header.index(c)]) for c in ("K_11", "K_12")] == pytest.approx([2.0, 1.6], rel=1e-12)
     assert plot.stat().st_size > 10_000 and graph.read_text().startswith("<?xml")
 
 

@@ -31,8 +31,9 @@ import pytest
 import codegen
 from derive.flow import flow
 from rgflow.montecarlo import sample
-from rgflow.validate import (COMPLETE, ValidationError, ValidationReport, bonferroni_threshold,
-                             chi2_1_quantile, critical_hyperparameters, validate)
+from rgflow.defaults import critical_hyperparameters
+from rgflow.validate import (COMPLETE, ValidationError, ValidationReport, bonferroni_threshold, chi2_1_quantile,
+                             validate)
 from validation_cases import CASES, INPUTS
 
 pytestmark = pytest.mark.validation

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: Inputs used by the cases: rows 0, 1 are rgflow.validate.DEFAULT_INPUTS (K1 ∝ 1, 1,
+#: Inputs used by the cases: rows 0, 1 are rgflow.defaults.DEFAULT_INPUTS (K1 ∝ 1, 1,
 #: overlap 0.8); row 2 has |x|²/n_0 = 0.9.  "coincident" repeats row 0 (tests N_D = 3
 #: with two identical samples: the engine de-duplicates, the sampler does not).
 INPUTS = {

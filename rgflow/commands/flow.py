@@ -3,19 +3,21 @@
 * ``rgflow compile EXPR`` derives the flow of an activation, generates (or finds)
   its numba evaluator and says where it lives and how each expectation is computed.
 * ``rgflow flow ACT --depth L --width n`` evaluates the recursions for inputs
-  (``--inputs FILE.npy``, shape (N_D, n_0); default two unit inputs at 30°) and
+  (``--inputs FILE.npy``, shape (N_D, n_0); default the two fixed inputs of
+  ``rgflow validate``, :data:`rgflow.defaults.DEFAULT_INPUTS`) and
   prints, per layer, K, the NTK mean H, the four-point vertex as V/(n K²) and the
   metric correction G1/n of the first input; ``--plot`` saves K and V/(nK²) versus
   ℓ, ``--graph`` exports the dependency graph as GraphML.
 
-C_b and C_W default to the activation's critical point (:func:`derive.classify`)
-when it has one, and must be given otherwise.  Registered by
+C_b and C_W default to the activation's first usable critical point when it has one
+(:func:`rgflow.defaults.critical_hyperparameters`, the choice of ``rgflow validate``)
+and must be given otherwise; λ_b and λ_W default to C_b and C_W
+(:func:`rgflow.defaults.learning_rates`).  Registered by
 :func:`rgflow.cli.build_parser` through :func:`add_parsers`.
 """
 
 from __future__ import annotations
 
-import math
 import pathlib
 import shlex
 
@@ -23,20 +25,7 @@ import numpy as np
 
 from ..arguments import activation_of, add_activation_arguments
 
-__all__ = ["add_parsers", "default_inputs", "critical_hyperparameters"]
-
-
-def default_inputs() -> np.ndarray:
-    """Two inputs of unit norm per feature (|x|²/n_0 = 1) at an angle of 30°."""
-    angle = math.pi / 6
-    return math.sqrt(2.0) * np.array([[1.0, 0.0], [math.cos(angle), math.sin(angle)]])
-
-
-def critical_hyperparameters(act) -> tuple[float, float]:
-    """(C_b, C_W) of the first usable critical point of ``act`` — the same choice as
-    ``rgflow validate`` (:func:`rgflow.validate.critical_hyperparameters`)."""
-    from rgflow.validate import critical_hyperparameters as usable
-    return usable(act)
+__all__ = ["add_parsers"]
 
 
 def _flow_and_evaluator(args, observables):
@@ -70,15 +59,16 @@ def _cmd_compile(args) -> int:
 
 
 def _cmd_flow(args) -> int:
+    from ..defaults import DEFAULT_INPUTS, critical_hyperparameters, learning_rates
     act, f, ev = _flow_and_evaluator(args, args.observables)
     C_b, C_W = args.C_b, args.C_W
     if C_b is None or C_W is None:
         cb, cw = critical_hyperparameters(act)
         C_b = cb if C_b is None else C_b
         C_W = cw if C_W is None else C_W
-    X = default_inputs() if args.inputs is None else args.inputs   # read and checked by preflight
-    res = ev.run(X, depth=args.depth, width=args.width, C_b=C_b, C_W=C_W,
-                 lambda_b=args.lambda_b, lambda_W=args.lambda_W)
+    X = np.array(DEFAULT_INPUTS) if args.inputs is None else args.inputs   # read and checked by preflight
+    lambda_b, lambda_W = learning_rates(C_b, C_W, args.lambda_b, args.lambda_W)
+    res = ev.run(X, depth=args.depth, width=args.width, C_b=C_b, C_W=C_W, lambda_b=lambda_b, lambda_W=lambda_W)
     n = args.width
     print(f"# {act.name}: depth {args.depth}, width {n}, C_b = {C_b:.6g}, C_W = {C_W:.6g}, "
           f"N_D = {X.shape[0]} ({ev.origin})")
@@ -145,7 +135,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--depth", type=int, required=True, help="number of layers L")
     p.add_argument("--width", type=int, required=True, help="hidden width n (all layers)")
     p.add_argument("--inputs", help="inputs as a .npy array of shape (N_D, n_0), e.g. written by "
-                   "numpy.save('x.npy', X) (default: two unit inputs at 30 degrees)")
+                   "numpy.save('x.npy', X) (default: two fixed inputs, |x|^2/n_0 = 1, overlap 0.8)")
     p.add_argument("--C_b", type=float, help="bias variance (default: the critical point)")
     p.add_argument("--C_W", type=float, help="weight variance (default: the critical point)")
     p.add_argument("--lambda_b", type=float, help="NTK bias learning rate (default: C_b)")
