@@ -5,5 +5,6 @@ numerics of the Bayesian theory.
 Layers import one way: :mod:`derive` (symbolic: what is derived) ← :mod:`codegen` (what
 is compiled) ← :mod:`rgflow` (tests/test_layering.py).  Entry points:
 :func:`rgflow.validate.validate`, :func:`rgflow.montecarlo.sample`,
-:mod:`rgflow.bayes` and :func:`rgflow.cli.main` (the ``rgflow`` command).
+:mod:`rgflow.bayes` and :func:`rgflow.cli.main` (the ``rgflow`` command, also
+``python -m rgflow``); the defaults they share are defined once in :mod:`rgflow.defaults`.
 """
