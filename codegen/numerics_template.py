@@ -1,5 +1,10 @@
 # ---------------------------------------------------------------------------------
-# Generic numerics, copied verbatim from codegen/numerics_template.py.
+# Generic numerics from codegen/numerics_template.py: only the definitions this module
+# uses (render.py drops the rest), otherwise verbatim.
+#
+# Calls between compiled functions pass integer arguments as np.int64(...), never as
+# bare literals: numba compiles a callee once per literal value it is called with
+# (Literal[int] types), which multiplied the first-use compile time.
 #
 # Needs from the module that includes it: _factor(k, z), _smooth(k, m, s) and the
 # arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool).
@@ -364,7 +369,7 @@ def _expect_1d(fid, k11, flags):
     f[0] = fid
     L = np.zeros((4, 4))
     L[0, 0] = math.sqrt(k11) if k11 > 0.0 else 0.0
-    return _nested(1, f, L, _TOL_1D, 0, flags)
+    return _nested(np.int64(1), f, L, _TOL_1D, np.int64(0), flags)
 
 
 @numba.njit(cache=True)
@@ -378,7 +383,8 @@ def _expect_pair_nested(fa, fb, k11, k12, k22, flags):
     C[0, 1] = k12
     C[1, 0] = k12
     C[1, 1] = k22
-    return _nested(2, f, _chol(C, 2), _TOL_2D, 1, flags)
+    m = np.int64(2)
+    return _nested(m, f, _chol(C, m), _TOL_2D, np.int64(1), flags)
 
 
 @numba.njit(cache=True)
@@ -480,17 +486,6 @@ def _mirror_upper(A):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
                     A[j, i] = A[i, j]
-
-
-@numba.njit(cache=True, parallel=True)
-def _all_finite(A):
-    """Whether every entry of the C-contiguous array A is finite (no temporary array)."""
-    flat = A.reshape(-1)
-    bad = 0
-    for i in numba.prange(flat.shape[0]):
-        if not math.isfinite(flat[i]):
-            bad += 1
-    return bad == 0
 
 
 @numba.njit(cache=True)

@@ -21,6 +21,7 @@ LLVM vectorises the loop (``benchmarks/RESULTS.md`` has the measurements).
 
 from __future__ import annotations
 
+import ast
 import pathlib
 
 import sympy as sp
@@ -35,7 +36,7 @@ from .printer import NumbaPrinter, number_literal
 __all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND", "NUMERICS"]
 
 #: Bumped whenever the emitted format changes (part of every cache key and manifest entry).
-GENERATOR_FORMAT = 1
+GENERATOR_FORMAT = 2
 DEFAULT_COMMAND = "python -m codegen regenerate"
 NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text()
 _JIT = "@numba.njit(cache=True)"
@@ -291,32 +292,65 @@ def _closed_pair_loop(plan: KernelPlan, closed_off) -> list[str]:
     return L
 
 
+def _table(name: str, rows, dtype: str = "np.int64") -> str:
+    """A module-level constant array (numba freezes it into the kernels that read it)."""
+    return f"{name} = np.array([{', '.join(str(r) for r in rows)}], dtype={dtype})"
+
+
 def _atoms_function(plan: KernelPlan) -> list[str]:
+    """``_atoms``: the expectation atoms of one layer.
+
+    Per-sample atoms (O(N_D) work) are serial loops; only the pair loop is parallel.
+    Numeric atoms are evaluated from tables (``_DIAG_FIDS``, ``_PAIR_*``) at one call
+    site each, not one call site per atom: numba links and LLVM re-optimises (and
+    inlines) the callee's whole call tree at every site, which was most of the
+    first-use compile time of quadrature modules.
+    """
     names = [a.name for a in plan.atoms]
     closed_off = [a for a in plan.atoms if a.off[0] == "closed"]
     numeric_off = [a for a in plan.atoms if a.off[0] in ("mehler", "nested")]
-    L = [_JIT_PARALLEL, f"def _atoms(K, flags, {', '.join(names)}):",
-         '    """Per-sample and pair expectation atoms of one layer, written into the buffers:',
-         '    every entry except below the diagonal of symmetric atoms (run_layers mirrors them',
-         '    when an update reads them there)."""',
-         "    n = K.shape[0]",
-         "    kd = np.empty(n)"]
-    L.append("    for a in range(n):")
-    L.append("        kd[a] = K[a, a]")
-    L.append("    for a in numba.prange(n):")
-    L.append("        kaa = kd[a]")
+    numeric_diag = [a for a in plan.atoms if a.diag[0] == "numeric"]
+    mehler_index = {fid: i for i, fid in enumerate(plan.mehler_fids)}
+    jobs = []   # (target, (fa, fb), (ia, ib) or (-1, -1), swapped)
+    for a in numeric_off:
+        fa, fb = a.off[1]
+        mi = (mehler_index[fa], mehler_index[fb]) if a.off[0] == "mehler" else (-1, -1)
+        jobs.append((f"{a.name}[a, b]", (fa, fb), mi, 0))
+        if not a.symmetric:
+            jobs.append((f"{a.name}[b, a]", (fa, fb), mi, 1))
+    L = []
+    if numeric_diag:
+        L.append(_table("_DIAG_FIDS", [a.diag[1][0] for a in numeric_diag]))
+    if jobs:
+        L += [_table("_PAIR_FIDS", [list(j[1]) for j in jobs]),
+              _table("_PAIR_MEHLER", [list(j[2]) for j in jobs]),
+              _table("_PAIR_SWAP", [j[3] for j in jobs])]
+    L += ["", "", _JIT_PARALLEL, f"def _atoms(K, flags, {', '.join(names)}):",
+          '    """Per-sample and pair expectation atoms of one layer, written into the buffers:',
+          '    every entry except below the diagonal of symmetric atoms (run_layers mirrors them',
+          '    when an update reads them there)."""',
+          "    n = K.shape[0]",
+          "    kd = np.empty(n)",
+          "    for a in range(n):",
+          "        kd[a] = K[a, a]"]
     if plan.closed_diag:
-        L.append("        bd = _closed_a(kaa)")
-    for a in plan.atoms:
-        target = f"{a.name}[a, a]" if a.rank == 2 else f"{a.name}[a]"
-        kind, payload = a.diag
-        if kind == "closed":
-            L.append(f"        {target} = bd[{payload}]")
-        elif kind == "numeric":
-            L.append(f"        {target} = _expect_1d({payload[0]}, kaa, flags)")
+        L.append("    for a in range(n):")
+        L.append("        bd = _closed_a(kd[a])")
+        for a in plan.atoms:
+            if a.diag[0] == "closed":
+                target = f"{a.name}[a, a]" if a.rank == 2 else f"{a.name}[a]"
+                L.append(f"        {target} = bd[{a.diag[1]}]")
+    if numeric_diag:
+        L += [f"    dg = np.empty(({len(numeric_diag)}, n))",
+              "    for k in range(_DIAG_FIDS.shape[0]):",
+              "        for a in range(n):",
+              "            dg[k, a] = _expect_1d(_DIAG_FIDS[k], kd[a], flags)",
+              "    for a in range(n):"]
+        for k, a in enumerate(numeric_diag):
+            target = f"{a.name}[a, a]" if a.rank == 2 else f"{a.name}[a]"
+            L.append(f"        {target} = dg[{k}, a]")
     if not (closed_off or numeric_off):
         return L + ["", ""]
-    mehler_index = {fid: i for i, fid in enumerate(plan.mehler_fids)}
     if plan.mehler_fids:
         L.append("    coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, kd, flags)")
     if closed_off:
@@ -324,7 +358,7 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
         # per-sample pieces of the pair forms, one row per piece (contiguous over samples)
         L += [f"    pr = np.empty(({len(row)}, n))", f"    pc = np.empty(({len(col)}, n))"]
         if row or col:
-            L.append("    for a in numba.prange(n):")
+            L.append("    for a in range(n):")
         for name, arr, pieces in (("_closed_ab_row", "pr", row), ("_closed_ab_col", "pc", col)):
             if pieces:
                 L.append(f"        v = {name}(kd[a])")
@@ -332,47 +366,66 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
     L += _FOLDED_ROWS
     if closed_off:
         L += _closed_pair_loop(plan, closed_off)
-    if numeric_off:
-        L.append("            for b in range(a + 1, n):")
-        L.append("                rho = _correlation(kd[a], K[a, b], kd[b])")
-    for a in numeric_off:
-        fa, fb = a.off[1]
-        for (x, y, tgt) in (("a", "b", "a, b"), ("b", "a", "b, a")):
-            if a.symmetric and x == "b":
-                continue
-            call = f"_expect_pair_nested({fa}, {fb}, kd[{x}], K[a, b], kd[{y}], flags)"
-            if a.off[0] == "mehler":
-                ia, ib = mehler_index[fa], mehler_index[fb]
-                L.append(f"                v = _mehler_value(coef, tail, energy, ok, {ia}, {x}, {ib}, {y}, rho)")
-                L.append("                if v != v:")
-                L.append(f"                    v = {call}")
-            else:
-                L.append(f"                v = {call}")
-            L.append(f"                {a.name}[{tgt}] = v")
+    if jobs:
+        L += [f"            pv = np.empty({len(jobs)})",
+              "            for b in range(a + 1, n):",
+              "                rho = _correlation(kd[a], K[a, b], kd[b])",
+              "                for k in range(_PAIR_SWAP.shape[0]):",
+              "                    x = a",
+              "                    y = b",
+              "                    if _PAIR_SWAP[k] == 1:",
+              "                        x = b",
+              "                        y = a",
+              "                    v = math.nan"]
+        if plan.mehler_fids:
+            L += ["                    if _PAIR_MEHLER[k, 0] >= 0:",
+                  "                        v = _mehler_value(coef, tail, energy, ok, _PAIR_MEHLER[k, 0], x,",
+                  "                                          _PAIR_MEHLER[k, 1], y, rho)"]
+        L += ["                    if v != v:",
+              "                        v = _expect_pair_nested(_PAIR_FIDS[k, 0], _PAIR_FIDS[k, 1], kd[x], K[a, b],",
+              "                                                kd[y], flags)",
+              "                    pv[k] = v"]
+        L += [f"                {target} = pv[{k}]" for k, (target, *_r) in enumerate(jobs)]
     return L + ["", ""]
 
 
 def _quad_function(plan: KernelPlan) -> list[str]:
+    """``_quad``: the four-point function of one layer, in parallel over multisets.
+
+    Closed patterns call their closed form; numeric ones share one ``_expect_nd`` call
+    site driven by the ``_QUAD_*`` tables (factor ids and variable order per pattern),
+    so the quadrature's call tree is compiled into the kernel once, not once per pattern.
+    """
     if not plan.quads:
         return []
     by_key = {q.key: q for q in plan.quads}
+    index = {key: p for p, (key, _) in enumerate(QUAD_PATTERNS)}
+    numeric = [key for key, _ in QUAD_PATTERNS if by_key[key].kind != "closed"]
     L = []
-    for key, mult in QUAD_PATTERNS:
-        q = by_key[key]
-        m = len(mult)
-        L += [_JIT, f"def _quad_{key}(K, s, C, f, flags):"]
-        if q.kind == "closed":
-            args = [f"K[s[{i}], s[{j}]]" for i in range(m) for j in range(i, m)]
-            L.append(f"    return _closed_q_{key}({', '.join(args)})")
-        else:
-            for v in range(m):
-                L.append(f"    f[{v}] = {q.fids[v]}")
-            for v in range(m):
-                for w in range(m):
-                    L.append(f"    C[{v}, {w}] = K[s[{q.perm[v]}], s[{q.perm[w]}]]")
+    if numeric:
+        rows_m, rows_f, rows_p, rows_tol, rows_grade = [], [], [], [], []
+        for key, mult in QUAD_PATTERNS:
+            q = by_key[key]
+            m = len(mult)
+            if q.kind == "closed":
+                rows_m.append(0), rows_f.append([0] * 4), rows_p.append([0] * 4)
+                rows_tol.append("0.0"), rows_grade.append(0)
+                continue
             tol, grade = {1: ("_TOL_1D", 0), 2: ("_TOL_2D", 1)}.get(m, ("_TOL_ND", 1))
-            L.append(f"    return _expect_nd({m}, f, C, {tol}, {grade}, flags)")
-        L += ["", ""]
+            rows_m.append(m)
+            rows_f.append(list(q.fids) + [0] * (4 - m))
+            rows_p.append(list(q.perm) + [0] * (4 - m))
+            rows_tol.append(tol)
+            rows_grade.append(grade)
+        L += ["#: Per coincidence pattern (aaaa, aaab, aabb, aabc, abcd): number of variables, factor ids",
+              "#: in variable order, sample of each variable, tolerance and rule grade (0 where closed).",
+              _table("_QUAD_M", rows_m), _table("_QUAD_F", rows_f), _table("_QUAD_P", rows_p),
+              "_QUAD_TOL = np.array([" + ", ".join(rows_tol) + "], dtype=np.float64)",
+              _table("_QUAD_GRADE", rows_grade), "", ""]
+    branches = [("i == l", ["i"], "aaaa"), ("i == k", ["i", "l"], "aaab"), ("j == l", ["j", "i"], "aaab"),
+                ("i == j and k == l", ["i", "k"], "aabb"), ("i == j", ["i", "k", "l"], "aabc"),
+                ("j == k", ["j", "i", "l"], "aabc"), ("k == l", ["k", "i", "j"], "aabc"),
+                (None, ["i", "j", "k", "l"], "abcd")]
     L += [_JIT_PARALLEL, "def _quad(K, flags):",
           '    """<sigma_i sigma_j sigma_k sigma_l> for every quadruple: each multiset i <= j <= k <= l',
           '    once (in parallel over multisets), then copied to its 24 permutations."""',
@@ -383,44 +436,26 @@ def _quad_function(plan: KernelPlan) -> list[str]:
           "        s = np.zeros(4, dtype=np.int64)",
           "        C = np.zeros((4, 4))",
           "        f = np.zeros(4, dtype=np.int64)",
-          "        i, j, k, l = T[q, 0], T[q, 1], T[q, 2], T[q, 3]",
-          "        if i == l:",
-          "            s[0] = i",
-          "            v = _quad_aaaa(K, s, C, f, flags)",
-          "        elif i == k:",
-          "            s[0] = i",
-          "            s[1] = l",
-          "            v = _quad_aaab(K, s, C, f, flags)",
-          "        elif j == l:",
-          "            s[0] = j",
-          "            s[1] = i",
-          "            v = _quad_aaab(K, s, C, f, flags)",
-          "        elif i == j and k == l:",
-          "            s[0] = i",
-          "            s[1] = k",
-          "            v = _quad_aabb(K, s, C, f, flags)",
-          "        elif i == j:",
-          "            s[0] = i",
-          "            s[1] = k",
-          "            s[2] = l",
-          "            v = _quad_aabc(K, s, C, f, flags)",
-          "        elif j == k:",
-          "            s[0] = j",
-          "            s[1] = i",
-          "            s[2] = l",
-          "            v = _quad_aabc(K, s, C, f, flags)",
-          "        elif k == l:",
-          "            s[0] = k",
-          "            s[1] = i",
-          "            s[2] = j",
-          "            v = _quad_aabc(K, s, C, f, flags)",
-          "        else:",
-          "            s[0] = i",
-          "            s[1] = j",
-          "            s[2] = k",
-          "            s[3] = l",
-          "            v = _quad_abcd(K, s, C, f, flags)",
-          "        vals[q] = v",
+          "        i, j, k, l = T[q, 0], T[q, 1], T[q, 2], T[q, 3]"]
+    for n_branch, (cond, samples, key) in enumerate(branches):
+        head = "if" if n_branch == 0 else "elif"
+        L.append(f"        {head} {cond}:" if cond else "        else:")
+        L += [f"            s[{v}] = {x}" for v, x in enumerate(samples)]
+        L.append(f"            pat = {index[key]}")
+    L.append("        v = math.nan")
+    for key in (key for key, _ in QUAD_PATTERNS if by_key[key].kind == "closed"):
+        m = len(by_key[key].multiplicities)
+        args = [f"K[s[{i}], s[{j}]]" for i in range(m) for j in range(i, m)]
+        L += [f"        if pat == {index[key]}:", f"            v = _closed_q_{key}({', '.join(args)})"]
+    if numeric:
+        L += ["        m = _QUAD_M[pat]",
+              "        if m > 0:",
+              "            for u in range(m):",
+              "                f[u] = _QUAD_F[pat, u]",
+              "                for w in range(m):",
+              "                    C[u, w] = K[s[_QUAD_P[pat, u]], s[_QUAD_P[pat, w]]]",
+              "            v = _expect_nd(m, f, C, _QUAD_TOL[pat], _QUAD_GRADE[pat], flags)"]
+    L += ["        vals[q] = v",
           "    Q = np.empty((n, n, n, n))",
           "    for q in range(T.shape[0]):",
           "        for p in range(24):",
@@ -439,8 +474,13 @@ def _step_function(plan: KernelPlan) -> list[str]:
     args = states + atoms + [p.name for p in _PARAMS] + [f"{s}_next" for s in states]
     a1, a2, a3, a4 = sample_indices
     L = [_JIT_PARALLEL, f"def _step({', '.join(args)}):",
-         '    """One layer of the update rules (each distinct entry once; K and H: upper triangle)."""',
+         '    """One layer of the update rules (each distinct entry once; K and H: upper triangle).',
+         "",
+         f"    Returns the number of bad new entries of {', '.join(states)}: K beyond 1e300 or not",
+         '    finite (overflow), the others not finite (counted where they are computed, so the',
+         '    checks cost no extra pass over the arrays)."""',
          "    n = K.shape[0]"]
+    L += [f"    bad_{s} = 0" for s in states]
     rules = {(u.quantity, u.pattern): u for u in plan.updates}
     pair = [rules[(s, "ab")] for s in ("K", "H") if (s, "ab") in rules]
     if pair:
@@ -459,22 +499,27 @@ def _step_function(plan: KernelPlan) -> list[str]:
         body, values = _cse_block([u.rhs.xreplace(rows).subs(a2, a1 + t) for u in pair], "                ")
         L += body
         for u, v in zip(pair, values):
-            L.append(f"                row_{u.quantity}_next[t] = {v}")
+            bad = "not abs(v_K) <= 1e300   # also true for nan" if u.quantity == "K" else f"not math.isfinite(v_{u.quantity})"
+            L += [f"                v_{u.quantity} = {v}", f"                row_{u.quantity}_next[t] = v_{u.quantity}",
+                  f"                bad_{u.quantity} += {bad}"]
     if ("V", "abcd") in rules:
         body, (v,) = _cse_block([rules[("V", "abcd")].rhs], "                    ")
         L += ["    for a1 in range(n):", "        for a2 in range(a1, n):", "            for a3 in range(a1, n):",
               "                for a4 in range(a2 if a3 == a1 else a3, n):"]
         L += body
-        L.append(f"                    v = {v}")
+        L += [f"                    v = {v}", "                    bad_V += not math.isfinite(v)"]
         for i, j, k, l in ((a1, a2, a3, a4), (a2, a1, a3, a4), (a1, a2, a4, a3), (a2, a1, a4, a3),
                            (a3, a4, a1, a2), (a4, a3, a1, a2), (a3, a4, a2, a1), (a4, a3, a2, a1)):
             L.append(f"                    V_next[{i}, {j}, {k}, {l}] = v")
     if ("G1", "aa") in rules:
         body, (vd,) = _cse_block([rules[("G1", "aa")].rhs], "        ")
-        L += ["    for a1 in range(n):"] + body + [f"        G1_next[a1, a1] = {vd}"]
+        L += ["    for a1 in range(n):"] + body + [f"        g = {vd}", "        G1_next[a1, a1] = g",
+                                              "        bad_G1 += not math.isfinite(g)"]
         body, (vo,) = _cse_block([rules[("G1", "a<b")].rhs], "            ")
         L += ["        for a2 in range(a1 + 1, n):"] + body
-        L += [f"            G1_next[a1, a2] = {vo}", "            G1_next[a2, a1] = G1_next[a1, a2]"]
+        L += [f"            g = {vo}", "            G1_next[a1, a2] = g", "            G1_next[a2, a1] = g",
+              "            bad_G1 += not math.isfinite(g)"]
+    L.append(f"    return ({', '.join(f'bad_{s}' for s in states)}{',' if len(states) == 1 else ''})")
     return L + ["", ""]
 
 
@@ -485,6 +530,7 @@ _RUN_DOC = [
     "    Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):",
     "    status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;",
     "    3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.",
+    "    progress, if given, is called as progress(layer, depth) after each layer.",
     "",
     "    Plain Python on purpose: it only sequences the compiled kernels, and no compiled",
     "    function calls a parallel one.  numba names the parallel loops of a function by",
@@ -496,33 +542,19 @@ _RUN_DOC = [
 
 
 def _run_function(plan: KernelPlan) -> list[str]:
-    """``_check_kernel``, ``_finite_upper`` and the plain-Python layer loop ``run_layers``.
+    """The plain-Python layer loop ``run_layers``.
 
     Symmetric pair quantities are computed on the upper triangle and mirrored here:
     per layer when an update reads them freely, otherwise once at the end
-    (:func:`triangular_layers`).
+    (:func:`triangular_layers`).  ``_step`` counts the non-finite entries it writes, so
+    the overflow checks are free; the first layer's kernel and the variances (O(N_D))
+    are checked with numpy here.
     """
     q = plan.quantities
     states = [s for s in ("K", "H", "V", "G1") if s in q]
     atoms = [a.name for a in plan.atoms]
     triangular = triangular_layers(plan)
-    L = [_JIT_PARALLEL, "def _check_kernel(K):",
-         '    """0 ok; 1 an entry on or above the diagonal is not finite or beyond 1e300',
-         '    (overflow); 2 a variance K_aa <= 0."""',
-         "    n = K.shape[0]", "    bad = 0"]
-    L += _FOLDED_ROWS
-    L += ["            row = K[a, a:]", "            for t in range(n - a):",
-          "                bad += not abs(row[t]) <= 1e300   # also true for nan",
-          "    if bad > 0:", "        return 1", "    for a in range(n):",
-          "        if K[a, a] <= 0.0:", "            return 2", "    return 0", "", ""]
-    if "H" in q or "G1" in q:
-        L += [_JIT_PARALLEL, "def _finite_upper(A):",
-              '    """Whether every entry A[a, b], b >= a, of the square array A is finite."""',
-              "    n = A.shape[0]", "    bad = 0"]
-        L += _FOLDED_ROWS
-        L += ["            row = A[a, a:]", "            for t in range(n - a):",
-              "                bad += not math.isfinite(row[t])", "    return bad == 0", "", ""]
-    L += ["def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):"]
+    L = ["def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags, progress=None):"]
     L += _RUN_DOC
     L += ["    depth = C_b.shape[0]", "    nb = K.shape[0]", "    n = K1.shape[0]", "    K[0] = K1"]
     if "H" in q:
@@ -531,11 +563,11 @@ def _run_function(plan: KernelPlan) -> list[str]:
         L.append("    V[0] = 0.0")
     if "G1" in q:
         L.append("    G1[0] = 0.0")
+    L += ["    if not np.all(np.abs(K1) <= 1e300):   # also false for nan", "        return 1, 1",
+          "    if not np.all(np.diagonal(K1) > 0.0):", "        return 2, 1"]
     # atom buffers are allocated once (fresh pages cost as much as computing closed atoms)
     L += [f"    {a.name} = np.empty({'(n, n)' if a.rank == 2 else 'n'})" for a in plan.atoms]
     L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb",
-          "        code = _check_kernel(K[i])", "        if code != 0:",
-          "            return code, l + 1",
           f"        _atoms(K[i], flags, {', '.join(atoms)})"]
     if not triangular:
         L += [f"        _mirror_upper({a.name})" for a in plan.atoms if a.rank == 2 and a.symmetric]
@@ -546,14 +578,16 @@ def _run_function(plan: KernelPlan) -> list[str]:
     args = ([f"{s}[i]" for s in states] + atom_args
             + ["C_b[l + 1]", "C_W[l + 1]", "lambda_b[l + 1]", "lambda_W[l + 1]", "r[l + 1]"]
             + [f"{s}[j]" for s in states])
-    L.append(f"        _step({', '.join(args)})")
+    L.append(f"        bad = _step({', '.join(args)})")
     pair_states = [s for s in ("K", "H") if s in q]
     if not triangular:
         L += [f"        _mirror_upper({s}[j])" for s in pair_states]
-    for s in states[1:]:
-        check = "_all_finite" if s == "V" else "_finite_upper"   # H, G1 are symmetric
-        L += [f"        if not {check}({s}[j]):", f"            return {_STATUS[s]}, l + 2"]
-    L += ["    code = _check_kernel(K[(depth - 1) % nb])", "    if code != 0:", "        return code, depth"]
+    for k, s in enumerate(states):
+        if s != "K":
+            L += [f"        if bad[{k}]:", f"            return {_STATUS[s]}, l + 2"]
+    L += ["        if bad[0]:", "            return 1, l + 2",
+          "        if not np.all(np.diagonal(K[j]) > 0.0):", "            return 2, l + 2",
+          "        if progress is not None:", "            progress(l + 2, depth)"]
     if triangular:
         L += ["    for s in range(nb):   # the layers were computed upper-triangular"]
         L += [f"        _mirror_upper({s}[s])" for s in pair_states]
@@ -561,17 +595,87 @@ def _run_function(plan: KernelPlan) -> list[str]:
     return L
 
 
+def _statements(lines: list[str]):
+    """Top-level statements of the source ``lines``: (first line, end line, names defined
+    or None, names read), 0-based, end exclusive.  The comment and blank lines above a
+    statement go with it; indented comment lines right below one continue it."""
+    tree = ast.parse("\n".join(lines))
+    out = []
+    prev_end = 0
+    for node in tree.body:
+        start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno]) - 1
+        while out and prev_end < start and lines[prev_end][:1] == " " and lines[prev_end].lstrip()[:1] == "#":
+            prev_end += 1
+            out[-1][1] = prev_end
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined = {node.name}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        else:
+            defined = None
+        read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        out.append([prev_end, node.end_lineno, defined, read])
+        prev_end = node.end_lineno
+    if out:
+        out[-1][1] = len(lines)
+    return out
+
+
+def used_definitions(lines: list[str], roots) -> list[str]:
+    """``lines`` without the top-level definitions that nothing reachable from the names
+    ``roots`` reads (with their comments): numerical helpers appear only in modules that
+    use them, so a closed-form module carries no quadrature code.
+
+    Examples
+    --------
+    >>> src = ["A = 1", "", "def f():", "    return A", "", "# unused", "def g():", "    return 2"]
+    >>> used_definitions(src, {"f"})
+    ['A = 1', '', 'def f():', '    return A']
+    """
+    statements = _statements(lines)
+    defined_by = {}
+    for k, (_, _, defined, _) in enumerate(statements):
+        for name in defined or ():
+            defined_by.setdefault(name, []).append(k)
+    keep = {k for k, st in enumerate(statements) if st[2] is None}
+    todo = sorted(set(roots) | {n for k in keep for n in statements[k][3]})
+    seen = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for k in defined_by.get(name, ()):
+            if k not in keep:
+                keep.add(k)
+                todo.extend(sorted(statements[k][3] - seen))
+    out = []
+    for k in sorted(keep):
+        start, end = statements[k][:2]
+        out += lines[start:end]
+    return out
+
+
 def render_module(plan: KernelPlan, command: str = DEFAULT_COMMAND) -> str:
-    """The module text for ``plan`` (deterministic; ``command`` goes into the header)."""
+    """The module text for ``plan`` (deterministic; ``command`` goes into the header).
+
+    Everything after the metadata keeps only the definitions ``run_layers`` needs
+    (:func:`used_definitions`).
+    """
     lines = _header(plan, command)
     lines += _metadata(plan)
-    lines += _factors(plan)
-    lines += NUMERICS.rstrip("\n").split("\n") + ["", ""]
-    lines += _closed(plan)
-    lines += _atoms_function(plan)
-    lines += _quad_function(plan)
-    lines += _step_function(plan)
-    lines += _run_function(plan)
+    body = _factors(plan)
+    body += NUMERICS.rstrip("\n").split("\n") + ["", ""]
+    body += _closed(plan)
+    body += _atoms_function(plan)
+    body += _quad_function(plan)
+    body += _step_function(plan)
+    body += _run_function(plan)
+    body = used_definitions(body, {"run_layers"})
+    while body and not body[0].strip():
+        body.pop(0)
+    lines += [""] + body
     lines += ["", '__all__ = ["run_layers", "SIGNATURE", "QUANTITIES", "OBSERVABLES", "ATOM_METHODS"]']
     text = "\n".join(lines).rstrip("\n") + "\n"
     text.encode("ascii")  # generated modules are ASCII only

@@ -2,7 +2,7 @@
 # spec: flow('gelu', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z*(erf(sqrt(2)*z/2)/2 + 1/2)
 # flow-signature: dabc2ba36ebf34d6ea4c1e3c5b9b13f0dfb25698be2f50fb5b39189874cf6cee
-# generator-format: 1
+# generator-format: 2
 """rgflow evaluator of the finite-width recursions of gelu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'dabc2ba36ebf34d6ea4c1e3c5b9b13f0dfb25698be2f50fb5b39189874cf6cee'
-GENERATOR_FORMAT = 1
+GENERATOR_FORMAT = 2
 ACTIVATION = 'gelu'
 SIGMA = 'z*(erf(sqrt(2)*z/2)/2 + 1/2)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -22,12 +22,11 @@ QUANTITIES = ('K', 'H', 'V', 'G1')
 ATOM_METHODS = {'d2sd2s': 'closed', 'd2ss': 'closed', 'd3sds': 'closed', 'd4ss': 'closed', 'dsds': 'closed', 's2d2': 'closed', 's2d4': 'closed', 'ss': 'closed', 'ssss': 'numeric'}
 SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d2sd2s]', 'E[d2ss]', 'E[d3sds]', 'E[d4ss]', 'E[dsds]', 'E[s2d2]', 'E[s2d4]', 'E[ss]', 'E[ssss]', "K'", "H'", "V'", "G1'")
 
-_NFACTORS = 4
+
 _HZ = np.array([0.64, 0.64, 0.64, 0.64], dtype=np.float64)
 _NKINKS = np.array([0, 0, 0, 0], dtype=np.int64)
 _KINKS = np.array([[0.0], [0.0], [0.0], [0.0]], dtype=np.float64)
 _HAS_SMOOTH = np.array([False, False, True, False], dtype=np.bool_)
-_MEHLER_FIDS = np.array([], dtype=np.int64)
 
 
 @numba.njit(cache=True)
@@ -60,7 +59,12 @@ def _smooth(k, m, s):
 
 
 # ---------------------------------------------------------------------------------
-# Generic numerics, copied verbatim from codegen/numerics_template.py.
+# Generic numerics from codegen/numerics_template.py: only the definitions this module
+# uses (render.py drops the rest), otherwise verbatim.
+#
+# Calls between compiled functions pass integer arguments as np.int64(...), never as
+# bare literals: numba compiles a callee once per literal value it is called with
+# (Literal[int] types), which multiplied the first-use compile time.
 #
 # Needs from the module that includes it: _factor(k, z), _smooth(k, m, s) and the
 # arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool).
@@ -96,9 +100,6 @@ _TOL_2D = 1e-11        # pairs by the nested rule (kinked factors, Mehler fall-b
 _TOL_ND = 1e-11        # three- and four-sample expectations (four-point function): the nested
                        # rule's realised error is ~50x its per-level target, so 1e-11 gives the
                        # stated 1e-9 (tests/test_codegen.py, vs 4-D Gauss-Hermite of degree 48)
-_TOL_MEHLER = 1e-12    # Mehler series truncation
-_MEHLER_ORDER = 128    # per unit of the largest K_aa: the Hermite coefficients of f(sqrt(K) x)
-_MEHLER_MAX = 1024     # decay like exp(-c sqrt(k / K)), so the order needed grows like K
 _GLA_X, _GLA_W = np.polynomial.legendre.leggauss(20)
 _GLA_SPAN = 2.0
 _GLB_X, _GLB_W = np.polynomial.legendre.leggauss(12)
@@ -141,7 +142,6 @@ _ASIN_R = (
     0.028757851367421566,
 )
 _HALF_PI = 1.5707963267948966
-_PI = 3.141592653589793
 
 
 @numba.njit(cache=True)
@@ -181,34 +181,6 @@ def _asin(x):
     p, big = _asin_half(x)
     r = _HALF_PI - 2.0 * p if big else p
     return math.copysign(r, x)
-
-
-@numba.njit(cache=True)
-def _acos(x):
-    """arccos x for x in [-1, 1] (callers clip), <= 3 ulp, vectorisable like _asin;
-    acos x = 2 asin sqrt((1 - x)/2) near x = 1 keeps small angles accurate."""
-    p, big = _asin_half(x)
-    if big:
-        return 2.0 * p if x > 0.0 else _PI - 2.0 * p
-    return _HALF_PI - math.copysign(p, x)
-
-
-@numba.njit(cache=True)
-def _heaviside(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return 0.0
-    return 0.5
-
-
-@numba.njit(cache=True)
-def _sign(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return -1.0
-    return 0.0
 
 
 @numba.njit(cache=True)
@@ -418,119 +390,6 @@ def _expect_nd(m, f, C, tol, grade, flags):
     return _nested(m, f, _chol(C, m), tol, grade, flags)
 
 
-@numba.njit(cache=True)
-def _expect_1d(fid, k11, flags):
-    """< f(z) > with z ~ N(0, k11) to _TOL_1D."""
-    f = np.empty(1, dtype=np.int64)
-    f[0] = fid
-    L = np.zeros((4, 4))
-    L[0, 0] = math.sqrt(k11) if k11 > 0.0 else 0.0
-    return _nested(1, f, L, _TOL_1D, 0, flags)
-
-
-@numba.njit(cache=True)
-def _expect_pair_nested(fa, fb, k11, k12, k22, flags):
-    """< f_a(z_1) f_b(z_2) > by the nested rule to _TOL_2D."""
-    f = np.empty(2, dtype=np.int64)
-    f[0] = fa
-    f[1] = fb
-    C = np.empty((2, 2))
-    C[0, 0] = k11
-    C[0, 1] = k12
-    C[1, 0] = k12
-    C[1, 1] = k22
-    return _nested(2, f, _chol(C, 2), _TOL_2D, 1, flags)
-
-
-@numba.njit(cache=True)
-def _mehler_tables(fids, kd, flags):
-    """Hermite coefficients c[f, a, k] of f(sqrt(kd[a]) x), their tails and validity flags."""
-    nf = fids.shape[0]
-    n = kd.shape[0]
-    kmax = 0.0
-    for a in range(n):
-        if kd[a] > kmax:
-            kmax = kd[a]
-    M = min(_MEHLER_MAX, _MEHLER_ORDER * max(1, int(math.ceil(kmax))))
-    hx = 0.1
-    if kmax > 0.0:
-        for i in range(nf):
-            hz = _zstep(fids[i], 1e-15) / math.sqrt(kmax)
-            if hz < hx:
-                hx = hz
-    T = 2.0 * math.sqrt(M) + 8.0
-    J = int(T / hx)
-    valid_grid = True
-    if J > 20000:
-        J = 20000
-        hx = T / J
-        valid_grid = False
-    Q = 2 * J + 1
-    x = np.empty(Q)
-    w = np.empty(Q)
-    for j in range(Q):
-        x[j] = (j - J) * hx
-        w[j] = hx * math.exp(-0.5 * x[j] * x[j]) * _INV_SQRT2PI
-    H = np.empty((Q, M + 1))
-    for j in range(Q):
-        H[j, 0] = w[j]
-        H[j, 1] = x[j] * w[j]
-    for k in range(1, M):
-        a1 = 1.0 / math.sqrt(k + 1.0)
-        a0 = math.sqrt(k / (k + 1.0))
-        for j in range(Q):
-            H[j, k + 1] = a1 * x[j] * H[j, k] - a0 * H[j, k - 1]
-    coef = np.empty((nf, n, M + 1))
-    tail = np.empty((nf, n, M + 1))
-    energy = np.empty((nf, n))
-    ok = np.empty((nf, n), dtype=np.bool_)
-    F = np.empty((n, Q))
-    for i in range(nf):
-        for a in range(n):
-            s = math.sqrt(kd[a]) if kd[a] > 0.0 else 0.0
-            for j in range(Q):
-                F[a, j] = _factor(fids[i], s * x[j])
-        cf = np.dot(F, H)
-        for a in range(n):
-            e2 = 0.0
-            for j in range(Q):
-                e2 += w[j] * F[a, j] * F[a, j]
-            acc = 0.0
-            for k in range(M, -1, -1):
-                tail[i, a, k] = acc
-                acc += cf[a, k] * cf[a, k]
-                coef[i, a, k] = cf[a, k]
-            res = e2 - acc
-            if res < 0.0:
-                res = 0.0
-            for k in range(M + 1):
-                tail[i, a, k] += res
-            energy[i, a] = e2
-            ok[i, a] = valid_grid and res <= _TOL_MEHLER * e2 and math.isfinite(e2)
-    return coef, tail, energy, ok
-
-
-@numba.njit(cache=True)
-def _mehler_value(coef, tail, energy, ok, i, a, j, b, rho):
-    """< f_i(z_a) f_j(z_b) > from the tables (nan when the truncation bound fails)."""
-    if not (ok[i, a] and ok[j, b]):
-        return math.nan
-    thr = _TOL_MEHLER * _TOL_MEHLER * energy[i, a] * energy[j, b]
-    if thr == 0.0:
-        return coef[i, a, 0] * coef[j, b, 0]
-    r2 = rho * rho
-    pw = 1.0
-    pw2 = r2
-    acc = 0.0
-    for k in range(coef.shape[2]):
-        acc += coef[i, a, k] * coef[j, b, k] * pw
-        if pw2 * tail[i, a, k] * tail[j, b, k] <= thr:
-            return acc
-        pw *= rho
-        pw2 *= r2
-    return math.nan
-
-
 @numba.njit(cache=True, parallel=True)
 def _mirror_upper(A):
     """A[j, i] = A[i, j] for j > i, in 64 x 64 blocks (strided writes stay in cache)."""
@@ -541,17 +400,6 @@ def _mirror_upper(A):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
                     A[j, i] = A[i, j]
-
-
-@numba.njit(cache=True, parallel=True)
-def _all_finite(A):
-    """Whether every entry of the C-contiguous array A is finite (no temporary array)."""
-    flat = A.reshape(-1)
-    bad = 0
-    for i in numba.prange(flat.shape[0]):
-        if not math.isfinite(flat[i]):
-            bad += 1
-    return bad == 0
 
 
 @numba.njit(cache=True)
@@ -570,13 +418,6 @@ def _multisets(n):
                     T[q, 3] = l
                     q += 1
     return T
-
-
-@numba.njit(cache=True)
-def _correlation(k11, k12, k22):
-    if k11 <= 0.0 or k22 <= 0.0:
-        return 0.0
-    return _clip1(k12 / math.sqrt(k11 * k22))
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -658,6 +499,8 @@ def _closed_ab(K11, K12, K22, k11_0, k11_1, k11_2, k11_3, k11_4, k22_0, k22_1, k
     return ((0.5)*t0*t5*(2*t1*t10 + t10*t6*t9) + 2*t0*t5 - t6*t8 - t8*t9, t0*t11*t5 - t23*t24, (1.5)*K12*t0*t27*t9 + (0.25)*k11_2*t12*t13*t28 - t19*t25 - t21*t26, (1.75)*k11_2*t12*t13*t23 - t11*t26 - t24*(t21*(3*K12*t20*t27*t3 + t28) + t29*(3*t17 + 3*t22)), (0.5)*K12*t8 + t21*t32 + t30*t31 + t32*t33 + 0.25, t29*t32*t6 + t34*(t25*t30 + t26*t33) + t34,)
 
 
+
+
 @numba.njit(cache=True, parallel=True)
 def _atoms(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
     """Per-sample and pair expectation atoms of one layer, written into the buffers:
@@ -667,9 +510,8 @@ def _atoms(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
     kd = np.empty(n)
     for a in range(n):
         kd[a] = K[a, a]
-    for a in numba.prange(n):
-        kaa = kd[a]
-        bd = _closed_a(kaa)
+    for a in range(n):
+        bd = _closed_a(kd[a])
         d2ss[a, a] = bd[0]
         dsds[a, a] = bd[1]
         s2d2[a] = bd[2]
@@ -677,7 +519,7 @@ def _atoms(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
         ss[a, a] = bd[4]
     pr = np.empty((5, n))
     pc = np.empty((3, n))
-    for a in numba.prange(n):
+    for a in range(n):
         v = _closed_ab_row(kd[a])
         pr[0, a] = v[0]
         pr[1, a] = v[1]
@@ -733,75 +575,13 @@ def _atoms(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
                 row_ss[t] = v[5]
 
 
-@numba.njit(cache=True)
-def _quad_aaaa(K, s, C, f, flags):
-    f[0] = 0
-    C[0, 0] = K[s[0], s[0]]
-    return _expect_nd(1, f, C, _TOL_1D, 0, flags)
-
-
-@numba.njit(cache=True)
-def _quad_aaab(K, s, C, f, flags):
-    f[0] = 1
-    f[1] = 2
-    C[0, 0] = K[s[0], s[0]]
-    C[0, 1] = K[s[0], s[1]]
-    C[1, 0] = K[s[1], s[0]]
-    C[1, 1] = K[s[1], s[1]]
-    return _expect_nd(2, f, C, _TOL_2D, 1, flags)
-
-
-@numba.njit(cache=True)
-def _quad_aabb(K, s, C, f, flags):
-    f[0] = 3
-    f[1] = 3
-    C[0, 0] = K[s[0], s[0]]
-    C[0, 1] = K[s[0], s[1]]
-    C[1, 0] = K[s[1], s[0]]
-    C[1, 1] = K[s[1], s[1]]
-    return _expect_nd(2, f, C, _TOL_2D, 1, flags)
-
-
-@numba.njit(cache=True)
-def _quad_aabc(K, s, C, f, flags):
-    f[0] = 3
-    f[1] = 2
-    f[2] = 2
-    C[0, 0] = K[s[0], s[0]]
-    C[0, 1] = K[s[0], s[1]]
-    C[0, 2] = K[s[0], s[2]]
-    C[1, 0] = K[s[1], s[0]]
-    C[1, 1] = K[s[1], s[1]]
-    C[1, 2] = K[s[1], s[2]]
-    C[2, 0] = K[s[2], s[0]]
-    C[2, 1] = K[s[2], s[1]]
-    C[2, 2] = K[s[2], s[2]]
-    return _expect_nd(3, f, C, _TOL_ND, 1, flags)
-
-
-@numba.njit(cache=True)
-def _quad_abcd(K, s, C, f, flags):
-    f[0] = 2
-    f[1] = 2
-    f[2] = 2
-    f[3] = 2
-    C[0, 0] = K[s[0], s[0]]
-    C[0, 1] = K[s[0], s[1]]
-    C[0, 2] = K[s[0], s[2]]
-    C[0, 3] = K[s[0], s[3]]
-    C[1, 0] = K[s[1], s[0]]
-    C[1, 1] = K[s[1], s[1]]
-    C[1, 2] = K[s[1], s[2]]
-    C[1, 3] = K[s[1], s[3]]
-    C[2, 0] = K[s[2], s[0]]
-    C[2, 1] = K[s[2], s[1]]
-    C[2, 2] = K[s[2], s[2]]
-    C[2, 3] = K[s[2], s[3]]
-    C[3, 0] = K[s[3], s[0]]
-    C[3, 1] = K[s[3], s[1]]
-    C[3, 2] = K[s[3], s[2]]
-    C[3, 3] = K[s[3], s[3]]
-    return _expect_nd(4, f, C, _TOL_ND, 1, flags)
+#: Per coincidence pattern (aaaa, aaab, aabb, aabc, abcd): number of variables, factor ids
+#: in variable order, sample of each variable, tolerance and rule grade (0 where closed).
+_QUAD_M = np.array([1, 2, 2, 3, 4], dtype=np.int64)
+_QUAD_F = np.array([[0, 0, 0, 0], [1, 2, 0, 0], [3, 3, 0, 0], [3, 2, 2, 0], [2, 2, 2, 2]], dtype=np.int64)
+_QUAD_P = np.array([[0, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 2, 0], [0, 1, 2, 3]], dtype=np.int64)
+_QUAD_TOL = np.array([_TOL_1D, _TOL_2D, _TOL_2D, _TOL_ND, _TOL_ND], dtype=np.float64)
+_QUAD_GRADE = np.array([0, 1, 1, 1, 1], dtype=np.int64)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -818,40 +598,48 @@ def _quad(K, flags):
         i, j, k, l = T[q, 0], T[q, 1], T[q, 2], T[q, 3]
         if i == l:
             s[0] = i
-            v = _quad_aaaa(K, s, C, f, flags)
+            pat = 0
         elif i == k:
             s[0] = i
             s[1] = l
-            v = _quad_aaab(K, s, C, f, flags)
+            pat = 1
         elif j == l:
             s[0] = j
             s[1] = i
-            v = _quad_aaab(K, s, C, f, flags)
+            pat = 1
         elif i == j and k == l:
             s[0] = i
             s[1] = k
-            v = _quad_aabb(K, s, C, f, flags)
+            pat = 2
         elif i == j:
             s[0] = i
             s[1] = k
             s[2] = l
-            v = _quad_aabc(K, s, C, f, flags)
+            pat = 3
         elif j == k:
             s[0] = j
             s[1] = i
             s[2] = l
-            v = _quad_aabc(K, s, C, f, flags)
+            pat = 3
         elif k == l:
             s[0] = k
             s[1] = i
             s[2] = j
-            v = _quad_aabc(K, s, C, f, flags)
+            pat = 3
         else:
             s[0] = i
             s[1] = j
             s[2] = k
             s[3] = l
-            v = _quad_abcd(K, s, C, f, flags)
+            pat = 4
+        v = math.nan
+        m = _QUAD_M[pat]
+        if m > 0:
+            for u in range(m):
+                f[u] = _QUAD_F[pat, u]
+                for w in range(m):
+                    C[u, w] = K[s[_QUAD_P[pat, u]], s[_QUAD_P[pat, w]]]
+            v = _expect_nd(m, f, C, _QUAD_TOL[pat], _QUAD_GRADE[pat], flags)
         vals[q] = v
     Q = np.empty((n, n, n, n))
     for q in range(T.shape[0]):
@@ -862,8 +650,16 @@ def _quad(K, flags):
 
 @numba.njit(cache=True, parallel=True)
 def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next, V_next, G1_next):
-    """One layer of the update rules (each distinct entry once; K and H: upper triangle)."""
+    """One layer of the update rules (each distinct entry once; K and H: upper triangle).
+
+    Returns the number of bad new entries of K, H, V, G1: K beyond 1e300 or not
+    finite (overflow), the others not finite (counted where they are computed, so the
+    checks cost no extra pass over the arrays)."""
     n = K.shape[0]
+    bad_K = 0
+    bad_H = 0
+    bad_V = 0
+    bad_G1 = 0
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
         # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
@@ -879,8 +675,12 @@ def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_
             row_K_next = K_next[a1, a1:]
             row_H_next = H_next[a1, a1:]
             for t in range(n - a1):
-                row_K_next[t] = C_W*row_ss[t] + C_b
-                row_H_next[t] = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                v_K = C_W*row_ss[t] + C_b
+                row_K_next[t] = v_K
+                bad_K += not abs(v_K) <= 1e300   # also true for nan
+                v_H = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                row_H_next[t] = v_H
+                bad_H += not math.isfinite(v_H)
     for a1 in range(n):
         for a2 in range(a1, n):
             for a3 in range(a1, n):
@@ -889,6 +689,7 @@ def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_
                     t1 = 2*dsds[a3, a4]
                     t2 = 2*dsds[a1, a2]
                     v = (0.25)*r*t0*(t1*V[a1, a1, a3, a4]*d2ss[a1, a2] + t1*V[a2, a2, a3, a4]*d2ss[a2, a1] + t2*V[a1, a2, a3, a3]*d2ss[a3, a4] + t2*V[a1, a2, a4, a4]*d2ss[a4, a3] + V[a1, a1, a3, a3]*d2ss[a1, a2]*d2ss[a3, a4] + V[a1, a1, a4, a4]*d2ss[a1, a2]*d2ss[a4, a3] + 4*V[a1, a2, a3, a4]*dsds[a1, a2]*dsds[a3, a4] + V[a2, a2, a3, a3]*d2ss[a2, a1]*d2ss[a3, a4] + V[a2, a2, a4, a4]*d2ss[a2, a1]*d2ss[a4, a3]) + t0*(-ss[a1, a2]*ss[a3, a4] + ssss[a1, a2, a3, a4])
+                    bad_V += not math.isfinite(v)
                     V_next[a1, a2, a3, a4] = v
                     V_next[a2, a1, a3, a4] = v
                     V_next[a1, a2, a4, a3] = v
@@ -898,65 +699,25 @@ def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_
                     V_next[a3, a4, a2, a1] = v
                     V_next[a4, a3, a2, a1] = v
     for a1 in range(n):
-        G1_next[a1, a1] = C_W*r*((0.5)*G1[a1, a1]*s2d2[a1] + (0.125)*V[a1, a1, a1, a1]*s2d4[a1])
+        g = C_W*r*((0.5)*G1[a1, a1]*s2d2[a1] + (0.125)*V[a1, a1, a1, a1]*s2d4[a1])
+        G1_next[a1, a1] = g
+        bad_G1 += not math.isfinite(g)
         for a2 in range(a1 + 1, n):
-            G1_next[a1, a2] = C_W*r*((0.125)*(2*V[a1, a1, a2, a2] + 4*V[a1, a2, a1, a2])*d2sd2s[a1, a2] + (0.5)*G1[a1, a1]*d2ss[a1, a2] + G1[a1, a2]*dsds[a1, a2] + (0.5)*G1[a2, a2]*d2ss[a2, a1] + (0.125)*V[a1, a1, a1, a1]*d4ss[a1, a2] + (0.5)*V[a1, a2, a1, a1]*d3sds[a1, a2] + (0.5)*V[a1, a2, a2, a2]*d3sds[a2, a1] + (0.125)*V[a2, a2, a2, a2]*d4ss[a2, a1])
-            G1_next[a2, a1] = G1_next[a1, a2]
+            g = C_W*r*((0.125)*(2*V[a1, a1, a2, a2] + 4*V[a1, a2, a1, a2])*d2sd2s[a1, a2] + (0.5)*G1[a1, a1]*d2ss[a1, a2] + G1[a1, a2]*dsds[a1, a2] + (0.5)*G1[a2, a2]*d2ss[a2, a1] + (0.125)*V[a1, a1, a1, a1]*d4ss[a1, a2] + (0.5)*V[a1, a2, a1, a1]*d3sds[a1, a2] + (0.5)*V[a1, a2, a2, a2]*d3sds[a2, a1] + (0.125)*V[a2, a2, a2, a2]*d4ss[a2, a1])
+            G1_next[a1, a2] = g
+            G1_next[a2, a1] = g
+            bad_G1 += not math.isfinite(g)
+    return (bad_K, bad_H, bad_V, bad_G1)
 
 
-@numba.njit(cache=True, parallel=True)
-def _check_kernel(K):
-    """0 ok; 1 an entry on or above the diagonal is not finite or beyond 1e300
-    (overflow); 2 a variance K_aa <= 0."""
-    n = K.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
-        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = K[a, a:]
-            for t in range(n - a):
-                bad += not abs(row[t]) <= 1e300   # also true for nan
-    if bad > 0:
-        return 1
-    for a in range(n):
-        if K[a, a] <= 0.0:
-            return 2
-    return 0
-
-
-@numba.njit(cache=True, parallel=True)
-def _finite_upper(A):
-    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
-    n = A.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
-        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = A[a, a:]
-            for t in range(n - a):
-                bad += not math.isfinite(row[t])
-    return bad == 0
-
-
-def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
+def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags, progress=None):
     """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index
     l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).
 
     Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):
     status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;
     3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.
+    progress, if given, is called as progress(layer, depth) after each layer.
 
     Plain Python on purpose: it only sequences the compiled kernels, and no compiled
     function calls a parallel one.  numba names the parallel loops of a function by
@@ -971,6 +732,10 @@ def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
     H[0] = H1
     V[0] = 0.0
     G1[0] = 0.0
+    if not np.all(np.abs(K1) <= 1e300):   # also false for nan
+        return 1, 1
+    if not np.all(np.diagonal(K1) > 0.0):
+        return 2, 1
     d2sd2s = np.empty((n, n))
     d2ss = np.empty((n, n))
     d3sds = np.empty((n, n))
@@ -981,26 +746,26 @@ def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
     ss = np.empty((n, n))
     for l in range(depth - 1):
         i, j = l % nb, (l + 1) % nb
-        code = _check_kernel(K[i])
-        if code != 0:
-            return code, l + 1
         _atoms(K[i], flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss)
         _mirror_upper(d2sd2s)
         _mirror_upper(dsds)
         _mirror_upper(ss)
         ssss = _quad(K[i], flags)
-        _step(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
+        bad = _step(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
         _mirror_upper(K[j])
         _mirror_upper(H[j])
-        if not _finite_upper(H[j]):
+        if bad[1]:
             return 3, l + 2
-        if not _all_finite(V[j]):
+        if bad[2]:
             return 4, l + 2
-        if not _finite_upper(G1[j]):
+        if bad[3]:
             return 5, l + 2
-    code = _check_kernel(K[(depth - 1) % nb])
-    if code != 0:
-        return code, depth
+        if bad[0]:
+            return 1, l + 2
+        if not np.all(np.diagonal(K[j]) > 0.0):
+            return 2, l + 2
+        if progress is not None:
+            progress(l + 2, depth)
     return 0, 0
 
 

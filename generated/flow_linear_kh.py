@@ -2,7 +2,7 @@
 # spec: flow('linear', observables=('K', 'H'))
 # activation: sigma(z) = z
 # flow-signature: 903735718a7bde6042527271673defcda716c521f993ee7dea95a790a75e56f3
-# generator-format: 1
+# generator-format: 2
 """rgflow evaluator of the finite-width recursions of linear for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,504 +14,13 @@ import numba
 import numpy as np
 
 SIGNATURE = '903735718a7bde6042527271673defcda716c521f993ee7dea95a790a75e56f3'
-GENERATOR_FORMAT = 1
+GENERATOR_FORMAT = 2
 ACTIVATION = 'linear'
 SIGMA = 'z'
 OBSERVABLES = ('K', 'H')
 QUANTITIES = ('K', 'H')
 ATOM_METHODS = {'dsds': 'closed', 'ss': 'closed'}
 SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'K', 'H', 'E[dsds]', 'E[ss]', "K'", "H'")
-
-_NFACTORS = 0
-_HZ = np.array([], dtype=np.float64)
-_NKINKS = np.array([], dtype=np.int64)
-_KINKS = np.zeros((0, 1), dtype=np.float64)
-_HAS_SMOOTH = np.array([], dtype=np.bool_)
-_MEHLER_FIDS = np.array([], dtype=np.int64)
-
-
-@numba.njit(cache=True)
-def _factor(k, z):
-    """The numeric factor functions f_k(z)."""
-    return math.nan
-
-
-@numba.njit(cache=True)
-def _smooth(k, m, s):
-    """Closed-form E[f_k(m + s e)], e ~ N(0, 1), where the rule table has one."""
-    return math.nan
-
-
-# ---------------------------------------------------------------------------------
-# Generic numerics, copied verbatim from codegen/numerics_template.py.
-#
-# Needs from the module that includes it: _factor(k, z), _smooth(k, m, s) and the
-# arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool).
-#
-# Gaussian expectations of separable products  < prod_i f_i(z_i) >,  z ~ N(0, C),
-# are computed in Cholesky coordinates z = L u, u ~ N(0, I), one nested level per
-# variable (outermost u_0):
-#   * smooth factors: trapezoid rule on the grid u = j*h inside the ball |u| <= R(tol).
-#     It converges exponentially for functions analytic in a strip; the step is
-#     h_i = min(h_gauss(tol), min_{j>=i} hz_j(tol) / |L[j, i]|), where hz_j is the
-#     z-step calibrated for factor j at generation time (_HZ, error 1e-10) and
-#     rescaled to tol with the exp(-c/h) error law.
-#   * kinked factors: Gauss-Legendre on sub-intervals of length <= span, split at
-#     the kinks (the break points move with the outer variables).
-#   * innermost level: the closed-form smoothing E[f(m + s e)] when the rule table
-#     has one (_smooth), otherwise the same rules.  For three and four variables and a
-#     smooth innermost factor, g(m) = E[f(m + s e)] is tabulated once per integral on
-#     a uniform grid of step zstep/16 over the range of m reachable from the ball and
-#     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
-#     quadrature tolerance; it replaces O(1/h) factor evaluations per outer node).
-# Pairs of distinct samples with smooth factors use the Mehler (Hermite) series
-#   < f(z_a) g(z_b) > = sum_k c_k^f(K_aa) c_k^g(K_bb) rho^k
-# with per-sample coefficients c_k = E[f(sqrt(K_aa) x) h_k(x)] (normalised Hermite
-# h_k), truncated with a bound from the coefficient tails (Parseval), and fall back
-# to the nested rule for a pair when the bound cannot be met.
-# ---------------------------------------------------------------------------------
-
-_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_MAXN = 4096
-#: Tolerances (relative to the size of the integrand) of the rules used for:
-_TOL_1D = 1e-13        # one-sample expectations
-_TOL_2D = 1e-11        # pairs by the nested rule (kinked factors, Mehler fall-back)
-_TOL_ND = 1e-11        # three- and four-sample expectations (four-point function): the nested
-                       # rule's realised error is ~50x its per-level target, so 1e-11 gives the
-                       # stated 1e-9 (tests/test_codegen.py, vs 4-D Gauss-Hermite of degree 48)
-_TOL_MEHLER = 1e-12    # Mehler series truncation
-_MEHLER_ORDER = 128    # per unit of the largest K_aa: the Hermite coefficients of f(sqrt(K) x)
-_MEHLER_MAX = 1024     # decay like exp(-c sqrt(k / K)), so the order needed grows like K
-_GLA_X, _GLA_W = np.polynomial.legendre.leggauss(20)
-_GLA_SPAN = 2.0
-_GLB_X, _GLB_W = np.polynomial.legendre.leggauss(12)
-_GLB_SPAN = 3.0
-_STATUS_DEGRADED = 0
-#: The 24 permutations of four positions (to fill symmetric four-index arrays).
-_PERM4 = np.array([(a, b, c, d) for a in range(4) for b in range(4) for c in range(4) for d in range(4)
-                   if a != b and a != c and a != d and b != c and b != d and c != d], dtype=np.int64)
-
-
-@numba.njit(cache=True)
-def _pos(x):
-    return x if x > 0.0 else 0.0
-
-
-@numba.njit(cache=True)
-def _clip1(x):
-    if x > 1.0:
-        return 1.0
-    if x < -1.0:
-        return -1.0
-    return x
-
-
-#: R(z) = (asin(sqrt z)/sqrt z - 1)/z on [0, 1/4]: monomial coefficients of its degree-12
-#: Chebyshev interpolant (codegen/arcsine.py derives them; a test checks they match).
-_ASIN_R = (
-    0.16666666666666669,
-    0.07499999999998433,
-    0.04464285714635543,
-    0.030381944138531247,
-    0.02237217294214989,
-    0.017352392720869973,
-    0.013971212973552933,
-    0.011479177415184906,
-    0.01032281435018578,
-    0.005457506718640358,
-    0.01740087944269402,
-    -0.014851887071247204,
-    0.028757851367421566,
-)
-_HALF_PI = 1.5707963267948966
-_PI = 3.141592653589793
-
-
-@numba.njit(cache=True)
-def _asin_r(z):
-    c = _ASIN_R
-    p = c[12]
-    p = p * z + c[11]
-    p = p * z + c[10]
-    p = p * z + c[9]
-    p = p * z + c[8]
-    p = p * z + c[7]
-    p = p * z + c[6]
-    p = p * z + c[5]
-    p = p * z + c[4]
-    p = p * z + c[3]
-    p = p * z + c[2]
-    p = p * z + c[1]
-    p = p * z + c[0]
-    return p
-
-
-@numba.njit(cache=True)
-def _asin_half(x):
-    """(p, big): asin|x| = p if not big, pi/2 - 2p if big (|x| > 1/2); see codegen/arcsine.py."""
-    a = abs(x)
-    big = a > 0.5
-    z = (1.0 - a) * 0.5 if big else a * a
-    s = math.sqrt(z)
-    s = s if big else a
-    return s + s * z * _asin_r(z), big
-
-
-@numba.njit(cache=True)
-def _asin(x):
-    """arcsin x for x in [-1, 1] (callers clip), <= 3 ulp; arithmetic and selects only,
-    so LLVM vectorises loops that call it (math.asin is an opaque libm call)."""
-    p, big = _asin_half(x)
-    r = _HALF_PI - 2.0 * p if big else p
-    return math.copysign(r, x)
-
-
-@numba.njit(cache=True)
-def _acos(x):
-    """arccos x for x in [-1, 1] (callers clip), <= 3 ulp, vectorisable like _asin;
-    acos x = 2 asin sqrt((1 - x)/2) near x = 1 keeps small angles accurate."""
-    p, big = _asin_half(x)
-    if big:
-        return 2.0 * p if x > 0.0 else _PI - 2.0 * p
-    return _HALF_PI - math.copysign(p, x)
-
-
-@numba.njit(cache=True)
-def _heaviside(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return 0.0
-    return 0.5
-
-
-@numba.njit(cache=True)
-def _sign(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return -1.0
-    return 0.0
-
-
-@numba.njit(cache=True)
-def _radius(tol):
-    """Radius of the ball |u| <= R outside which the Gaussian mass is negligible."""
-    return math.sqrt(2.0 * math.log(1.0 / tol)) + 1.5
-
-
-@numba.njit(cache=True)
-def _gauss_step(tol):
-    """Largest trapezoid step for the Gaussian weight times slowly varying factors.
-
-    The Gaussian alone has error 2 exp(-2 pi^2/h^2); polynomial growth of the factors
-    (products of up to four sigma's at small K) multiplies it by ~(2 pi/h)^p, so the
-    step is taken 1.5x finer than the pure-Gaussian bound (measured: tanh four-point
-    patterns at K ~ 0.1 go from 2e-8 to 4e-12 relative error).
-    """
-    return 0.6 * math.pi * math.sqrt(2.0 / math.log(2.0 / tol))
-
-
-@numba.njit(cache=True)
-def _zstep(fid, tol):
-    """Trapezoid step in z for factor fid at tolerance tol (calibrated at 1e-10)."""
-    return 0.8 * _HZ[fid] * math.log(1e10) / math.log(1.0 / tol)
-
-
-@numba.njit(cache=True)
-def _chol(C, m):
-    """Lower Cholesky factor of a PSD m x m matrix; zero pivots for (near-)singular directions."""
-    L = np.zeros((4, 4))
-    for i in range(m):
-        for j in range(i + 1):
-            s = C[i, j]
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if s > 1e-14 * C[i, i] and s > 0.0:
-                    L[i, i] = math.sqrt(s)
-                else:
-                    L[i, i] = 0.0
-            elif L[j, j] > 0.0:
-                L[i, j] = s / L[j, j]
-            else:
-                L[i, j] = 0.0
-    return L
-
-
-@numba.njit(cache=True)
-def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
-    """Nodes and weights (normal density included) of one level; returns their number."""
-    if lii <= 0.0:
-        xs[0] = 0.0
-        ws[0] = 1.0
-        return 1
-    nk = _NKINKS[fid]
-    c = 0
-    if nk == 0:
-        J = int(radius / h)
-        if 2 * J + 1 > xs.shape[0]:
-            J = (xs.shape[0] - 1) // 2
-            h = radius / J
-            flags[_STATUS_DEGRADED] += 1
-        for j in range(-J, J + 1):
-            u = j * h
-            xs[c] = u
-            ws[c] = h * math.exp(-0.5 * u * u) * _INV_SQRT2PI
-            c += 1
-        return c
-    gx = _GLA_X if grade == 0 else _GLB_X
-    gw = _GLA_W if grade == 0 else _GLB_W
-    span = _GLA_SPAN if grade == 0 else _GLB_SPAN
-    lo = -radius
-    for k in range(nk + 1):
-        hi = radius
-        if k < nk:
-            hi = (_KINKS[fid, k] - shift) / lii
-            if hi > radius:
-                hi = radius
-        if hi > lo:
-            nsub = int(math.ceil((hi - lo) / span))
-            step = (hi - lo) / nsub
-            for q in range(nsub):
-                half = 0.5 * step
-                mid = lo + q * step + half
-                for g in range(gx.shape[0]):
-                    u = mid + half * gx[g]
-                    xs[c] = u
-                    ws[c] = half * gw[g] * math.exp(-0.5 * u * u) * _INV_SQRT2PI
-                    c += 1
-            lo = hi
-    return c
-
-
-@numba.njit(cache=True)
-def _inner(fid, shift, s, radius, h, grade, xs, ws, flags):
-    """E[f(shift + s u)] over the last level u ~ N(0, 1) (closed smoothing when available)."""
-    if s <= 1e-300 or s <= 1e-13 * abs(shift):
-        return _factor(fid, shift)
-    if _HAS_SMOOTH[fid]:
-        return _smooth(fid, shift, s)
-    n = _level_nodes(fid, shift, s, h, radius, grade, xs, ws, flags)
-    acc = 0.0
-    for j in range(n):
-        acc += ws[j] * _factor(fid, shift + s * xs[j])
-    return acc
-
-
-@numba.njit(cache=True)
-def _interp6(table, lo, delta, x):
-    """Six-point Lagrange interpolation of a table on the grid lo + t*delta."""
-    p = (x - lo) / delta
-    i = int(math.floor(p)) - 2
-    if i < 0:
-        i = 0
-    if i > table.shape[0] - 6:
-        i = table.shape[0] - 6
-    t = p - i
-    acc = 0.0
-    for k in range(6):
-        w = 1.0
-        for j in range(6):
-            if j != k:
-                w *= (t - j) / (k - j)
-        acc += w * table[i + k]
-    return acc
-
-
-@numba.njit(cache=True)
-def _nested(m, f, L, tol, grade, flags):
-    """< prod_i f[i](z_i) > for z = L u (m <= 4 levels, see the header)."""
-    R = _radius(tol)
-    hg = _gauss_step(tol)
-    h = np.empty(4)
-    for i in range(m):
-        hi = hg
-        for j in range(i, m):
-            c = abs(L[j, i])
-            if c > 0.0:
-                hz = _zstep(f[j], tol) / c
-                if hz < hi:
-                    hi = hz
-        h[i] = hi
-    xs = np.empty((4, _MAXN))
-    ws = np.empty((4, _MAXN))
-    if m == 1:
-        return _inner(f[0], 0.0, L[0, 0], R, h[0], grade, xs[0], ws[0], flags)
-    last = m - 1
-    span = 0.0
-    for j in range(last):
-        span += abs(L[last, j])
-    span *= R
-    delta = _zstep(f[last], tol) / 16.0
-    use_table = (m >= 3 and _NKINKS[f[last]] == 0 and not _HAS_SMOOTH[f[last]]
-                 and L[last, last] > 1e-300 and span > 0.0 and 2.0 * span / delta < 200000.0)
-    lo = -span - 3.0 * delta
-    table = np.empty(int(2.0 * span / delta) + 7 if use_table else 1)
-    if use_table:
-        for t in range(table.shape[0]):
-            table[t] = _inner(f[last], lo + t * delta, L[last, last], R, h[last], grade, xs[3], ws[3], flags)
-    total = 0.0
-    n0 = _level_nodes(f[0], 0.0, L[0, 0], h[0], R, grade, xs[0], ws[0], flags)
-    for i0 in range(n0):
-        u0 = xs[0, i0]
-        p0 = ws[0, i0] * _factor(f[0], L[0, 0] * u0)
-        if p0 == 0.0:
-            continue
-        r0 = R * R - u0 * u0
-        R1 = math.sqrt(r0) if r0 > 0.0 else 0.0
-        m1 = L[1, 0] * u0
-        if m == 2:
-            total += p0 * _inner(f[1], m1, L[1, 1], R1, h[1], grade, xs[1], ws[1], flags)
-            continue
-        n1 = _level_nodes(f[1], m1, L[1, 1], h[1], R1, grade, xs[1], ws[1], flags)
-        for i1 in range(n1):
-            u1 = xs[1, i1]
-            p1 = p0 * ws[1, i1] * _factor(f[1], m1 + L[1, 1] * u1)
-            if p1 == 0.0:
-                continue
-            r1 = r0 - u1 * u1
-            R2 = math.sqrt(r1) if r1 > 0.0 else 0.0
-            m2 = L[2, 0] * u0 + L[2, 1] * u1
-            if m == 3:
-                if use_table:
-                    total += p1 * _interp6(table, lo, delta, m2)
-                else:
-                    total += p1 * _inner(f[2], m2, L[2, 2], R2, h[2], grade, xs[2], ws[2], flags)
-                continue
-            n2 = _level_nodes(f[2], m2, L[2, 2], h[2], R2, grade, xs[2], ws[2], flags)
-            for i2 in range(n2):
-                u2 = xs[2, i2]
-                p2 = p1 * ws[2, i2] * _factor(f[2], m2 + L[2, 2] * u2)
-                if p2 == 0.0:
-                    continue
-                r2 = r1 - u2 * u2
-                R3 = math.sqrt(r2) if r2 > 0.0 else 0.0
-                m3 = L[3, 0] * u0 + L[3, 1] * u1 + L[3, 2] * u2
-                if use_table:
-                    total += p2 * _interp6(table, lo, delta, m3)
-                else:
-                    total += p2 * _inner(f[3], m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], flags)
-    return total
-
-
-@numba.njit(cache=True)
-def _expect_nd(m, f, C, tol, grade, flags):
-    """< prod_i f[i](z_i) > with z ~ N(0, C[:m, :m])."""
-    return _nested(m, f, _chol(C, m), tol, grade, flags)
-
-
-@numba.njit(cache=True)
-def _expect_1d(fid, k11, flags):
-    """< f(z) > with z ~ N(0, k11) to _TOL_1D."""
-    f = np.empty(1, dtype=np.int64)
-    f[0] = fid
-    L = np.zeros((4, 4))
-    L[0, 0] = math.sqrt(k11) if k11 > 0.0 else 0.0
-    return _nested(1, f, L, _TOL_1D, 0, flags)
-
-
-@numba.njit(cache=True)
-def _expect_pair_nested(fa, fb, k11, k12, k22, flags):
-    """< f_a(z_1) f_b(z_2) > by the nested rule to _TOL_2D."""
-    f = np.empty(2, dtype=np.int64)
-    f[0] = fa
-    f[1] = fb
-    C = np.empty((2, 2))
-    C[0, 0] = k11
-    C[0, 1] = k12
-    C[1, 0] = k12
-    C[1, 1] = k22
-    return _nested(2, f, _chol(C, 2), _TOL_2D, 1, flags)
-
-
-@numba.njit(cache=True)
-def _mehler_tables(fids, kd, flags):
-    """Hermite coefficients c[f, a, k] of f(sqrt(kd[a]) x), their tails and validity flags."""
-    nf = fids.shape[0]
-    n = kd.shape[0]
-    kmax = 0.0
-    for a in range(n):
-        if kd[a] > kmax:
-            kmax = kd[a]
-    M = min(_MEHLER_MAX, _MEHLER_ORDER * max(1, int(math.ceil(kmax))))
-    hx = 0.1
-    if kmax > 0.0:
-        for i in range(nf):
-            hz = _zstep(fids[i], 1e-15) / math.sqrt(kmax)
-            if hz < hx:
-                hx = hz
-    T = 2.0 * math.sqrt(M) + 8.0
-    J = int(T / hx)
-    valid_grid = True
-    if J > 20000:
-        J = 20000
-        hx = T / J
-        valid_grid = False
-    Q = 2 * J + 1
-    x = np.empty(Q)
-    w = np.empty(Q)
-    for j in range(Q):
-        x[j] = (j - J) * hx
-        w[j] = hx * math.exp(-0.5 * x[j] * x[j]) * _INV_SQRT2PI
-    H = np.empty((Q, M + 1))
-    for j in range(Q):
-        H[j, 0] = w[j]
-        H[j, 1] = x[j] * w[j]
-    for k in range(1, M):
-        a1 = 1.0 / math.sqrt(k + 1.0)
-        a0 = math.sqrt(k / (k + 1.0))
-        for j in range(Q):
-            H[j, k + 1] = a1 * x[j] * H[j, k] - a0 * H[j, k - 1]
-    coef = np.empty((nf, n, M + 1))
-    tail = np.empty((nf, n, M + 1))
-    energy = np.empty((nf, n))
-    ok = np.empty((nf, n), dtype=np.bool_)
-    F = np.empty((n, Q))
-    for i in range(nf):
-        for a in range(n):
-            s = math.sqrt(kd[a]) if kd[a] > 0.0 else 0.0
-            for j in range(Q):
-                F[a, j] = _factor(fids[i], s * x[j])
-        cf = np.dot(F, H)
-        for a in range(n):
-            e2 = 0.0
-            for j in range(Q):
-                e2 += w[j] * F[a, j] * F[a, j]
-            acc = 0.0
-            for k in range(M, -1, -1):
-                tail[i, a, k] = acc
-                acc += cf[a, k] * cf[a, k]
-                coef[i, a, k] = cf[a, k]
-            res = e2 - acc
-            if res < 0.0:
-                res = 0.0
-            for k in range(M + 1):
-                tail[i, a, k] += res
-            energy[i, a] = e2
-            ok[i, a] = valid_grid and res <= _TOL_MEHLER * e2 and math.isfinite(e2)
-    return coef, tail, energy, ok
-
-
-@numba.njit(cache=True)
-def _mehler_value(coef, tail, energy, ok, i, a, j, b, rho):
-    """< f_i(z_a) f_j(z_b) > from the tables (nan when the truncation bound fails)."""
-    if not (ok[i, a] and ok[j, b]):
-        return math.nan
-    thr = _TOL_MEHLER * _TOL_MEHLER * energy[i, a] * energy[j, b]
-    if thr == 0.0:
-        return coef[i, a, 0] * coef[j, b, 0]
-    r2 = rho * rho
-    pw = 1.0
-    pw2 = r2
-    acc = 0.0
-    for k in range(coef.shape[2]):
-        acc += coef[i, a, k] * coef[j, b, k] * pw
-        if pw2 * tail[i, a, k] * tail[j, b, k] <= thr:
-            return acc
-        pw *= rho
-        pw2 *= r2
-    return math.nan
 
 
 @numba.njit(cache=True, parallel=True)
@@ -526,42 +35,6 @@ def _mirror_upper(A):
                     A[j, i] = A[i, j]
 
 
-@numba.njit(cache=True, parallel=True)
-def _all_finite(A):
-    """Whether every entry of the C-contiguous array A is finite (no temporary array)."""
-    flat = A.reshape(-1)
-    bad = 0
-    for i in numba.prange(flat.shape[0]):
-        if not math.isfinite(flat[i]):
-            bad += 1
-    return bad == 0
-
-
-@numba.njit(cache=True)
-def _multisets(n):
-    """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
-    count = n * (n + 1) * (n + 2) * (n + 3) // 24
-    T = np.empty((count, 4), dtype=np.int64)
-    q = 0
-    for i in range(n):
-        for j in range(i, n):
-            for k in range(j, n):
-                for l in range(k, n):
-                    T[q, 0] = i
-                    T[q, 1] = j
-                    T[q, 2] = k
-                    T[q, 3] = l
-                    q += 1
-    return T
-
-
-@numba.njit(cache=True)
-def _correlation(k11, k12, k22):
-    if k11 <= 0.0 or k22 <= 0.0:
-        return 0.0
-    return _clip1(k12 / math.sqrt(k11 * k22))
-
-
 @numba.njit(cache=True, error_model="numpy")
 def _closed_a(K11):
     return (1, K11,)
@@ -570,6 +43,8 @@ def _closed_a(K11):
 @numba.njit(cache=True, error_model="numpy")
 def _closed_ab(K11, K12, K22):
     return (1, K12,)
+
+
 
 
 @numba.njit(cache=True, parallel=True)
@@ -581,9 +56,8 @@ def _atoms(K, flags, dsds, ss):
     kd = np.empty(n)
     for a in range(n):
         kd[a] = K[a, a]
-    for a in numba.prange(n):
-        kaa = kd[a]
-        bd = _closed_a(kaa)
+    for a in range(n):
+        bd = _closed_a(kd[a])
         dsds[a, a] = bd[0]
         ss[a, a] = bd[1]
     pr = np.empty((0, n))
@@ -610,8 +84,14 @@ def _atoms(K, flags, dsds, ss):
 
 @numba.njit(cache=True, parallel=True)
 def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
-    """One layer of the update rules (each distinct entry once; K and H: upper triangle)."""
+    """One layer of the update rules (each distinct entry once; K and H: upper triangle).
+
+    Returns the number of bad new entries of K, H: K beyond 1e300 or not
+    finite (overflow), the others not finite (counted where they are computed, so the
+    checks cost no extra pass over the arrays)."""
     n = K.shape[0]
+    bad_K = 0
+    bad_H = 0
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
         # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
@@ -627,63 +107,23 @@ def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
             row_K_next = K_next[a1, a1:]
             row_H_next = H_next[a1, a1:]
             for t in range(n - a1):
-                row_K_next[t] = C_W*row_ss[t] + C_b
-                row_H_next[t] = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                v_K = C_W*row_ss[t] + C_b
+                row_K_next[t] = v_K
+                bad_K += not abs(v_K) <= 1e300   # also true for nan
+                v_H = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                row_H_next[t] = v_H
+                bad_H += not math.isfinite(v_H)
+    return (bad_K, bad_H)
 
 
-@numba.njit(cache=True, parallel=True)
-def _check_kernel(K):
-    """0 ok; 1 an entry on or above the diagonal is not finite or beyond 1e300
-    (overflow); 2 a variance K_aa <= 0."""
-    n = K.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
-        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = K[a, a:]
-            for t in range(n - a):
-                bad += not abs(row[t]) <= 1e300   # also true for nan
-    if bad > 0:
-        return 1
-    for a in range(n):
-        if K[a, a] <= 0.0:
-            return 2
-    return 0
-
-
-@numba.njit(cache=True, parallel=True)
-def _finite_upper(A):
-    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
-    n = A.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
-        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = A[a, a:]
-            for t in range(n - a):
-                bad += not math.isfinite(row[t])
-    return bad == 0
-
-
-def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
+def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags, progress=None):
     """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index
     l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).
 
     Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):
     status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;
     3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.
+    progress, if given, is called as progress(layer, depth) after each layer.
 
     Plain Python on purpose: it only sequences the compiled kernels, and no compiled
     function calls a parallel one.  numba names the parallel loops of a function by
@@ -696,20 +136,24 @@ def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
     n = K1.shape[0]
     K[0] = K1
     H[0] = H1
+    if not np.all(np.abs(K1) <= 1e300):   # also false for nan
+        return 1, 1
+    if not np.all(np.diagonal(K1) > 0.0):
+        return 2, 1
     dsds = np.empty((n, n))
     ss = np.empty((n, n))
     for l in range(depth - 1):
         i, j = l % nb, (l + 1) % nb
-        code = _check_kernel(K[i])
-        if code != 0:
-            return code, l + 1
         _atoms(K[i], flags, dsds, ss)
-        _step(K[i], H[i], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j])
-        if not _finite_upper(H[j]):
+        bad = _step(K[i], H[i], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j])
+        if bad[1]:
             return 3, l + 2
-    code = _check_kernel(K[(depth - 1) % nb])
-    if code != 0:
-        return code, depth
+        if bad[0]:
+            return 1, l + 2
+        if not np.all(np.diagonal(K[j]) > 0.0):
+            return 2, l + 2
+        if progress is not None:
+            progress(l + 2, depth)
     for s in range(nb):   # the layers were computed upper-triangular
         _mirror_upper(K[s])
         _mirror_upper(H[s])

@@ -2,7 +2,7 @@
 # spec: flow('swish', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z/(1 + exp(-z))
 # flow-signature: a2a9df42604f05bde2d20bfa4f9ecba3d59a12feb5124f062f1ddc10f96f9af2
-# generator-format: 1
+# generator-format: 2
 """rgflow evaluator of the finite-width recursions of swish for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'a2a9df42604f05bde2d20bfa4f9ecba3d59a12feb5124f062f1ddc10f96f9af2'
-GENERATOR_FORMAT = 1
+GENERATOR_FORMAT = 2
 ACTIVATION = 'swish'
 SIGMA = 'z/(1 + exp(-z))'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -22,7 +22,7 @@ QUANTITIES = ('K', 'H', 'V', 'G1')
 ATOM_METHODS = {'d2sd2s': 'mehler', 'd2ss': 'mehler+numeric', 'd3sds': 'mehler', 'd4ss': 'mehler', 'dsds': 'mehler+numeric', 's2d2': 'numeric', 's2d4': 'numeric', 'ss': 'mehler+numeric', 'ssss': 'numeric'}
 SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d2sd2s]', 'E[d2ss]', 'E[d3sds]', 'E[d4ss]', 'E[dsds]', 'E[s2d2]', 'E[s2d4]', 'E[ss]', 'E[ssss]', "K'", "H'", "V'", "G1'")
 
-_NFACTORS = 12
+
 _HZ = np.array([0.452548, 0.452548, 0.761093, 0.452548, 0.538174, 0.380546, 0.452548, 0.452548, 0.380546, 0.761093, 0.761093, 0.761093], dtype=np.float64)
 _NKINKS = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.int64)
 _KINKS = np.array([[0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0]], dtype=np.float64)
@@ -79,7 +79,12 @@ def _smooth(k, m, s):
 
 
 # ---------------------------------------------------------------------------------
-# Generic numerics, copied verbatim from codegen/numerics_template.py.
+# Generic numerics from codegen/numerics_template.py: only the definitions this module
+# uses (render.py drops the rest), otherwise verbatim.
+#
+# Calls between compiled functions pass integer arguments as np.int64(...), never as
+# bare literals: numba compiles a callee once per literal value it is called with
+# (Literal[int] types), which multiplied the first-use compile time.
 #
 # Needs from the module that includes it: _factor(k, z), _smooth(k, m, s) and the
 # arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool).
@@ -129,105 +134,12 @@ _PERM4 = np.array([(a, b, c, d) for a in range(4) for b in range(4) for c in ran
 
 
 @numba.njit(cache=True)
-def _pos(x):
-    return x if x > 0.0 else 0.0
-
-
-@numba.njit(cache=True)
 def _clip1(x):
     if x > 1.0:
         return 1.0
     if x < -1.0:
         return -1.0
     return x
-
-
-#: R(z) = (asin(sqrt z)/sqrt z - 1)/z on [0, 1/4]: monomial coefficients of its degree-12
-#: Chebyshev interpolant (codegen/arcsine.py derives them; a test checks they match).
-_ASIN_R = (
-    0.16666666666666669,
-    0.07499999999998433,
-    0.04464285714635543,
-    0.030381944138531247,
-    0.02237217294214989,
-    0.017352392720869973,
-    0.013971212973552933,
-    0.011479177415184906,
-    0.01032281435018578,
-    0.005457506718640358,
-    0.01740087944269402,
-    -0.014851887071247204,
-    0.028757851367421566,
-)
-_HALF_PI = 1.5707963267948966
-_PI = 3.141592653589793
-
-
-@numba.njit(cache=True)
-def _asin_r(z):
-    c = _ASIN_R
-    p = c[12]
-    p = p * z + c[11]
-    p = p * z + c[10]
-    p = p * z + c[9]
-    p = p * z + c[8]
-    p = p * z + c[7]
-    p = p * z + c[6]
-    p = p * z + c[5]
-    p = p * z + c[4]
-    p = p * z + c[3]
-    p = p * z + c[2]
-    p = p * z + c[1]
-    p = p * z + c[0]
-    return p
-
-
-@numba.njit(cache=True)
-def _asin_half(x):
-    """(p, big): asin|x| = p if not big, pi/2 - 2p if big (|x| > 1/2); see codegen/arcsine.py."""
-    a = abs(x)
-    big = a > 0.5
-    z = (1.0 - a) * 0.5 if big else a * a
-    s = math.sqrt(z)
-    s = s if big else a
-    return s + s * z * _asin_r(z), big
-
-
-@numba.njit(cache=True)
-def _asin(x):
-    """arcsin x for x in [-1, 1] (callers clip), <= 3 ulp; arithmetic and selects only,
-    so LLVM vectorises loops that call it (math.asin is an opaque libm call)."""
-    p, big = _asin_half(x)
-    r = _HALF_PI - 2.0 * p if big else p
-    return math.copysign(r, x)
-
-
-@numba.njit(cache=True)
-def _acos(x):
-    """arccos x for x in [-1, 1] (callers clip), <= 3 ulp, vectorisable like _asin;
-    acos x = 2 asin sqrt((1 - x)/2) near x = 1 keeps small angles accurate."""
-    p, big = _asin_half(x)
-    if big:
-        return 2.0 * p if x > 0.0 else _PI - 2.0 * p
-    return _HALF_PI - math.copysign(p, x)
-
-
-@numba.njit(cache=True)
-def _heaviside(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return 0.0
-    return 0.5
-
-
-@numba.njit(cache=True)
-def _sign(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return -1.0
-    return 0.0
 
 
 @numba.njit(cache=True)
@@ -444,7 +356,7 @@ def _expect_1d(fid, k11, flags):
     f[0] = fid
     L = np.zeros((4, 4))
     L[0, 0] = math.sqrt(k11) if k11 > 0.0 else 0.0
-    return _nested(1, f, L, _TOL_1D, 0, flags)
+    return _nested(np.int64(1), f, L, _TOL_1D, np.int64(0), flags)
 
 
 @numba.njit(cache=True)
@@ -458,7 +370,8 @@ def _expect_pair_nested(fa, fb, k11, k12, k22, flags):
     C[0, 1] = k12
     C[1, 0] = k12
     C[1, 1] = k22
-    return _nested(2, f, _chol(C, 2), _TOL_2D, 1, flags)
+    m = np.int64(2)
+    return _nested(m, f, _chol(C, m), _TOL_2D, np.int64(1), flags)
 
 
 @numba.njit(cache=True)
@@ -562,17 +475,6 @@ def _mirror_upper(A):
                     A[j, i] = A[i, j]
 
 
-@numba.njit(cache=True, parallel=True)
-def _all_finite(A):
-    """Whether every entry of the C-contiguous array A is finite (no temporary array)."""
-    flat = A.reshape(-1)
-    bad = 0
-    for i in numba.prange(flat.shape[0]):
-        if not math.isfinite(flat[i]):
-            bad += 1
-    return bad == 0
-
-
 @numba.njit(cache=True)
 def _multisets(n):
     """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
@@ -598,6 +500,12 @@ def _correlation(k11, k12, k22):
     return _clip1(k12 / math.sqrt(k11 * k22))
 
 
+_DIAG_FIDS = np.array([1, 6, 7, 8, 9], dtype=np.int64)
+_PAIR_FIDS = np.array([[0, 0], [0, 2], [0, 2], [3, 4], [3, 4], [5, 2], [5, 2], [4, 4], [2, 2]], dtype=np.int64)
+_PAIR_MEHLER = np.array([[0, 0], [0, 1], [0, 1], [2, 3], [2, 3], [4, 1], [4, 1], [3, 3], [1, 1]], dtype=np.int64)
+_PAIR_SWAP = np.array([0, 0, 1, 0, 1, 0, 1, 0, 0], dtype=np.int64)
+
+
 @numba.njit(cache=True, parallel=True)
 def _atoms(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
     """Per-sample and pair expectation atoms of one layer, written into the buffers:
@@ -607,13 +515,16 @@ def _atoms(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
     kd = np.empty(n)
     for a in range(n):
         kd[a] = K[a, a]
-    for a in numba.prange(n):
-        kaa = kd[a]
-        d2ss[a, a] = _expect_1d(1, kaa, flags)
-        dsds[a, a] = _expect_1d(6, kaa, flags)
-        s2d2[a] = _expect_1d(7, kaa, flags)
-        s2d4[a] = _expect_1d(8, kaa, flags)
-        ss[a, a] = _expect_1d(9, kaa, flags)
+    dg = np.empty((5, n))
+    for k in range(_DIAG_FIDS.shape[0]):
+        for a in range(n):
+            dg[k, a] = _expect_1d(_DIAG_FIDS[k], kd[a], flags)
+    for a in range(n):
+        d2ss[a, a] = dg[0, a]
+        dsds[a, a] = dg[1, a]
+        s2d2[a] = dg[2, a]
+        s2d4[a] = dg[3, a]
+        ss[a, a] = dg[4, a]
     coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, kd, flags)
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
@@ -624,115 +535,41 @@ def _atoms(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
                 a = np.int64(n - 1) - np.int64(i)
                 if a == np.int64(i):
                     break
+            pv = np.empty(9)
             for b in range(a + 1, n):
                 rho = _correlation(kd[a], K[a, b], kd[b])
-                v = _mehler_value(coef, tail, energy, ok, 0, a, 0, b, rho)
-                if v != v:
-                    v = _expect_pair_nested(0, 0, kd[a], K[a, b], kd[b], flags)
-                d2sd2s[a, b] = v
-                v = _mehler_value(coef, tail, energy, ok, 0, a, 1, b, rho)
-                if v != v:
-                    v = _expect_pair_nested(0, 2, kd[a], K[a, b], kd[b], flags)
-                d2ss[a, b] = v
-                v = _mehler_value(coef, tail, energy, ok, 0, b, 1, a, rho)
-                if v != v:
-                    v = _expect_pair_nested(0, 2, kd[b], K[a, b], kd[a], flags)
-                d2ss[b, a] = v
-                v = _mehler_value(coef, tail, energy, ok, 2, a, 3, b, rho)
-                if v != v:
-                    v = _expect_pair_nested(3, 4, kd[a], K[a, b], kd[b], flags)
-                d3sds[a, b] = v
-                v = _mehler_value(coef, tail, energy, ok, 2, b, 3, a, rho)
-                if v != v:
-                    v = _expect_pair_nested(3, 4, kd[b], K[a, b], kd[a], flags)
-                d3sds[b, a] = v
-                v = _mehler_value(coef, tail, energy, ok, 4, a, 1, b, rho)
-                if v != v:
-                    v = _expect_pair_nested(5, 2, kd[a], K[a, b], kd[b], flags)
-                d4ss[a, b] = v
-                v = _mehler_value(coef, tail, energy, ok, 4, b, 1, a, rho)
-                if v != v:
-                    v = _expect_pair_nested(5, 2, kd[b], K[a, b], kd[a], flags)
-                d4ss[b, a] = v
-                v = _mehler_value(coef, tail, energy, ok, 3, a, 3, b, rho)
-                if v != v:
-                    v = _expect_pair_nested(4, 4, kd[a], K[a, b], kd[b], flags)
-                dsds[a, b] = v
-                v = _mehler_value(coef, tail, energy, ok, 1, a, 1, b, rho)
-                if v != v:
-                    v = _expect_pair_nested(2, 2, kd[a], K[a, b], kd[b], flags)
-                ss[a, b] = v
+                for k in range(_PAIR_SWAP.shape[0]):
+                    x = a
+                    y = b
+                    if _PAIR_SWAP[k] == 1:
+                        x = b
+                        y = a
+                    v = math.nan
+                    if _PAIR_MEHLER[k, 0] >= 0:
+                        v = _mehler_value(coef, tail, energy, ok, _PAIR_MEHLER[k, 0], x,
+                                          _PAIR_MEHLER[k, 1], y, rho)
+                    if v != v:
+                        v = _expect_pair_nested(_PAIR_FIDS[k, 0], _PAIR_FIDS[k, 1], kd[x], K[a, b],
+                                                kd[y], flags)
+                    pv[k] = v
+                d2sd2s[a, b] = pv[0]
+                d2ss[a, b] = pv[1]
+                d2ss[b, a] = pv[2]
+                d3sds[a, b] = pv[3]
+                d3sds[b, a] = pv[4]
+                d4ss[a, b] = pv[5]
+                d4ss[b, a] = pv[6]
+                dsds[a, b] = pv[7]
+                ss[a, b] = pv[8]
 
 
-@numba.njit(cache=True)
-def _quad_aaaa(K, s, C, f, flags):
-    f[0] = 10
-    C[0, 0] = K[s[0], s[0]]
-    return _expect_nd(1, f, C, _TOL_1D, 0, flags)
-
-
-@numba.njit(cache=True)
-def _quad_aaab(K, s, C, f, flags):
-    f[0] = 11
-    f[1] = 2
-    C[0, 0] = K[s[0], s[0]]
-    C[0, 1] = K[s[0], s[1]]
-    C[1, 0] = K[s[1], s[0]]
-    C[1, 1] = K[s[1], s[1]]
-    return _expect_nd(2, f, C, _TOL_2D, 1, flags)
-
-
-@numba.njit(cache=True)
-def _quad_aabb(K, s, C, f, flags):
-    f[0] = 9
-    f[1] = 9
-    C[0, 0] = K[s[0], s[0]]
-    C[0, 1] = K[s[0], s[1]]
-    C[1, 0] = K[s[1], s[0]]
-    C[1, 1] = K[s[1], s[1]]
-    return _expect_nd(2, f, C, _TOL_2D, 1, flags)
-
-
-@numba.njit(cache=True)
-def _quad_aabc(K, s, C, f, flags):
-    f[0] = 9
-    f[1] = 2
-    f[2] = 2
-    C[0, 0] = K[s[0], s[0]]
-    C[0, 1] = K[s[0], s[1]]
-    C[0, 2] = K[s[0], s[2]]
-    C[1, 0] = K[s[1], s[0]]
-    C[1, 1] = K[s[1], s[1]]
-    C[1, 2] = K[s[1], s[2]]
-    C[2, 0] = K[s[2], s[0]]
-    C[2, 1] = K[s[2], s[1]]
-    C[2, 2] = K[s[2], s[2]]
-    return _expect_nd(3, f, C, _TOL_ND, 1, flags)
-
-
-@numba.njit(cache=True)
-def _quad_abcd(K, s, C, f, flags):
-    f[0] = 2
-    f[1] = 2
-    f[2] = 2
-    f[3] = 2
-    C[0, 0] = K[s[0], s[0]]
-    C[0, 1] = K[s[0], s[1]]
-    C[0, 2] = K[s[0], s[2]]
-    C[0, 3] = K[s[0], s[3]]
-    C[1, 0] = K[s[1], s[0]]
-    C[1, 1] = K[s[1], s[1]]
-    C[1, 2] = K[s[1], s[2]]
-    C[1, 3] = K[s[1], s[3]]
-    C[2, 0] = K[s[2], s[0]]
-    C[2, 1] = K[s[2], s[1]]
-    C[2, 2] = K[s[2], s[2]]
-    C[2, 3] = K[s[2], s[3]]
-    C[3, 0] = K[s[3], s[0]]
-    C[3, 1] = K[s[3], s[1]]
-    C[3, 2] = K[s[3], s[2]]
-    C[3, 3] = K[s[3], s[3]]
-    return _expect_nd(4, f, C, _TOL_ND, 1, flags)
+#: Per coincidence pattern (aaaa, aaab, aabb, aabc, abcd): number of variables, factor ids
+#: in variable order, sample of each variable, tolerance and rule grade (0 where closed).
+_QUAD_M = np.array([1, 2, 2, 3, 4], dtype=np.int64)
+_QUAD_F = np.array([[10, 0, 0, 0], [11, 2, 0, 0], [9, 9, 0, 0], [9, 2, 2, 0], [2, 2, 2, 2]], dtype=np.int64)
+_QUAD_P = np.array([[0, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 2, 0], [0, 1, 2, 3]], dtype=np.int64)
+_QUAD_TOL = np.array([_TOL_1D, _TOL_2D, _TOL_2D, _TOL_ND, _TOL_ND], dtype=np.float64)
+_QUAD_GRADE = np.array([0, 1, 1, 1, 1], dtype=np.int64)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -749,40 +586,48 @@ def _quad(K, flags):
         i, j, k, l = T[q, 0], T[q, 1], T[q, 2], T[q, 3]
         if i == l:
             s[0] = i
-            v = _quad_aaaa(K, s, C, f, flags)
+            pat = 0
         elif i == k:
             s[0] = i
             s[1] = l
-            v = _quad_aaab(K, s, C, f, flags)
+            pat = 1
         elif j == l:
             s[0] = j
             s[1] = i
-            v = _quad_aaab(K, s, C, f, flags)
+            pat = 1
         elif i == j and k == l:
             s[0] = i
             s[1] = k
-            v = _quad_aabb(K, s, C, f, flags)
+            pat = 2
         elif i == j:
             s[0] = i
             s[1] = k
             s[2] = l
-            v = _quad_aabc(K, s, C, f, flags)
+            pat = 3
         elif j == k:
             s[0] = j
             s[1] = i
             s[2] = l
-            v = _quad_aabc(K, s, C, f, flags)
+            pat = 3
         elif k == l:
             s[0] = k
             s[1] = i
             s[2] = j
-            v = _quad_aabc(K, s, C, f, flags)
+            pat = 3
         else:
             s[0] = i
             s[1] = j
             s[2] = k
             s[3] = l
-            v = _quad_abcd(K, s, C, f, flags)
+            pat = 4
+        v = math.nan
+        m = _QUAD_M[pat]
+        if m > 0:
+            for u in range(m):
+                f[u] = _QUAD_F[pat, u]
+                for w in range(m):
+                    C[u, w] = K[s[_QUAD_P[pat, u]], s[_QUAD_P[pat, w]]]
+            v = _expect_nd(m, f, C, _QUAD_TOL[pat], _QUAD_GRADE[pat], flags)
         vals[q] = v
     Q = np.empty((n, n, n, n))
     for q in range(T.shape[0]):
@@ -793,8 +638,16 @@ def _quad(K, flags):
 
 @numba.njit(cache=True, parallel=True)
 def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next, V_next, G1_next):
-    """One layer of the update rules (each distinct entry once; K and H: upper triangle)."""
+    """One layer of the update rules (each distinct entry once; K and H: upper triangle).
+
+    Returns the number of bad new entries of K, H, V, G1: K beyond 1e300 or not
+    finite (overflow), the others not finite (counted where they are computed, so the
+    checks cost no extra pass over the arrays)."""
     n = K.shape[0]
+    bad_K = 0
+    bad_H = 0
+    bad_V = 0
+    bad_G1 = 0
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
         # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
@@ -810,8 +663,12 @@ def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_
             row_K_next = K_next[a1, a1:]
             row_H_next = H_next[a1, a1:]
             for t in range(n - a1):
-                row_K_next[t] = C_W*row_ss[t] + C_b
-                row_H_next[t] = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                v_K = C_W*row_ss[t] + C_b
+                row_K_next[t] = v_K
+                bad_K += not abs(v_K) <= 1e300   # also true for nan
+                v_H = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                row_H_next[t] = v_H
+                bad_H += not math.isfinite(v_H)
     for a1 in range(n):
         for a2 in range(a1, n):
             for a3 in range(a1, n):
@@ -820,6 +677,7 @@ def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_
                     t1 = 2*dsds[a3, a4]
                     t2 = 2*dsds[a1, a2]
                     v = (0.25)*r*t0*(t1*V[a1, a1, a3, a4]*d2ss[a1, a2] + t1*V[a2, a2, a3, a4]*d2ss[a2, a1] + t2*V[a1, a2, a3, a3]*d2ss[a3, a4] + t2*V[a1, a2, a4, a4]*d2ss[a4, a3] + V[a1, a1, a3, a3]*d2ss[a1, a2]*d2ss[a3, a4] + V[a1, a1, a4, a4]*d2ss[a1, a2]*d2ss[a4, a3] + 4*V[a1, a2, a3, a4]*dsds[a1, a2]*dsds[a3, a4] + V[a2, a2, a3, a3]*d2ss[a2, a1]*d2ss[a3, a4] + V[a2, a2, a4, a4]*d2ss[a2, a1]*d2ss[a4, a3]) + t0*(-ss[a1, a2]*ss[a3, a4] + ssss[a1, a2, a3, a4])
+                    bad_V += not math.isfinite(v)
                     V_next[a1, a2, a3, a4] = v
                     V_next[a2, a1, a3, a4] = v
                     V_next[a1, a2, a4, a3] = v
@@ -829,65 +687,25 @@ def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_
                     V_next[a3, a4, a2, a1] = v
                     V_next[a4, a3, a2, a1] = v
     for a1 in range(n):
-        G1_next[a1, a1] = C_W*r*((0.5)*G1[a1, a1]*s2d2[a1] + (0.125)*V[a1, a1, a1, a1]*s2d4[a1])
+        g = C_W*r*((0.5)*G1[a1, a1]*s2d2[a1] + (0.125)*V[a1, a1, a1, a1]*s2d4[a1])
+        G1_next[a1, a1] = g
+        bad_G1 += not math.isfinite(g)
         for a2 in range(a1 + 1, n):
-            G1_next[a1, a2] = C_W*r*((0.125)*(2*V[a1, a1, a2, a2] + 4*V[a1, a2, a1, a2])*d2sd2s[a1, a2] + (0.5)*G1[a1, a1]*d2ss[a1, a2] + G1[a1, a2]*dsds[a1, a2] + (0.5)*G1[a2, a2]*d2ss[a2, a1] + (0.125)*V[a1, a1, a1, a1]*d4ss[a1, a2] + (0.5)*V[a1, a2, a1, a1]*d3sds[a1, a2] + (0.5)*V[a1, a2, a2, a2]*d3sds[a2, a1] + (0.125)*V[a2, a2, a2, a2]*d4ss[a2, a1])
-            G1_next[a2, a1] = G1_next[a1, a2]
+            g = C_W*r*((0.125)*(2*V[a1, a1, a2, a2] + 4*V[a1, a2, a1, a2])*d2sd2s[a1, a2] + (0.5)*G1[a1, a1]*d2ss[a1, a2] + G1[a1, a2]*dsds[a1, a2] + (0.5)*G1[a2, a2]*d2ss[a2, a1] + (0.125)*V[a1, a1, a1, a1]*d4ss[a1, a2] + (0.5)*V[a1, a2, a1, a1]*d3sds[a1, a2] + (0.5)*V[a1, a2, a2, a2]*d3sds[a2, a1] + (0.125)*V[a2, a2, a2, a2]*d4ss[a2, a1])
+            G1_next[a1, a2] = g
+            G1_next[a2, a1] = g
+            bad_G1 += not math.isfinite(g)
+    return (bad_K, bad_H, bad_V, bad_G1)
 
 
-@numba.njit(cache=True, parallel=True)
-def _check_kernel(K):
-    """0 ok; 1 an entry on or above the diagonal is not finite or beyond 1e300
-    (overflow); 2 a variance K_aa <= 0."""
-    n = K.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
-        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = K[a, a:]
-            for t in range(n - a):
-                bad += not abs(row[t]) <= 1e300   # also true for nan
-    if bad > 0:
-        return 1
-    for a in range(n):
-        if K[a, a] <= 0.0:
-            return 2
-    return 0
-
-
-@numba.njit(cache=True, parallel=True)
-def _finite_upper(A):
-    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
-    n = A.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
-        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = A[a, a:]
-            for t in range(n - a):
-                bad += not math.isfinite(row[t])
-    return bad == 0
-
-
-def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
+def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags, progress=None):
     """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index
     l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).
 
     Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):
     status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;
     3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.
+    progress, if given, is called as progress(layer, depth) after each layer.
 
     Plain Python on purpose: it only sequences the compiled kernels, and no compiled
     function calls a parallel one.  numba names the parallel loops of a function by
@@ -902,6 +720,10 @@ def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
     H[0] = H1
     V[0] = 0.0
     G1[0] = 0.0
+    if not np.all(np.abs(K1) <= 1e300):   # also false for nan
+        return 1, 1
+    if not np.all(np.diagonal(K1) > 0.0):
+        return 2, 1
     d2sd2s = np.empty((n, n))
     d2ss = np.empty((n, n))
     d3sds = np.empty((n, n))
@@ -912,26 +734,26 @@ def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
     ss = np.empty((n, n))
     for l in range(depth - 1):
         i, j = l % nb, (l + 1) % nb
-        code = _check_kernel(K[i])
-        if code != 0:
-            return code, l + 1
         _atoms(K[i], flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss)
         _mirror_upper(d2sd2s)
         _mirror_upper(dsds)
         _mirror_upper(ss)
         ssss = _quad(K[i], flags)
-        _step(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
+        bad = _step(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
         _mirror_upper(K[j])
         _mirror_upper(H[j])
-        if not _finite_upper(H[j]):
+        if bad[1]:
             return 3, l + 2
-        if not _all_finite(V[j]):
+        if bad[2]:
             return 4, l + 2
-        if not _finite_upper(G1[j]):
+        if bad[3]:
             return 5, l + 2
-    code = _check_kernel(K[(depth - 1) % nb])
-    if code != 0:
-        return code, depth
+        if bad[0]:
+            return 1, l + 2
+        if not np.all(np.diagonal(K[j]) > 0.0):
+            return 2, l + 2
+        if progress is not None:
+            progress(l + 2, depth)
     return 0, 0
 
 

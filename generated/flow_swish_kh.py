@@ -2,7 +2,7 @@
 # spec: flow('swish', observables=('K', 'H'))
 # activation: sigma(z) = z/(1 + exp(-z))
 # flow-signature: fc45836272c08d036bdd5b48715418604ff349ad73f9631e87619897ff72951b
-# generator-format: 1
+# generator-format: 2
 """rgflow evaluator of the finite-width recursions of swish for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'fc45836272c08d036bdd5b48715418604ff349ad73f9631e87619897ff72951b'
-GENERATOR_FORMAT = 1
+GENERATOR_FORMAT = 2
 ACTIVATION = 'swish'
 SIGMA = 'z/(1 + exp(-z))'
 OBSERVABLES = ('K', 'H')
@@ -22,7 +22,7 @@ QUANTITIES = ('K', 'H')
 ATOM_METHODS = {'dsds': 'mehler+numeric', 'ss': 'mehler+numeric'}
 SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'K', 'H', 'E[dsds]', 'E[ss]', "K'", "H'")
 
-_NFACTORS = 4
+
 _HZ = np.array([0.452548, 0.538174, 0.761093, 0.761093], dtype=np.float64)
 _NKINKS = np.array([0, 0, 0, 0], dtype=np.int64)
 _KINKS = np.array([[0.0], [0.0], [0.0], [0.0]], dtype=np.float64)
@@ -55,7 +55,12 @@ def _smooth(k, m, s):
 
 
 # ---------------------------------------------------------------------------------
-# Generic numerics, copied verbatim from codegen/numerics_template.py.
+# Generic numerics from codegen/numerics_template.py: only the definitions this module
+# uses (render.py drops the rest), otherwise verbatim.
+#
+# Calls between compiled functions pass integer arguments as np.int64(...), never as
+# bare literals: numba compiles a callee once per literal value it is called with
+# (Literal[int] types), which multiplied the first-use compile time.
 #
 # Needs from the module that includes it: _factor(k, z), _smooth(k, m, s) and the
 # arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool).
@@ -88,9 +93,6 @@ _MAXN = 4096
 #: Tolerances (relative to the size of the integrand) of the rules used for:
 _TOL_1D = 1e-13        # one-sample expectations
 _TOL_2D = 1e-11        # pairs by the nested rule (kinked factors, Mehler fall-back)
-_TOL_ND = 1e-11        # three- and four-sample expectations (four-point function): the nested
-                       # rule's realised error is ~50x its per-level target, so 1e-11 gives the
-                       # stated 1e-9 (tests/test_codegen.py, vs 4-D Gauss-Hermite of degree 48)
 _TOL_MEHLER = 1e-12    # Mehler series truncation
 _MEHLER_ORDER = 128    # per unit of the largest K_aa: the Hermite coefficients of f(sqrt(K) x)
 _MEHLER_MAX = 1024     # decay like exp(-c sqrt(k / K)), so the order needed grows like K
@@ -99,14 +101,6 @@ _GLA_SPAN = 2.0
 _GLB_X, _GLB_W = np.polynomial.legendre.leggauss(12)
 _GLB_SPAN = 3.0
 _STATUS_DEGRADED = 0
-#: The 24 permutations of four positions (to fill symmetric four-index arrays).
-_PERM4 = np.array([(a, b, c, d) for a in range(4) for b in range(4) for c in range(4) for d in range(4)
-                   if a != b and a != c and a != d and b != c and b != d and c != d], dtype=np.int64)
-
-
-@numba.njit(cache=True)
-def _pos(x):
-    return x if x > 0.0 else 0.0
 
 
 @numba.njit(cache=True)
@@ -116,94 +110,6 @@ def _clip1(x):
     if x < -1.0:
         return -1.0
     return x
-
-
-#: R(z) = (asin(sqrt z)/sqrt z - 1)/z on [0, 1/4]: monomial coefficients of its degree-12
-#: Chebyshev interpolant (codegen/arcsine.py derives them; a test checks they match).
-_ASIN_R = (
-    0.16666666666666669,
-    0.07499999999998433,
-    0.04464285714635543,
-    0.030381944138531247,
-    0.02237217294214989,
-    0.017352392720869973,
-    0.013971212973552933,
-    0.011479177415184906,
-    0.01032281435018578,
-    0.005457506718640358,
-    0.01740087944269402,
-    -0.014851887071247204,
-    0.028757851367421566,
-)
-_HALF_PI = 1.5707963267948966
-_PI = 3.141592653589793
-
-
-@numba.njit(cache=True)
-def _asin_r(z):
-    c = _ASIN_R
-    p = c[12]
-    p = p * z + c[11]
-    p = p * z + c[10]
-    p = p * z + c[9]
-    p = p * z + c[8]
-    p = p * z + c[7]
-    p = p * z + c[6]
-    p = p * z + c[5]
-    p = p * z + c[4]
-    p = p * z + c[3]
-    p = p * z + c[2]
-    p = p * z + c[1]
-    p = p * z + c[0]
-    return p
-
-
-@numba.njit(cache=True)
-def _asin_half(x):
-    """(p, big): asin|x| = p if not big, pi/2 - 2p if big (|x| > 1/2); see codegen/arcsine.py."""
-    a = abs(x)
-    big = a > 0.5
-    z = (1.0 - a) * 0.5 if big else a * a
-    s = math.sqrt(z)
-    s = s if big else a
-    return s + s * z * _asin_r(z), big
-
-
-@numba.njit(cache=True)
-def _asin(x):
-    """arcsin x for x in [-1, 1] (callers clip), <= 3 ulp; arithmetic and selects only,
-    so LLVM vectorises loops that call it (math.asin is an opaque libm call)."""
-    p, big = _asin_half(x)
-    r = _HALF_PI - 2.0 * p if big else p
-    return math.copysign(r, x)
-
-
-@numba.njit(cache=True)
-def _acos(x):
-    """arccos x for x in [-1, 1] (callers clip), <= 3 ulp, vectorisable like _asin;
-    acos x = 2 asin sqrt((1 - x)/2) near x = 1 keeps small angles accurate."""
-    p, big = _asin_half(x)
-    if big:
-        return 2.0 * p if x > 0.0 else _PI - 2.0 * p
-    return _HALF_PI - math.copysign(p, x)
-
-
-@numba.njit(cache=True)
-def _heaviside(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return 0.0
-    return 0.5
-
-
-@numba.njit(cache=True)
-def _sign(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return -1.0
-    return 0.0
 
 
 @numba.njit(cache=True)
@@ -408,19 +314,13 @@ def _nested(m, f, L, tol, grade, flags):
 
 
 @numba.njit(cache=True)
-def _expect_nd(m, f, C, tol, grade, flags):
-    """< prod_i f[i](z_i) > with z ~ N(0, C[:m, :m])."""
-    return _nested(m, f, _chol(C, m), tol, grade, flags)
-
-
-@numba.njit(cache=True)
 def _expect_1d(fid, k11, flags):
     """< f(z) > with z ~ N(0, k11) to _TOL_1D."""
     f = np.empty(1, dtype=np.int64)
     f[0] = fid
     L = np.zeros((4, 4))
     L[0, 0] = math.sqrt(k11) if k11 > 0.0 else 0.0
-    return _nested(1, f, L, _TOL_1D, 0, flags)
+    return _nested(np.int64(1), f, L, _TOL_1D, np.int64(0), flags)
 
 
 @numba.njit(cache=True)
@@ -434,7 +334,8 @@ def _expect_pair_nested(fa, fb, k11, k12, k22, flags):
     C[0, 1] = k12
     C[1, 0] = k12
     C[1, 1] = k22
-    return _nested(2, f, _chol(C, 2), _TOL_2D, 1, flags)
+    m = np.int64(2)
+    return _nested(m, f, _chol(C, m), _TOL_2D, np.int64(1), flags)
 
 
 @numba.njit(cache=True)
@@ -538,40 +439,17 @@ def _mirror_upper(A):
                     A[j, i] = A[i, j]
 
 
-@numba.njit(cache=True, parallel=True)
-def _all_finite(A):
-    """Whether every entry of the C-contiguous array A is finite (no temporary array)."""
-    flat = A.reshape(-1)
-    bad = 0
-    for i in numba.prange(flat.shape[0]):
-        if not math.isfinite(flat[i]):
-            bad += 1
-    return bad == 0
-
-
-@numba.njit(cache=True)
-def _multisets(n):
-    """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
-    count = n * (n + 1) * (n + 2) * (n + 3) // 24
-    T = np.empty((count, 4), dtype=np.int64)
-    q = 0
-    for i in range(n):
-        for j in range(i, n):
-            for k in range(j, n):
-                for l in range(k, n):
-                    T[q, 0] = i
-                    T[q, 1] = j
-                    T[q, 2] = k
-                    T[q, 3] = l
-                    q += 1
-    return T
-
-
 @numba.njit(cache=True)
 def _correlation(k11, k12, k22):
     if k11 <= 0.0 or k22 <= 0.0:
         return 0.0
     return _clip1(k12 / math.sqrt(k11 * k22))
+
+
+_DIAG_FIDS = np.array([0, 2], dtype=np.int64)
+_PAIR_FIDS = np.array([[1, 1], [3, 3]], dtype=np.int64)
+_PAIR_MEHLER = np.array([[0, 0], [1, 1]], dtype=np.int64)
+_PAIR_SWAP = np.array([0, 0], dtype=np.int64)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -583,10 +461,13 @@ def _atoms(K, flags, dsds, ss):
     kd = np.empty(n)
     for a in range(n):
         kd[a] = K[a, a]
-    for a in numba.prange(n):
-        kaa = kd[a]
-        dsds[a, a] = _expect_1d(0, kaa, flags)
-        ss[a, a] = _expect_1d(2, kaa, flags)
+    dg = np.empty((2, n))
+    for k in range(_DIAG_FIDS.shape[0]):
+        for a in range(n):
+            dg[k, a] = _expect_1d(_DIAG_FIDS[k], kd[a], flags)
+    for a in range(n):
+        dsds[a, a] = dg[0, a]
+        ss[a, a] = dg[1, a]
     coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, kd, flags)
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
@@ -597,22 +478,37 @@ def _atoms(K, flags, dsds, ss):
                 a = np.int64(n - 1) - np.int64(i)
                 if a == np.int64(i):
                     break
+            pv = np.empty(2)
             for b in range(a + 1, n):
                 rho = _correlation(kd[a], K[a, b], kd[b])
-                v = _mehler_value(coef, tail, energy, ok, 0, a, 0, b, rho)
-                if v != v:
-                    v = _expect_pair_nested(1, 1, kd[a], K[a, b], kd[b], flags)
-                dsds[a, b] = v
-                v = _mehler_value(coef, tail, energy, ok, 1, a, 1, b, rho)
-                if v != v:
-                    v = _expect_pair_nested(3, 3, kd[a], K[a, b], kd[b], flags)
-                ss[a, b] = v
+                for k in range(_PAIR_SWAP.shape[0]):
+                    x = a
+                    y = b
+                    if _PAIR_SWAP[k] == 1:
+                        x = b
+                        y = a
+                    v = math.nan
+                    if _PAIR_MEHLER[k, 0] >= 0:
+                        v = _mehler_value(coef, tail, energy, ok, _PAIR_MEHLER[k, 0], x,
+                                          _PAIR_MEHLER[k, 1], y, rho)
+                    if v != v:
+                        v = _expect_pair_nested(_PAIR_FIDS[k, 0], _PAIR_FIDS[k, 1], kd[x], K[a, b],
+                                                kd[y], flags)
+                    pv[k] = v
+                dsds[a, b] = pv[0]
+                ss[a, b] = pv[1]
 
 
 @numba.njit(cache=True, parallel=True)
 def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
-    """One layer of the update rules (each distinct entry once; K and H: upper triangle)."""
+    """One layer of the update rules (each distinct entry once; K and H: upper triangle).
+
+    Returns the number of bad new entries of K, H: K beyond 1e300 or not
+    finite (overflow), the others not finite (counted where they are computed, so the
+    checks cost no extra pass over the arrays)."""
     n = K.shape[0]
+    bad_K = 0
+    bad_H = 0
     for i in numba.prange((n + 1) // 2):
         # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
         # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
@@ -628,63 +524,23 @@ def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
             row_K_next = K_next[a1, a1:]
             row_H_next = H_next[a1, a1:]
             for t in range(n - a1):
-                row_K_next[t] = C_W*row_ss[t] + C_b
-                row_H_next[t] = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                v_K = C_W*row_ss[t] + C_b
+                row_K_next[t] = v_K
+                bad_K += not abs(v_K) <= 1e300   # also true for nan
+                v_H = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                row_H_next[t] = v_H
+                bad_H += not math.isfinite(v_H)
+    return (bad_K, bad_H)
 
 
-@numba.njit(cache=True, parallel=True)
-def _check_kernel(K):
-    """0 ok; 1 an entry on or above the diagonal is not finite or beyond 1e300
-    (overflow); 2 a variance K_aa <= 0."""
-    n = K.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
-        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = K[a, a:]
-            for t in range(n - a):
-                bad += not abs(row[t]) <= 1e300   # also true for nan
-    if bad > 0:
-        return 1
-    for a in range(n):
-        if K[a, a] <= 0.0:
-            return 2
-    return 0
-
-
-@numba.njit(cache=True, parallel=True)
-def _finite_upper(A):
-    """Whether every entry A[a, b], b >= a, of the square array A is finite."""
-    n = A.shape[0]
-    bad = 0
-    for i in numba.prange((n + 1) // 2):
-        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
-        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
-        for side in range(2):
-            a = np.int64(i)
-            if side == 1:
-                a = np.int64(n - 1) - np.int64(i)
-                if a == np.int64(i):
-                    break
-            row = A[a, a:]
-            for t in range(n - a):
-                bad += not math.isfinite(row[t])
-    return bad == 0
-
-
-def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
+def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags, progress=None):
     """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index
     l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).
 
     Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):
     status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;
     3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.
+    progress, if given, is called as progress(layer, depth) after each layer.
 
     Plain Python on purpose: it only sequences the compiled kernels, and no compiled
     function calls a parallel one.  numba names the parallel loops of a function by
@@ -697,20 +553,24 @@ def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags):
     n = K1.shape[0]
     K[0] = K1
     H[0] = H1
+    if not np.all(np.abs(K1) <= 1e300):   # also false for nan
+        return 1, 1
+    if not np.all(np.diagonal(K1) > 0.0):
+        return 2, 1
     dsds = np.empty((n, n))
     ss = np.empty((n, n))
     for l in range(depth - 1):
         i, j = l % nb, (l + 1) % nb
-        code = _check_kernel(K[i])
-        if code != 0:
-            return code, l + 1
         _atoms(K[i], flags, dsds, ss)
-        _step(K[i], H[i], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j])
-        if not _finite_upper(H[j]):
+        bad = _step(K[i], H[i], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j])
+        if bad[1]:
             return 3, l + 2
-    code = _check_kernel(K[(depth - 1) % nb])
-    if code != 0:
-        return code, depth
+        if bad[0]:
+            return 1, l + 2
+        if not np.all(np.diagonal(K[j]) > 0.0):
+            return 2, l + 2
+        if progress is not None:
+            progress(l + 2, depth)
     for s in range(nb):   # the layers were computed upper-triangular
         _mirror_upper(K[s])
         _mirror_upper(H[s])

@@ -86,7 +86,7 @@ def test_no_compiled_function_calls_a_parallel_one(entry):
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     parallel = {name for name, f in functions.items()
                 if any("parallel=True" in ast.unparse(d) for d in f.decorator_list)}
-    assert {"_atoms", "_step", "_check_kernel", "_mirror_upper"} <= parallel
+    assert {"_atoms", "_step", "_mirror_upper"} <= parallel
     assert functions["run_layers"].decorator_list == []
     for name, f in functions.items():
         if name == "run_layers":
