@@ -19,6 +19,7 @@ import pytest
 import codegen
 from codegen import InputError
 from derive.flow import flow
+from cli_checks import assert_cli_error
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -33,8 +34,7 @@ def rgflow(*argv, env=None, timeout=600):
 
 def assert_one_line_error(code, err, message):
     assert code == 2, err
-    assert err.startswith("rgflow: error:") and err.count("\n") == 1, err
-    assert "Traceback" not in err and message in err, err
+    assert_cli_error(err, message)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import pytest
 from rgflow.bayes import Architecture, predict
 from rgflow.bayes.data import linear_teacher
 from rgflow.cli import main
+from cli_checks import assert_cli_error
 
 
 def run(argv, capsys):
@@ -65,4 +66,5 @@ def test_langevin_command(capsys):
 ])
 def test_user_errors_are_one_line(argv, msg, capsys):
     rc, out, err = run(argv, capsys)
-    assert rc == 2 and err.startswith("rgflow: error: ") and msg in err and err.count("\n") == 1
+    assert rc == 2
+    assert_cli_error(err, msg)

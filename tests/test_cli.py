@@ -8,6 +8,7 @@ import pytest
 
 from derive import registry_names
 from rgflow.cli import main
+from cli_checks import assert_cli_error
 
 
 @pytest.mark.parametrize("name", registry_names())
@@ -42,7 +43,7 @@ def test_latex_command(capsys):
 def test_user_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("rgflow: error:") and message in err
+    assert_cli_error(err, message)
 
 
 def test_console_script_exit_code_without_traceback():
@@ -95,4 +96,4 @@ def test_compile_command(capsys, tmp_path, monkeypatch):
 def test_flow_user_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("rgflow: error:") and message in err
+    assert_cli_error(err, message)

@@ -69,7 +69,9 @@ def assert_only_expected_definitions(text: str) -> None:
         if isinstance(node, ast.Import):
             assert {(a.name, a.asname) for a in node.names} <= _IMPORTS, ast.unparse(node)
         elif isinstance(node, ast.Assign):
-            assert len(node.targets) == 1 and isinstance(node.targets[0], ast.Name), ast.unparse(node)
+            target = node.targets[0]
+            names = target.elts if isinstance(target, ast.Tuple) else [target]
+            assert len(node.targets) == 1 and all(isinstance(t, ast.Name) for t in names), ast.unparse(node)
             value = node.value
             if isinstance(value, ast.Call):
                 assert ast.unparse(value.func) in _CALLS, ast.unparse(node)

@@ -35,6 +35,7 @@ from rgflow.defaults import critical_hyperparameters
 from rgflow.validate import (COMPLETE, ValidationError, ValidationReport, bonferroni_threshold, chi2_1_quantile,
                              validate)
 from validation_cases import CASES, INPUTS
+from cli_checks import assert_cli_error
 
 pytestmark = pytest.mark.validation
 
@@ -349,4 +350,4 @@ def test_cli_errors_one_line(argv, message, capsys):
     from rgflow.cli import main
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("rgflow: error:") and message in err, err
+    assert_cli_error(err, message)
