@@ -77,8 +77,9 @@ class Progress:
         now = self.clock()
         elapsed = now - self.t0
         self.depth = depth
-        if elapsed < self.first_after or (self.last is not None and now - self.last < self.every):
-            return
+        if (layer >= depth or elapsed < self.first_after
+                or (self.last is not None and now - self.last < self.every)):
+            return   # the last layer is announced by done()
         self.last = now
         left = elapsed / max(layer - 1, 1) * (depth - layer)
         say(f"layer {layer}/{depth} ({elapsed:.0f} s, about {left:.0f} s left)")
