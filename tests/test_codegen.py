@@ -9,7 +9,7 @@ References, none of which shares code with the generated modules:
 * a tensor Gauss–Legendre product rule in Cholesky coordinates for two-input
   expectations (``pair_gl`` below, 2×240 nodes on [−9, 9]: error < 1e-14 for the
   analytic activations used here);
-* ``derive.reference.reference_flow``: plain numpy tensor-product Gauss–Hermite of the
+* ``rgflow.reference.reference_flow``: plain numpy tensor-product Gauss–Hermite of the
   N_D-input recursions (its own accuracy is measured from two degrees in each test).
 
 Stated accuracy of the evaluators (codegen/numerics_template.py): closed forms to
@@ -29,7 +29,7 @@ import codegen
 from codegen.evaluator import FlowMemoryError, FlowOverflowError, InputError
 from derive import activation
 from derive.flow import flow
-from derive.reference import nngp_ntk_closed, reference_flow
+from rgflow.reference import nngp_ntk_closed, reference_flow
 
 
 @pytest.fixture(autouse=True)
@@ -301,7 +301,7 @@ def test_exploding_network_names_the_layer():
 
 def test_zero_input_without_bias_is_reported():
     ev = codegen.compile(flow("tanh", ("K", "H")))
-    with pytest.raises(InputError, match="zero variance"):
+    with pytest.raises(InputError, match="input 0 is all zero and C_b = 0"):
         ev.run(np.zeros((1, 3)), depth=3, C_W=1.0)
 
 
@@ -336,7 +336,7 @@ def test_four_point_quadrature_patterns_to_stated_accuracy():
 
 
 def _check_four_point_patterns(module, K):
-    from derive.reference import expect_tensor
+    from rgflow.reference import expect_tensor
     Q = module._quad(np.ascontiguousarray(K), np.zeros(4, dtype=np.int64))   # every quadruple of K
     cases = {"abcd": (0, 1, 2, 3), "aabc": (2, 2, 0, 3), "aabb": (1, 1, 3, 3), "aaab": (3, 3, 3, 0),
              "aaaa": (1, 1, 1, 1)}
