@@ -21,8 +21,8 @@ def _template_namespace() -> dict:
     """The numerics template executed on its own (its functions are what generated modules
     paste; a module keeps only those it uses, so no single one need hold both)."""
     namespace = {}
-    exec(compile("import math\nimport numba\nimport numpy as np\n" + NUMERICS, "numerics_template", "exec"),
-         namespace)
+    source = "import math\nimport numba\nimport numpy as np\n" + NUMERICS.replace("cache=True", "cache=False")
+    exec(compile(source, "numerics_template", "exec"), namespace)   # no file: numba cannot cache
     return namespace
 
 
