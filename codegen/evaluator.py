@@ -18,7 +18,6 @@ import math
 import numbers
 import os
 import warnings
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -88,16 +87,42 @@ class LayerSeries(Sequence):
                 f"shape={self.array.shape[1:]})")
 
 
-@dataclass(frozen=True)
 class FlowResult:
-    """Per-layer results of one run (quantities not computed are None)."""
+    """Per-layer results of one run: ``res.<name>`` is the :class:`LayerSeries` of every
+    state the evaluator computed (``res.K``, ``res.H``, ``res.V``, ``res.G1`` and any
+    declared observable), None for a declared observable it did not compute.
 
-    depth: int
-    widths: tuple[int, ...] | None
-    K: LayerSeries
-    H: LayerSeries | None = None
-    V: LayerSeries | None = None
-    G1: LayerSeries | None = None
+    Immutable: the series are fixed at construction; ``res.quantities`` lists them.
+    """
+
+    __slots__ = ("depth", "widths", "_series", "_known")
+
+    def __init__(self, depth: int, widths, series: dict, known=("K", "H", "V", "G1")):
+        object.__setattr__(self, "depth", depth)
+        object.__setattr__(self, "widths", widths)
+        object.__setattr__(self, "_series", dict(series))
+        object.__setattr__(self, "_known", frozenset(known) | frozenset(series))
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        series = object.__getattribute__(self, "_series")
+        if name in series:
+            return series[name]
+        if name in object.__getattribute__(self, "_known"):
+            return None
+        raise AttributeError(f"FlowResult has no quantity {name!r}; computed: {', '.join(series)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError("FlowResult is immutable")
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        """Names of the computed states, in the flow's order."""
+        return tuple(self._series)
+
+    def __repr__(self):
+        return f"FlowResult(depth={self.depth}, quantities={self.quantities})"
 
     def vertex_ratio(self) -> np.ndarray:
         """V^{(ℓ)}_{(aa)(aa)} / (n_{ℓ−1} (K^{(ℓ)}_{aa})²) per layer (rows) and sample (columns).
@@ -226,17 +251,17 @@ def available_memory() -> int:
         return 1 << 62
 
 
-def memory_estimate(n_inputs: int, n_unique: int, depth: int, quantities, layers: int | None = None) -> int:
-    """Bytes the run allocates: outputs of the ``depth`` stored layers, per-layer work arrays
-    and the per-layer hyperparameters of all ``layers`` layers (default ``depth``)."""
-    pair = 8 * n_inputs**2
-    four = 8 * n_inputs**4
-    total = depth * pair * sum(q in quantities for q in ("K", "H", "G1"))
+def memory_estimate(n_inputs: int, n_unique: int, depth: int, ranks, layers: int | None = None) -> int:
+    """Bytes the run allocates: outputs of the ``depth`` stored layers of states with the
+    given tensor ``ranks``, per-layer work arrays (pair atoms; the four-point function
+    and its orbit representatives when a rank-4 state is present) and the per-layer
+    hyperparameters of all ``layers`` layers (default ``depth``)."""
+    total = sum(depth * 8 * n_inputs**rank for rank in ranks)
     total += 8 * 8 * (depth if layers is None else layers)   # C_b, C_W, λ_b, λ_W, ratios, widths
     work = 8 * 12 * n_unique**2
-    if "V" in quantities:
-        total += depth * four
-        work += 3 * 8 * n_unique**4 + (depth * 8 * n_unique**4 if n_unique != n_inputs else 0)
+    fours = sum(rank == 4 for rank in ranks)
+    if fours:
+        work += 4 * 8 * n_unique**4 + (fours * depth * 8 * n_unique**4 if n_unique != n_inputs else 0)
     return total + work
 
 
@@ -267,19 +292,6 @@ def _zero_variance_message(layer: int, inputs: np.ndarray, cb: np.ndarray, cw: n
 # Evaluator
 # ---------------------------------------------------------------------------------
 
-def _status_messages() -> dict[int, tuple[str, str]]:
-    """Status code of the generated layer loop → (observable, what went wrong), from the
-    declarations (:attr:`derive.observables.Observable.status`)."""
-    from derive import observables
-    out = {}
-    for o in observables.DECLARED:
-        what = ("the kernel overflowed (|K| > 1e300 or not finite)" if o.name == "K"
-                else f"the {o.description.split(' (')[0]} {o.name} is not finite")
-        out[o.status] = (o.name, what)
-    return out
-
-
-
 class Evaluator:
     """Numerical evaluator of one flow, backed by a generated numba module.
 
@@ -303,6 +315,7 @@ class Evaluator:
         self.signature = module.SIGNATURE
         self.quantities = tuple(module.QUANTITIES)
         self.observables = tuple(module.OBSERVABLES)
+        self.states = tuple(module.STATES)
 
     def __repr__(self):
         return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "
@@ -310,7 +323,7 @@ class Evaluator:
 
     def _check_memory(self, n_inputs: int, n_unique: int, stored: int, depth: int) -> None:
         """FlowMemoryError before anything large is allocated (the estimate comes first)."""
-        need = memory_estimate(n_inputs, n_unique, stored, self.quantities, layers=depth)
+        need = memory_estimate(n_inputs, n_unique, stored, [rank for _, rank in self.states], layers=depth)
         have = available_memory()
         if need > 0.8 * have:
             detail = (f" (V alone: {stored} layers x N_D^4 x 8 bytes = {_gib(stored * 8 * n_inputs**4)})"
@@ -368,42 +381,52 @@ class Evaluator:
         self._check_memory(n_inputs, n, stored, depth)
 
         gram = unique @ unique.T / X.shape[1]
-        K1 = cb[0] + cw[0] * gram
-        H1 = lb[0] + lw[0] * gram
-        arrays = {}
-        for q, shape in (("K", (n, n)), ("H", (n, n)), ("V", (n, n, n, n)), ("G1", (n, n))):
-            arrays[q] = (np.empty((stored,) + shape) if q in self.quantities
-                         else np.empty((0,) + (0,) * len(shape)))
+        init = self.module.initial_state(gram, cb[0], cw[0], lb[0], lw[0])
+        arrays = tuple(np.empty((stored,) + (n,) * rank) for _, rank in self.states)
         flags = np.zeros(4, dtype=np.int64)
         speak = runtime.messages_enabled(progress)
         with runtime.first_use(self.module, speak), runtime.thread_count(runtime.threads_for(self.module, n)):
             hook = progress if callable(progress) else (runtime.Progress() if speak else None)
             with np.errstate(all="ignore"):
-                code, layer = self.module.run_layers(K1, H1, cb, cw, lb, lw, ratio, arrays["K"], arrays["H"],
-                                                     arrays["V"], arrays["G1"], flags, hook)
+                code, layer = self.module.run_layers(init, (cb, cw, lb, lw, ratio), arrays, flags, hook)
             if isinstance(hook, runtime.Progress):
                 hook.done()
         code, layer = int(code), int(layer)
         if code == 2:
             raise InputError(_zero_variance_message(layer, X, cb, cw))
         if code:
-            quantity, what = _status_messages().get(code, ("?", "evaluation failed"))
-            raise FlowOverflowError(f"{what} at layer {layer} (C_W = {cw[min(layer, depth) - 1]:g}, "
-                                    f"C_b = {cb[min(layer, depth) - 1]:g}): the network explodes; "
-                                    "reduce C_W, the input scale or the depth")
+            raise FlowOverflowError(f"{self._status_message(code)} at layer {layer} "
+                                    f"(C_W = {cw[min(layer, depth) - 1]:g}, C_b = {cb[min(layer, depth) - 1]:g}): "
+                                    "the network explodes; reduce C_W, the input scale or the depth")
         if flags[0]:
             warnings.warn("quadrature node limit reached (very large kernel): accuracy below the stated "
                           "tolerance for some expectations", RuntimeWarning, stacklevel=2)
         out = {}
-        for q in ("K", "H", "V", "G1"):
-            if q not in self.quantities:
-                out[q] = None
-                continue
-            arr = arrays[q]
+        for (q, _), arr in zip(self.states, arrays):
             if keep == "last":
                 arr = arr[(depth - 1) % stored][None]
             if inverse is not None:
                 idx = inverse.ravel()
                 arr = arr[(slice(None),) + np.ix_(*([idx] * (arr.ndim - 1)))]
             out[q] = LayerSeries(arr, first=depth - len(arr) + 1)
-        return FlowResult(depth=depth, widths=widths, K=out["K"], H=out["H"], V=out["V"], G1=out["G1"])
+        return FlowResult(depth, widths, out, known=self._declared_names())
+
+    def _declared_names(self) -> tuple[str, ...]:
+        from derive import observables
+        return observables.names()
+
+    def _status_message(self, code: int) -> str:
+        """What the generated layer loop's status ``code`` means, from its STATUS table and
+        the state's declaration (its description)."""
+        name = self.module.STATUS.get(code)
+        if name is None:
+            return f"evaluation failed (status {code})"
+        if code == 1:
+            return f"the kernel overflowed (|{name}| > 1e300 or not finite)"
+        description = ""
+        if self.flow is not None:
+            try:
+                description = self.flow.recursion.declaration(name).description.split(" (")[0] + " "
+            except KeyError:
+                pass
+        return f"the {description}{name} is not finite"

@@ -28,9 +28,9 @@ import sympy as sp
 
 from derive.errors import RGFlowError
 from derive.recursions import QUAD_PATTERNS, sample_indices, width_ratio
-from derive.symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b, z
+from derive.symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b
 
-from .lower import SMOOTH_M, SMOOTH_S, KernelPlan
+from .lower import Absent, Closed, KernelPlan, Mehler, Nested, Quadrature1D
 from .printer import NumbaPrinter, number_literal
 
 __all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND", "NUMERICS"]
@@ -42,7 +42,6 @@ NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text(
 _JIT = "@numba.njit(cache=True)"
 #: Loops over independent pairs (O(N_D^2)) and multisets (O(N_D^4 / 24)) of samples run on threads.
 _JIT_PARALLEL = "@numba.njit(cache=True, parallel=True)"
-_STATUS = {"K": 1, "degenerate": 2, "H": 3, "V": 4, "G1": 5}
 
 
 def _printer() -> NumbaPrinter:
@@ -121,7 +120,7 @@ def _metadata(plan: KernelPlan) -> list[str]:
     act = plan.activation
     methods = {}
     for a in plan.atoms:
-        methods[a.name] = "+".join(sorted({k for k in (a.diag[0], a.off[0]) if k != "none"}))
+        methods[a.name] = "+".join(sorted({m.method for m in (a.diag, a.off) if not isinstance(m, Absent)}))
     if plan.quads:
         methods["ssss"] = "+".join(sorted({q.kind for q in plan.quads}))
     lines = [
@@ -133,6 +132,10 @@ def _metadata(plan: KernelPlan) -> list[str]:
         f"QUANTITIES = {tuple(plan.quantities)!r}",
         "ATOM_METHODS = {" + ", ".join(f"{k!r}: {methods[k]!r}" for k in sorted(methods)) + "}",
         f"SCHEDULE = {tuple(plan.schedule)!r}",
+        "#: (name, rank) of each state, in the order of run_layers' init and states",
+        f"STATES = {tuple((s.name, s.rank) for s in plan.states)!r}",
+        "#: run_layers status code -> the state that stopped being finite (2: a vanishing variance)",
+        "STATUS = {" + ", ".join(f"{s.status}: {s.name!r}" for s in plan.states) + "}",
         "",
     ]
     return lines
@@ -244,17 +247,24 @@ _FOLDED_ROWS = [
 ]
 
 
+def _reads_upper_only(state) -> bool:
+    """Whether the rules of ``state`` read every tensor at (a1, a2) only (or a one-index
+    tensor at a1 or a2): then its upper triangle needs only upper triangles."""
+    a1, a2 = sample_indices[:2]
+    return all(x.indices in ((a1, a2), (a1,), (a2,)) for u in state.rules for x in u.rhs.atoms(sp.Indexed))
+
+
 def triangular_layers(plan: KernelPlan) -> bool:
     """Whether the layer loop may keep pair quantities upper-triangular.
 
-    The K and H updates, their pair atoms and the checks read entry (a1, a2) only for
-    a1 <= a2, so a K/H flow computes the upper triangle (diagonal included) of atoms
-    and states and mirrors the stored layers once at the end.  The V and G1 updates
-    and the four-point function index atoms and K freely, so with them every layer
-    is mirrored as soon as it is computed (non-symmetric atoms are always computed
-    in full).
+    When every state is updated pair by pair on the upper triangle and its rules read
+    entry (a1, a2) only for a1 <= a2 (K and H), the atoms and states are computed on the
+    upper triangle (diagonal included) and the stored layers mirrored once at the end.
+    Otherwise (V, G1 and the four-point function index atoms and K freely) every layer
+    is mirrored as soon as it is computed (non-symmetric atoms are always computed in
+    full).
     """
-    return not any(q in plan.quantities for q in ("V", "G1"))
+    return all(s.loop == "symmetric-pairs" and _reads_upper_only(s) for s in plan.states) and not plan.quads
 
 
 def _closed_pair_loop(plan: KernelPlan, closed_off) -> list[str]:
@@ -283,7 +293,7 @@ def _closed_pair_loop(plan: KernelPlan, closed_off) -> list[str]:
                 + [f"c{i}a" for i in range(len(col))])
         L.append(f"                vt = _closed_ab({', '.join(args)})")
     for a in closed_off:
-        slot = a.off[1]
+        slot = a.off.slot
         if a.symmetric:
             L.append(f"                row_{a.name}[t] = v[{slot}]")
         else:
@@ -307,20 +317,20 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
     first-use compile time of quadrature modules.
     """
     names = [a.name for a in plan.atoms]
-    closed_off = [a for a in plan.atoms if a.off[0] == "closed"]
-    numeric_off = [a for a in plan.atoms if a.off[0] in ("mehler", "nested")]
-    numeric_diag = [a for a in plan.atoms if a.diag[0] == "numeric"]
+    closed_off = [a for a in plan.atoms if isinstance(a.off, Closed)]
+    numeric_off = [a for a in plan.atoms if isinstance(a.off, (Mehler, Nested))]
+    numeric_diag = [a for a in plan.atoms if isinstance(a.diag, Quadrature1D)]
     mehler_index = {fid: i for i, fid in enumerate(plan.mehler_fids)}
     jobs = []   # (target, (fa, fb), (ia, ib) or (-1, -1), swapped)
     for a in numeric_off:
-        fa, fb = a.off[1]
-        mi = (mehler_index[fa], mehler_index[fb]) if a.off[0] == "mehler" else (-1, -1)
+        fa, fb = a.off.factors
+        mi = (mehler_index[fa], mehler_index[fb]) if isinstance(a.off, Mehler) else (-1, -1)
         jobs.append((f"{a.name}[a, b]", (fa, fb), mi, 0))
         if not a.symmetric:
             jobs.append((f"{a.name}[b, a]", (fa, fb), mi, 1))
     L = []
     if numeric_diag:
-        L.append(_table("_DIAG_FIDS", [a.diag[1][0] for a in numeric_diag]))
+        L.append(_table("_DIAG_FIDS", [a.diag.factor for a in numeric_diag]))
     if jobs:
         L += [_table("_PAIR_FIDS", [list(j[1]) for j in jobs]),
               _table("_PAIR_MEHLER", [list(j[2]) for j in jobs]),
@@ -337,9 +347,9 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
         L.append("    for a in range(n):")
         L.append("        bd = _closed_a(kd[a])")
         for a in plan.atoms:
-            if a.diag[0] == "closed":
+            if isinstance(a.diag, Closed):
                 target = f"{a.name}[a, a]" if a.rank == 2 else f"{a.name}[a]"
-                L.append(f"        {target} = bd[{a.diag[1]}]")
+                L.append(f"        {target} = bd[{a.diag.slot}]")
     if numeric_diag:
         L += [f"    dg = np.empty(({len(numeric_diag)}, n))",
               "    for k in range(_DIAG_FIDS.shape[0]):",
@@ -467,70 +477,177 @@ def _quad_function(plan: KernelPlan) -> list[str]:
 _PARAMS = (C_b, C_W, lambda_b, lambda_W, width_ratio)
 
 
+def _bad(state, value: str) -> str:
+    """The expression counting a bad new entry of ``state``: beyond 1e300 or not finite for
+    the kernel (overflow), not finite for the others."""
+    return f"not abs({value}) <= 1e300   # also true for nan" if state.bounded else f"not math.isfinite({value})"
+
+
+def _symmetric_pairs(states) -> list[str]:
+    """Entries (a1, a2 = a1 + t) of every symmetric pair state updated by one "ab" rule, in
+    one loop over balanced folded rows: reads and writes go through slices X[a1, a1:]
+    indexed by t >= 0, so the inner loop is contiguous and vectorised (see
+    _closed_pair_loop)."""
+    a1, a2 = sample_indices[:2]
+    t = sp.Symbol("t", integer=True, nonnegative=True)
+    rules = [s.rules[0] for s in states]
+    rows = {}
+    for u in rules:
+        for x in sorted(u.rhs.atoms(sp.Indexed), key=str):
+            if x.indices == (a1, a2):
+                rows[x] = sp.IndexedBase(f"row_{x.base}")[t]
+    L = [line.replace(" a =", " a1 =").replace("if a ==", "if a1 ==") for line in _FOLDED_ROWS]
+    L += [f"            row_{x.base} = {x.base}[a1, a1:]" for x in sorted(rows, key=str)]
+    L += [f"            row_{s.name}_next = {s.name}_next[a1, a1:]" for s in states]
+    L += ["            for t in range(n - a1):"]
+    body, values = _cse_block([u.rhs.xreplace(rows).subs(a2, a1 + t) for u in rules], "                ")
+    L += body
+    for s, v in zip(states, values):
+        L += [f"                v_{s.name} = {v}", f"                row_{s.name}_next[t] = v_{s.name}",
+              f"                bad_{s.name} += {_bad(s, f'v_{s.name}')}"]
+    return L
+
+
+def _all_pairs(state) -> list[str]:
+    """Every ordered pair of a pair state without index symmetry."""
+    body, (v,) = _cse_block([state.rules[0].rhs], "            ")
+    return (["    for a1 in range(n):", "        for a2 in range(n):"] + body
+            + [f"            v = {v}", f"            {state.name}_next[a1, a2] = v",
+               f"            bad_{state.name} += {_bad(state, 'v')}"])
+
+
+def _diagonal_and_pairs(state) -> list[str]:
+    """A symmetric pair state whose diagonal ("aa") and off-diagonal ("a<b") entries have
+    their own rules (G1: the coincident-sample form of its derivatives)."""
+    rules = {u.pattern: u for u in state.rules}
+    name = state.name
+    body, (vd,) = _cse_block([rules["aa"].rhs], "        ")
+    L = ["    for a1 in range(n):"] + body + [f"        g = {vd}", f"        {name}_next[a1, a1] = g",
+                                          f"        bad_{name} += {_bad(state, 'g')}"]
+    body, (vo,) = _cse_block([rules["a<b"].rhs], "            ")
+    L += ["        for a2 in range(a1 + 1, n):"] + body
+    L += [f"            g = {vo}", f"            {name}_next[a1, a2] = g", f"            {name}_next[a2, a1] = g",
+          f"            bad_{name} += {_bad(state, 'g')}"]
+    return L
+
+
+def _quadruple_orbits(state) -> list[str]:
+    """One entry per orbit of quadruples under the state's symmetry group (the orbit
+    representatives ``reps_<name>`` are computed once per run by ``_orbit_representatives``),
+    written to every image in the orbit."""
+    a = sample_indices
+    name = state.name
+    body, (v,) = _cse_block([state.rules[0].rhs], "        ")
+    L = [f"    for q in range(reps_{name}.shape[0]):"]
+    L += [f"        {a[k]} = reps_{name}[q, {k}]" for k in range(4)]
+    L += body + [f"        v = {v}", f"        bad_{name} += {_bad(state, 'v')}"]
+    for g in state.group:
+        L.append(f"        {name}_next[{', '.join(str(a[g[k]]) for k in range(4))}] = v")
+    return L
+
+
+def _group_table(state) -> str:
+    return _table(f"_GROUP_{state.name}", [list(g) for g in state.group])
+
+
+def _orbit_function(plan: KernelPlan) -> list[str]:
+    """``_orbit_representatives(n, group)``: the lexicographically smallest quadruple of each
+    orbit under the permutations ``group`` (rows of index positions), in order."""
+    if not any(s.loop == "quadruple-orbits" for s in plan.states):
+        return []
+    L = [_group_table(s) for s in plan.states if s.loop == "quadruple-orbits"]
+    L += ["", "", _JIT, "def _orbit_representatives(n, group):",
+          '    """Quadruples (a1, a2, a3, a4) that no permutation in group maps to a smaller one."""',
+          "    out = np.empty((n**4, 4), dtype=np.int64)",
+          "    m = 0",
+          "    idx = np.empty(4, dtype=np.int64)",
+          "    for a1 in range(n):",
+          "        for a2 in range(n):",
+          "            for a3 in range(n):",
+          "                for a4 in range(n):",
+          "                    idx[0] = a1",
+          "                    idx[1] = a2",
+          "                    idx[2] = a3",
+          "                    idx[3] = a4",
+          "                    smallest = True",
+          "                    for g in range(group.shape[0]):",
+          "                        for k in range(4):",
+          "                            d = idx[group[g, k]] - idx[k]",
+          "                            if d != 0:",
+          "                                break",
+          "                        if d < 0:",
+          "                            smallest = False",
+          "                            break",
+          "                    if smallest:",
+          "                        out[m] = idx",
+          "                        m += 1",
+          "    return out[:m].copy()", "", ""]
+    return L
+
+
+_LOOP_EMITTERS = {"all-pairs": _all_pairs, "diagonal-and-pairs": _diagonal_and_pairs,
+                  "quadruple-orbits": _quadruple_orbits}
+
+
 def _step_function(plan: KernelPlan) -> list[str]:
-    q = plan.quantities
-    states = [s for s in ("K", "H", "V", "G1") if s in q]
+    """``_step``: one layer of every state's update rules, each loop shape emitted by its
+    emitter (:data:`codegen.lower.LOOPS`), chosen by index pattern and symmetry."""
+    states = [s.name for s in plan.states]
     atoms = [a.name for a in plan.atoms] + (["ssss"] if plan.quads else [])
-    args = states + atoms + [p.name for p in _PARAMS] + [f"{s}_next" for s in states]
-    a1, a2, a3, a4 = sample_indices
+    reps = [f"reps_{s.name}" for s in plan.states if s.loop == "quadruple-orbits"]
+    args = states + atoms + reps + [p.name for p in _PARAMS] + [f"{s}_next" for s in states]
     L = [_JIT_PARALLEL, f"def _step({', '.join(args)}):",
-         '    """One layer of the update rules (each distinct entry once; K and H: upper triangle).',
+         '    """One layer of the update rules (each distinct entry once; symmetric pair states:',
+         '    upper triangle).',
          "",
-         f"    Returns the number of bad new entries of {', '.join(states)}: K beyond 1e300 or not",
-         '    finite (overflow), the others not finite (counted where they are computed, so the',
+         f"    Returns the number of bad new entries of {', '.join(states)}: the kernel beyond 1e300 or",
+         '    not finite (overflow), the others not finite (counted where they are computed, so the',
          '    checks cost no extra pass over the arrays)."""',
          "    n = K.shape[0]"]
     L += [f"    bad_{s} = 0" for s in states]
-    rules = {(u.quantity, u.pattern): u for u in plan.updates}
-    pair = [rules[(s, "ab")] for s in ("K", "H") if (s, "ab") in rules]
-    if pair:
-        # entries (a1, a2 = a1 + t) through slices X[a1, a1:] indexed by t >= 0, so that the
-        # inner loop is contiguous and vectorised (see _closed_pair_loop)
-        t = sp.Symbol("t", integer=True, nonnegative=True)
-        rows = {}
-        for u in pair:
-            for x in sorted(u.rhs.atoms(sp.Indexed), key=str):
-                if x.indices == (a1, a2):
-                    rows[x] = sp.IndexedBase(f"row_{x.base}")[t]
-        L += [line.replace(" a =", " a1 =").replace("if a ==", "if a1 ==") for line in _FOLDED_ROWS]
-        L += [f"            row_{x.base} = {x.base}[a1, a1:]" for x in sorted(rows, key=str)]
-        L += [f"            row_{u.quantity}_next = {u.quantity}_next[a1, a1:]" for u in pair]
-        L += ["            for t in range(n - a1):"]
-        body, values = _cse_block([u.rhs.xreplace(rows).subs(a2, a1 + t) for u in pair], "                ")
-        L += body
-        for u, v in zip(pair, values):
-            bad = "not abs(v_K) <= 1e300   # also true for nan" if u.quantity == "K" else f"not math.isfinite(v_{u.quantity})"
-            L += [f"                v_{u.quantity} = {v}", f"                row_{u.quantity}_next[t] = v_{u.quantity}",
-                  f"                bad_{u.quantity} += {bad}"]
-    if ("V", "abcd") in rules:
-        body, (v,) = _cse_block([rules[("V", "abcd")].rhs], "                    ")
-        L += ["    for a1 in range(n):", "        for a2 in range(a1, n):", "            for a3 in range(a1, n):",
-              "                for a4 in range(a2 if a3 == a1 else a3, n):"]
-        L += body
-        L += [f"                    v = {v}", "                    bad_V += not math.isfinite(v)"]
-        for i, j, k, l in ((a1, a2, a3, a4), (a2, a1, a3, a4), (a1, a2, a4, a3), (a2, a1, a4, a3),
-                           (a3, a4, a1, a2), (a4, a3, a1, a2), (a3, a4, a2, a1), (a4, a3, a2, a1)):
-            L.append(f"                    V_next[{i}, {j}, {k}, {l}] = v")
-    if ("G1", "aa") in rules:
-        body, (vd,) = _cse_block([rules[("G1", "aa")].rhs], "        ")
-        L += ["    for a1 in range(n):"] + body + [f"        g = {vd}", "        G1_next[a1, a1] = g",
-                                              "        bad_G1 += not math.isfinite(g)"]
-        body, (vo,) = _cse_block([rules[("G1", "a<b")].rhs], "            ")
-        L += ["        for a2 in range(a1 + 1, n):"] + body
-        L += [f"            g = {vo}", "            G1_next[a1, a2] = g", "            G1_next[a2, a1] = g",
-              "            bad_G1 += not math.isfinite(g)"]
+    pairs = [s for s in plan.states if s.loop == "symmetric-pairs"]
+    if pairs:
+        L += _symmetric_pairs(pairs)
+    for s in plan.states:
+        if s.loop != "symmetric-pairs":
+            L += _LOOP_EMITTERS[s.loop](s)
     L.append(f"    return ({', '.join(f'bad_{s}' for s in states)}{',' if len(states) == 1 else ''})")
     return L + ["", ""]
 
 
+def _initial_function(plan: KernelPlan) -> list[str]:
+    """``initial_state(gram, C_b, C_W, lambda_b, lambda_W)``: the layer-1 tensors from the
+    declarations' initial conditions (plain numpy: entry-wise in the input Gram matrix)."""
+    a1, a2 = sample_indices[:2]
+    gram = sp.IndexedBase("gram")
+    p = _printer()
+    L = ["def initial_state(gram, C_b, C_W, lambda_b, lambda_W):",
+         '    """Layer-1 values of the states (declared initial conditions), in STATES order."""',
+         "    n = gram.shape[0]", "    out = []"]
+    for s in plan.states:
+        expr = s.initial
+        if expr.has(gram):
+            if s.rank != 2 or any(x.base != gram or x.indices != (a1, a2) for x in expr.atoms(sp.Indexed)):
+                raise ValueError(f"initial condition of {s.name} must be entry-wise in gram[a1, a2]")
+            gsym = sp.Symbol("gram")
+            L.append(f"    out.append(np.asarray({p.doprint(expr.xreplace({gram[a1, a2]: gsym}))}, "
+                     "dtype=np.float64) + np.zeros((n, n)))")
+        else:
+            L.append(f"    out.append(np.full(({', '.join(['n'] * s.rank)},), {p.doprint(expr)}, dtype=np.float64))")
+    L += ["    return tuple(out)", "", ""]
+    return L
+
+
 _RUN_DOC = [
-    '    """Layers 1..depth (depth = len(C_b)) from layer 1: layer l+1 is stored at index',
-    "    l % nb of K, H, V, G1, where nb = K.shape[0] is depth (all layers) or 2 (the last).",
+    '    """Layers 1..depth (depth = len(C_b)) from the layer-1 states init: layer l+1 of state',
+    "    X is stored at index l % nb of its array in states, where nb = states[0].shape[0] is",
+    "    depth (all layers) or 2 (the last).  States and their order: STATES.",
     "",
-    "    Parameters are arrays over layers (index l: layer l+1).  Returns (status, layer):",
-    "    status 0 ok; 1 kernel not finite (overflow); 2 a sample with K_aa <= 0;",
-    "    3, 4, 5: H, V, G1 not finite; layer is the 1-based layer where it happened.",
-    "    progress, if given, is called as progress(layer, depth) after each layer.",
+    "    params = (C_b, C_W, lambda_b, lambda_W, r), arrays over layers (index l: layer l+1).",
+    "    Returns (status, layer): status 0 ok; 1 kernel not finite (overflow); 2 a sample with",
+    "    K_aa <= 0; 3, 4, ...: the state STATUS names is not finite; layer is the 1-based layer",
+    "    where it happened.  progress, if given, is called as progress(layer, depth) after each",
+    "    layer.",
     "",
     "    Plain Python on purpose: it only sequences the compiled kernels, and no compiled",
     "    function calls a parallel one.  numba names the parallel loops of a function by",
@@ -542,7 +659,7 @@ _RUN_DOC = [
 
 
 def _run_function(plan: KernelPlan) -> list[str]:
-    """The plain-Python layer loop ``run_layers``.
+    """The plain-Python layer loop ``run_layers(init, params, states, flags, progress)``.
 
     Symmetric pair quantities are computed on the upper triangle and mirrored here:
     per layer when an update reads them freely, otherwise once at the end
@@ -550,21 +667,20 @@ def _run_function(plan: KernelPlan) -> list[str]:
     the overflow checks are free; the first layer's kernel and the variances (O(N_D))
     are checked with numpy here.
     """
-    q = plan.quantities
-    states = [s for s in ("K", "H", "V", "G1") if s in q]
+    states = [s.name for s in plan.states]
     atoms = [a.name for a in plan.atoms]
     triangular = triangular_layers(plan)
-    L = ["def run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags, progress=None):"]
+    comma = "," if len(states) == 1 else ""
+    L = ["def run_layers(init, params, states, flags, progress=None):"]
     L += _RUN_DOC
-    L += ["    depth = C_b.shape[0]", "    nb = K.shape[0]", "    n = K1.shape[0]", "    K[0] = K1"]
-    if "H" in q:
-        L.append("    H[0] = H1")
-    if "V" in q:
-        L.append("    V[0] = 0.0")
-    if "G1" in q:
-        L.append("    G1[0] = 0.0")
-    L += ["    if not np.all(np.abs(K1) <= 1e300):   # also false for nan", "        return 1, 1",
-          "    if not np.all(np.diagonal(K1) > 0.0):", "        return 2, 1"]
+    L += [f"    {', '.join(states)}{comma} = states", f"    {', '.join(f'init_{s}' for s in states)}{comma} = init",
+          "    C_b, C_W, lambda_b, lambda_W, r = params",
+          "    depth = C_b.shape[0]", "    nb = K.shape[0]", "    n = init_K.shape[0]"]
+    L += [f"    {s}[0] = init_{s}" for s in states]
+    L += ["    if not np.all(np.abs(init_K) <= 1e300):   # also false for nan", "        return 1, 1",
+          "    if not np.all(np.diagonal(init_K) > 0.0):", "        return 2, 1"]
+    L += [f"    reps_{s.name} = _orbit_representatives(n, _GROUP_{s.name})"
+          for s in plan.states if s.loop == "quadruple-orbits"]
     # atom buffers are allocated once (fresh pages cost as much as computing closed atoms)
     L += [f"    {a.name} = np.empty({'(n, n)' if a.rank == 2 else 'n'})" for a in plan.atoms]
     L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb",
@@ -575,16 +691,17 @@ def _run_function(plan: KernelPlan) -> list[str]:
     if plan.quads:
         L.append("        ssss = _quad(K[i], flags)")
         atom_args.append("ssss")
-    args = ([f"{s}[i]" for s in states] + atom_args
+    reps = [f"reps_{s.name}" for s in plan.states if s.loop == "quadruple-orbits"]
+    args = ([f"{s}[i]" for s in states] + atom_args + reps
             + ["C_b[l + 1]", "C_W[l + 1]", "lambda_b[l + 1]", "lambda_W[l + 1]", "r[l + 1]"]
             + [f"{s}[j]" for s in states])
     L.append(f"        bad = _step({', '.join(args)})")
-    pair_states = [s for s in ("K", "H") if s in q]
+    pair_states = [s.name for s in plan.states if s.loop == "symmetric-pairs"]
     if not triangular:
         L += [f"        _mirror_upper({s}[j])" for s in pair_states]
-    for k, s in enumerate(states):
-        if s != "K":
-            L += [f"        if bad[{k}]:", f"            return {_STATUS[s]}, l + 2"]
+    for k, s in enumerate(plan.states):
+        if not s.bounded:
+            L += [f"        if bad[{k}]:", f"            return {s.status}, l + 2"]
     L += ["        if bad[0]:", "            return 1, l + 2",
           "        if not np.all(np.diagonal(K[j]) > 0.0):", "            return 2, l + 2",
           "        if progress is not None:", "            progress(l + 2, depth)"]
@@ -670,13 +787,16 @@ def render_module(plan: KernelPlan, command: str = DEFAULT_COMMAND) -> str:
     body += _closed(plan)
     body += _atoms_function(plan)
     body += _quad_function(plan)
+    body += _orbit_function(plan)
     body += _step_function(plan)
+    body += _initial_function(plan)
     body += _run_function(plan)
-    body = used_definitions(body, {"run_layers"})
+    body = used_definitions(body, {"run_layers", "initial_state"})
     while body and not body[0].strip():
         body.pop(0)
     lines += [""] + body
-    lines += ["", '__all__ = ["run_layers", "SIGNATURE", "QUANTITIES", "OBSERVABLES", "ATOM_METHODS"]']
+    lines += ["", '__all__ = ["run_layers", "initial_state", "SIGNATURE", "STATES", "STATUS", "QUANTITIES", '
+              '"OBSERVABLES", "ATOM_METHODS"]']
     text = "\n".join(lines).rstrip("\n") + "\n"
     text.encode("ascii")  # generated modules are ASCII only
     return text

@@ -133,15 +133,12 @@ class _CompileWatch:
 _READY: set[str] = set()
 
 
-def _tiny_arrays(quantities):
+def _tiny_arguments(module):
     """run_layers arguments for one input and two layers, with the types of a real call."""
-    ones = np.ones((1, 1))
-    par = {"C_b": np.zeros(2), "C_W": np.ones(2), "lambda_b": np.zeros(2), "lambda_W": np.ones(2)}
-    arrays = []
-    for q, shape in (("K", (1, 1)), ("H", (1, 1)), ("V", (1, 1, 1, 1)), ("G1", (1, 1))):
-        arrays.append(np.empty((2,) + shape) if q in quantities else np.empty((0,) + (0,) * len(shape)))
-    return (ones, ones.copy(), par["C_b"], par["C_W"], par["lambda_b"], par["lambda_W"], np.ones(2),
-            *arrays, np.zeros(4, dtype=np.int64))
+    init = module.initial_state(np.ones((1, 1)), 0.0, 1.0, 0.0, 1.0)
+    params = (np.zeros(2), np.ones(2), np.zeros(2), np.ones(2), np.ones(2))
+    states = tuple(np.empty((2,) + (1,) * rank) for _, rank in module.STATES)
+    return init, params, states, np.zeros(4, dtype=np.int64)
 
 
 @contextlib.contextmanager
@@ -157,7 +154,7 @@ def first_use(module, enabled: bool):
     watch = _CompileWatch(module, enabled)
     with watch.watching():
         with thread_count(1), np.errstate(all="ignore"):
-            module.run_layers(*_tiny_arrays(tuple(module.QUANTITIES)))
+            module.run_layers(*_tiny_arguments(module))
         watch.finish()
         yield
         watch.finish()

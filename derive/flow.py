@@ -30,7 +30,7 @@ from . import observables as _declared
 from .activations import Activation, activation
 from .graph import _networkx, build_graph, schedule, write_graphml
 from .hashing import signature_of
-from .recursions import (OBSERVABLES, Recursion, build_recursion, normalise_observables,
+from .recursions import (OBSERVABLES, Recursion, build_recursion, resolve_observables,
                          sample_indices, width_ratio)
 from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["Flow", "flow", "FLOW_FORMAT"]
 
 #: Bumped whenever the meaning of a Flow's content changes (part of its signature).
-FLOW_FORMAT = 1
+FLOW_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,9 @@ def _signature(rec: Recursion) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _flow(act: Activation, observables: tuple[str, ...]) -> Flow:
-    rec = build_recursion(act, observables)
+def _flow(act: Activation, observables: tuple[str, ...], declarations) -> Flow:
+    rec = build_recursion(act, observables if declarations == _declared.DECLARED
+                          else [d for d in declarations if d.name in observables])
     return Flow(rec, _networkx().freeze(build_graph(rec)))
 
 
@@ -112,15 +113,17 @@ def flow(act, observables=OBSERVABLES) -> Flow:
     ----------
     act : Activation or str
         Activation (all parameters bound) or a name/expression for :func:`derive.activation`.
-    observables : iterable of str or str
-        Subset of ("K", "H", "V", "G1"); what they need is added (V needs K, G1 needs V).
+    observables : iterable of str or Observable, or str
+        Subset of ("K", "H", "V", "G1") (:data:`derive.observables.DECLARED`), and/or new
+        :class:`~derive.observables.Observable` declarations; what they need is added (V
+        needs K, G1 needs V).
 
     Returns
     -------
     Flow
     """
     act = act if isinstance(act, Activation) else activation(act)
-    return _flow(act, normalise_observables(observables))
+    return _flow(act, *resolve_observables(observables))
 
 
 # ---------------------------------------------------------------------------------
@@ -130,11 +133,12 @@ def flow(act, observables=OBSERVABLES) -> Flow:
 _INDEX_TEX = {s: rf"\alpha_{{{i + 1}}}" for i, s in enumerate(sample_indices)}
 
 
-def _indexed_tex(name: str, indices, layer: str) -> str:
-    """LaTeX of a state tensor (from its declaration) or of an atom, at ``layer``."""
+def _indexed_tex(name: str, indices, layer: str, declarations: dict) -> str:
+    """LaTeX of a state tensor (from its declaration in ``declarations``) or of an atom, at
+    ``layer``."""
     idx = [_INDEX_TEX.get(i, sp.latex(i)) for i in indices]
-    if name in _declared.names():
-        o = _declared.observable(name)
+    if name in declarations:
+        o = declarations[name]
         head = f"{o.tex}^{{{o.tex_mark}({layer})}}"
         if len(o.index_groups) == 1:
             return head + "_{" + "".join(idx) + "}"
@@ -166,13 +170,13 @@ _PARAM_TEX = {C_b: "C_{b}", C_W: "C_{W}", lambda_b: r"\lambda_{b}", lambda_W: r"
               width_ratio: r"\frac{n_{\ell}}{n_{\ell-1}}"}
 
 
-def _latex(expr, layer="\\ell") -> str:
+def _latex(expr, declarations: dict, layer="\\ell") -> str:
     names = dict(_PARAM_TEX)
     replacements = {}
     for i, ind in enumerate(sorted(expr.atoms(sp.Indexed), key=sp.default_sort_key)):
         sym = sp.Symbol(f"_idx{i}")
         replacements[ind] = sym
-        names[sym] = _indexed_tex(str(ind.base.label), ind.indices, layer)
+        names[sym] = _indexed_tex(str(ind.base.label), ind.indices, layer, declarations)
     return sp.latex(expr.xreplace(replacements), symbol_names=names, mul_symbol=None)
 
 
@@ -182,10 +186,11 @@ _PATTERN_TEX = {"a": r"a = b", "ab": r"a \neq b"}
 def recursion_latex(rec: Recursion) -> str:
     """LaTeX of the update rules of ``rec`` and of its expectation atoms."""
     lines = [r"\begin{align*}"]
+    declarations = {d.name: d for d in rec.declarations}
     for u in rec.updates:
-        lhs = _indexed_tex(u.quantity, u.lhs.indices, r"\ell+1")
+        lhs = _indexed_tex(u.quantity, u.lhs.indices, r"\ell+1", declarations)
         cond = {"a<b": r" \quad (\alpha_{1} \neq \alpha_{2})", "aa": ""}.get(u.pattern, "")
-        lines.append(f"{lhs} &= {_latex(u.rhs)}{cond} \\\\")
+        lines.append(f"{lhs} &= {_latex(u.rhs, declarations)}{cond} \\\\")
     for atom in rec.atoms:
         for p in atom.patterns:
             size = p.size

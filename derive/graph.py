@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from .recursions import OBSERVABLES, Recursion
+from .recursions import Recursion
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -40,7 +40,6 @@ def _networkx():
 __all__ = ["build_graph", "prune", "schedule", "natural_key", "write_graphml", "atom_node", "update_node"]
 
 _KIND_ORDER = {"parameter": 0, "state": 1, "expectation": 2, "update": 3}
-_QUANTITY_ORDER = {q: i for i, q in enumerate(OBSERVABLES)}
 
 
 def atom_node(name: str) -> str:
@@ -54,11 +53,14 @@ def update_node(quantity: str) -> str:
 
 
 def natural_key(graph: nx.DiGraph):
-    """Sort key for nodes of ``graph``: (kind, quantity order, name)."""
+    """Sort key for nodes of ``graph``: (kind, quantity order, name); the quantity order is
+    the graph's own (declaration order), so declared-elsewhere observables sort too."""
+    order = {q: i for i, q in enumerate(graph.graph.get("quantities", "").split(","))}
+
     def key(node):
         data = graph.nodes[node]
         quantity = data.get("quantity", "")
-        return (_KIND_ORDER.get(data.get("kind"), 9), _QUANTITY_ORDER.get(quantity, 9), str(node))
+        return (_KIND_ORDER.get(data.get("kind"), 9), order.get(quantity, len(order)), str(node))
     return key
 
 

@@ -32,7 +32,7 @@ import sympy as sp
 from .symbols import C_W, C_b, lambda_W, lambda_b
 
 __all__ = ["Observable", "Rule", "DECLARED", "observable", "names", "requires", "atoms_read",
-           "closure", "width_ratio", "sample_indices", "gram", "state", "next_state", "atom"]
+           "closure", "resolve", "check", "width_ratio", "sample_indices", "gram", "state", "next_state", "atom"]
 
 #: Width ratio r = n_ℓ / n_{ℓ−1} of the inherited 1/n terms.
 width_ratio = sp.Symbol("r", positive=True)
@@ -109,11 +109,11 @@ class Observable:
     estimator: str
     description: str
 
-    @property
-    def status(self) -> int:
-        """Status code of the generated layer loop when this observable stops being finite
-        (the kernel keeps 1 for overflow; 2 is a vanishing variance)."""
-        return 1 if self.name == "K" else 3 + [o.name for o in DECLARED if o.name != "K"].index(self.name)
+    def canonical_text(self) -> str:
+        """Everything that determines generated code, as stable text (part of flow signatures)."""
+        rules = ";".join(f"{r.pattern}:{sp.srepr(r.rhs)}" for r in self.rules)
+        return (f"{self.name}|{self.rank}|{self.symmetries}|{sp.srepr(self.initial)}|{self.order}|"
+                f"{rules}")
 
 
 def _declarations() -> tuple[Observable, ...]:
@@ -177,24 +177,79 @@ def _bases(o: Observable) -> set[str]:
     return {str(x.base.label) for rule in o.rules for x in rule.rhs.atoms(sp.Indexed)}
 
 
-def requires(o: Observable) -> tuple[str, ...]:
-    """The other observables whose layer-ℓ tensors its rules read, in canonical order; K is
-    always required (every atom is an expectation over N(0, K))."""
+def requires(o: Observable, declarations: tuple[Observable, ...] = DECLARED) -> tuple[str, ...]:
+    """The other observables whose layer-ℓ tensors its rules read, in the order of
+    ``declarations``; K is always required (every atom is an expectation over N(0, K))."""
     read = _bases(o) | {"K"}
-    return tuple(n for n in _BY_NAME if n in read and n != o.name)
+    return tuple(d.name for d in declarations if d.name in read and d.name != o.name)
 
 
-def atoms_read(o: Observable) -> tuple[str, ...]:
+def atoms_read(o: Observable, declarations: tuple[Observable, ...] = DECLARED) -> tuple[str, ...]:
     """The Gaussian atoms its rules read (sorted names)."""
-    return tuple(sorted(_bases(o) - set(_BY_NAME)))
+    return tuple(sorted(_bases(o) - {d.name for d in declarations}))
 
 
-def closure(requested) -> tuple[str, ...]:
-    """The requested observables and everything they require, in canonical order."""
+def closure(requested, declarations: tuple[Observable, ...] = DECLARED) -> tuple[str, ...]:
+    """The requested observables and everything they require, in the order of ``declarations``."""
+    by_name = {d.name: d for d in declarations}
     needed, stack = set(), list(requested)
     while stack:
         q = stack.pop()
         if q not in needed:
             needed.add(q)
-            stack.extend(requires(observable(q)))
-    return tuple(n for n in _BY_NAME if n in needed)
+            stack.extend(requires(by_name[q], declarations))
+    return tuple(d.name for d in declarations if d.name in needed)
+
+
+def resolve(requested) -> tuple[tuple[str, ...], tuple[Observable, ...]]:
+    """Requested observables — declared names, or :class:`Observable` values declared
+    elsewhere (a test, a user's extension) — as (names, declarations): the declarations are
+    :data:`DECLARED` followed by the new ones, in the order given.
+
+    A new observable is one value: nothing in the pipeline (graph, lowering, rendering,
+    results) needs to know it.
+
+    Raises
+    ------
+    KeyError
+        For an unknown name (the caller turns it into its own error).
+    ValueError
+        For a new observable whose name is already declared differently.
+    """
+    extra, names = [], []
+    for item in requested:
+        if isinstance(item, Observable):
+            known = _BY_NAME.get(item.name) or next((e for e in extra if e.name == item.name), None)
+            if known is not None and known != item:
+                raise ValueError(f"observable {item.name!r} is already declared differently")
+            if known is None:
+                extra.append(item)
+            names.append(item.name)
+        else:
+            names.append(str(item))
+    declarations = DECLARED + tuple(extra)
+    by_name = {d.name: d for d in declarations}
+    unknown = sorted(set(names) - set(by_name))
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    for d in extra:
+        for name in requires(d, declarations):
+            if name not in by_name:
+                raise KeyError(name)
+    order = [d.name for d in declarations]
+    return tuple(sorted(set(names), key=order.index)), declarations
+
+
+def check(o: Observable) -> None:
+    """ValueError unless ``o`` is a well-formed declaration: its rules cover each entry once
+    (``ab``; or ``aa`` and ``a<b``; or ``abcd``), use as many indices as its rank, and its
+    symmetries are permutations of the indices."""
+    patterns = sorted(rule.pattern for rule in o.rules)
+    allowed = {2: (["ab"], ["a<b", "aa"]), 4: (["abcd"],)}
+    if o.rank not in allowed or patterns not in [sorted(p) for p in allowed[o.rank]]:
+        raise ValueError(f"observable {o.name!r}: rank {o.rank} with rule patterns {patterns} is not supported")
+    for perm in o.symmetries:
+        if sorted(perm) != list(range(o.rank)):
+            raise ValueError(f"observable {o.name!r}: symmetry {perm} is not a permutation of {o.rank} indices")
+    if not o.name.isidentifier() or not o.name.isascii() or o.name.startswith("_"):
+        raise ValueError(f"observable name {o.name!r} must be a plain ASCII identifier")

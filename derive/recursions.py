@@ -50,7 +50,7 @@ from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b, z, z1, z2, z3,
 
 __all__ = ["FlowError", "AtomPattern", "GaussianAtom", "Update", "Recursion", "build_recursion",
            "OBSERVABLES", "REQUIRES", "QUAD_PATTERNS", "width_ratio", "sample_indices",
-           "normalise_observables", "stabilise", "closed_expectation"]
+           "normalise_observables", "resolve_observables", "stabilise", "closed_expectation"]
 
 #: Observables in canonical order and what each requires, read off the declarations
 #: (:mod:`derive.observables`).
@@ -173,6 +173,8 @@ class Recursion:
     updates : tuple of Update
     parameters : tuple of sympy.Symbol
         Per-layer parameters (C_b, C_W, lambda_b, lambda_W, r).
+    declarations : tuple of Observable
+        The declarations of ``quantities`` (:mod:`derive.observables`), in order.
     """
 
     activation: Activation
@@ -181,6 +183,7 @@ class Recursion:
     atoms: tuple[GaussianAtom, ...]
     updates: tuple[Update, ...]
     parameters: tuple[sp.Symbol, ...]
+    declarations: tuple = ()
 
     def atom(self, name: str) -> GaussianAtom:
         for a in self.atoms:
@@ -197,7 +200,15 @@ class Recursion:
         parts += [a.canonical_text() for a in self.atoms]
         parts += [u.canonical_text() for u in self.updates]
         parts += [p.name for p in self.parameters]
+        parts += [d.canonical_text() for d in self.declarations]
         return "\n".join(parts)
+
+    def declaration(self, name: str):
+        """The :class:`~derive.observables.Observable` of the quantity ``name``."""
+        for d in self.declarations:
+            if d.name == name:
+                return d
+        raise KeyError(name)
 
 
 # ---------------------------------------------------------------------------------
@@ -224,22 +235,34 @@ _TEX_PRIMES = {0: "", 1: "'", 2: "''", 3: "'''", 4: "^{(4)}"}
 
 def normalise_observables(observables) -> tuple[str, ...]:
     """Validate and order observable names (a string "K,H" or an iterable)."""
-    if isinstance(observables, str):
-        observables = [s for s in observables.replace(" ", ",").split(",") if s]
+    return resolve_observables(observables)[0]
+
+
+def resolve_observables(observables) -> tuple[tuple[str, ...], tuple[_declared.Observable, ...]]:
+    """(requested names in canonical order, declarations in force) for ``observables``: a
+    string "K,H", or an iterable of names and :class:`~derive.observables.Observable` values."""
+    if isinstance(observables, (str, _declared.Observable)):
+        observables = ([s for s in observables.replace(" ", ",").split(",") if s]
+                       if isinstance(observables, str) else [observables])
     try:
-        names = [str(o) for o in observables]
+        items = [o if isinstance(o, _declared.Observable) else str(o) for o in observables]
     except TypeError:
         raise FlowError(f"observables must be names among {', '.join(OBSERVABLES)}") from None
-    unknown = sorted(set(names) - set(OBSERVABLES))
-    if unknown:
-        raise FlowError(f"unknown observable(s) {', '.join(unknown)}; choose from {', '.join(OBSERVABLES)}")
-    if not names:
+    if not items:
         raise FlowError("no observable requested; choose from " + ", ".join(OBSERVABLES))
-    return tuple(o for o in OBSERVABLES if o in names)
-
-
-def _closure(observables) -> tuple[str, ...]:
-    return _declared.closure(observables)
+    for o in items:
+        if isinstance(o, _declared.Observable):
+            try:
+                _declared.check(o)
+            except ValueError as exc:
+                raise FlowError(str(exc)) from None
+    try:
+        names, declarations = _declared.resolve(items)
+    except KeyError as exc:
+        raise FlowError(f"unknown observable(s) {exc.args[0]}; choose from {', '.join(OBSERVABLES)}") from None
+    except ValueError as exc:
+        raise FlowError(str(exc)) from None
+    return names, declarations
 
 
 def _canonical(expr: sp.Expr) -> sp.Expr:
@@ -354,19 +377,25 @@ def _make_atom(act: Activation, name: str) -> GaussianAtom:
 # Update rules
 # ---------------------------------------------------------------------------------
 
-def _updates(quantities) -> tuple[Update, ...]:
-    """The declared rules of ``quantities`` as :class:`Update` records, in canonical order."""
+def _updates(declarations) -> tuple[Update, ...]:
+    """The declared rules as :class:`Update` records, in declaration order."""
     return tuple(Update(o.name, rule.pattern, _declared.next_state(o.name)[rule.indices], rule.rhs)
-                 for o in _declared.DECLARED if o.name in quantities for rule in o.rules)
+                 for o in declarations for rule in o.rules)
 
 
 @functools.lru_cache(maxsize=64)
-def _build(act: Activation, observables: tuple[str, ...]) -> Recursion:
-    quantities = _closure(observables)
-    names = sorted({n for q in quantities for n in NEEDS[q]}, key=_ATOM_ORDER.index)
+def _build(act: Activation, observables: tuple[str, ...], declarations) -> Recursion:
+    quantities = _declared.closure(observables, declarations)
+    used = tuple(d for d in declarations if d.name in quantities)
+    wanted = {n for d in used for n in _declared.atoms_read(d, declarations)}
+    unknown = sorted(wanted - set(_ATOM_ORDER))
+    if unknown:
+        raise FlowError(f"observable rules read unknown Gaussian atom(s) {', '.join(unknown)}; "
+                        f"known atoms: {', '.join(_ATOM_ORDER)}")
+    names = sorted(wanted, key=_ATOM_ORDER.index)
     atoms = tuple(_atom_cached(act, n) for n in names)
     parameters = (C_b, C_W, lambda_b, lambda_W, width_ratio)
-    return Recursion(act, observables, quantities, atoms, _updates(quantities), parameters)
+    return Recursion(act, observables, quantities, atoms, _updates(used), parameters, used)
 
 
 @functools.lru_cache(maxsize=256)
@@ -394,4 +423,4 @@ def build_recursion(act, observables=OBSERVABLES) -> Recursion:
                         cli=f"activation {act.name!r} has unbound parameters ({names}); give values, "
                             + " ".join(f"-p {p.name}=0.1" for p in act.free_parameters)
                             + " for example")
-    return _build(act, normalise_observables(observables))
+    return _build(act, *resolve_observables(observables))
