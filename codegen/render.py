@@ -36,7 +36,7 @@ from .printer import NumbaPrinter, number_literal
 __all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND", "NUMERICS"]
 
 #: Bumped whenever the emitted format changes (part of every cache key and manifest entry).
-GENERATOR_FORMAT = 2
+GENERATOR_FORMAT = 3
 DEFAULT_COMMAND = "python -m codegen regenerate"
 NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text()
 _JIT = "@numba.njit(cache=True)"

@@ -2,7 +2,7 @@
 # spec: flow('erf', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = erf(z)
 # flow-signature: 834e98dd7bb2385669c8e6af7799bef7d7472ec59ef63c2c7bab3d29103d737a
-# generator-format: 2
+# generator-format: 3
 """rgflow evaluator of the finite-width recursions of erf for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '834e98dd7bb2385669c8e6af7799bef7d7472ec59ef63c2c7bab3d29103d737a'
-GENERATOR_FORMAT = 2
+GENERATOR_FORMAT = 3
 ACTIVATION = 'erf'
 SIGMA = 'erf(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')

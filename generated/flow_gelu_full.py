@@ -2,7 +2,7 @@
 # spec: flow('gelu', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z*(erf(sqrt(2)*z/2)/2 + 1/2)
 # flow-signature: 9ceb9d2fb8d56e02e1c8410f6d1a33b8cfd5378f8f505ec9869bc627ffa1baa8
-# generator-format: 2
+# generator-format: 3
 """rgflow evaluator of the finite-width recursions of gelu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '9ceb9d2fb8d56e02e1c8410f6d1a33b8cfd5378f8f505ec9869bc627ffa1baa8'
-GENERATOR_FORMAT = 2
+GENERATOR_FORMAT = 3
 ACTIVATION = 'gelu'
 SIGMA = 'z*(erf(sqrt(2)*z/2)/2 + 1/2)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')

@@ -2,7 +2,7 @@
 # spec: flow('linear', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z
 # flow-signature: 1b6b3237c35a747dadd92192207f2fe50079b00064b83c601c020dcfdffcac58
-# generator-format: 2
+# generator-format: 3
 """rgflow evaluator of the finite-width recursions of linear for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '1b6b3237c35a747dadd92192207f2fe50079b00064b83c601c020dcfdffcac58'
-GENERATOR_FORMAT = 2
+GENERATOR_FORMAT = 3
 ACTIVATION = 'linear'
 SIGMA = 'z'
 OBSERVABLES = ('K', 'H', 'V', 'G1')

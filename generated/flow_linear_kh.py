@@ -2,7 +2,7 @@
 # spec: flow('linear', observables=('K', 'H'))
 # activation: sigma(z) = z
 # flow-signature: 013246a6e84fa133cba3b0fe505e5a43112414afd7b154bc9938128224edf366
-# generator-format: 2
+# generator-format: 3
 """rgflow evaluator of the finite-width recursions of linear for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '013246a6e84fa133cba3b0fe505e5a43112414afd7b154bc9938128224edf366'
-GENERATOR_FORMAT = 2
+GENERATOR_FORMAT = 3
 ACTIVATION = 'linear'
 SIGMA = 'z'
 OBSERVABLES = ('K', 'H')

@@ -2,7 +2,7 @@
 # spec: flow('relu', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z*Heaviside(z)
 # flow-signature: a0d89ed0d44e22079b2517883b0b00f1f6fe84b87faaa2a274090ee9b6e69ce9
-# generator-format: 2
+# generator-format: 3
 """rgflow evaluator of the finite-width recursions of relu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'a0d89ed0d44e22079b2517883b0b00f1f6fe84b87faaa2a274090ee9b6e69ce9'
-GENERATOR_FORMAT = 2
+GENERATOR_FORMAT = 3
 ACTIVATION = 'relu'
 SIGMA = 'z*Heaviside(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')

@@ -2,7 +2,7 @@
 # spec: flow('swish', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z/(1 + exp(-z))
 # flow-signature: 4598715247b5f9a508b8b92ca71508c31d3d53e613b64416920a446a70649fa0
-# generator-format: 2
+# generator-format: 3
 """rgflow evaluator of the finite-width recursions of swish for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '4598715247b5f9a508b8b92ca71508c31d3d53e613b64416920a446a70649fa0'
-GENERATOR_FORMAT = 2
+GENERATOR_FORMAT = 3
 ACTIVATION = 'swish'
 SIGMA = 'z/(1 + exp(-z))'
 OBSERVABLES = ('K', 'H', 'V', 'G1')

@@ -2,7 +2,7 @@
 # spec: flow('tanh', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = tanh(z)
 # flow-signature: 27c2a11325701b07e929a670ca95b8c529dfe2613ce9d1d94bbcc78de705b0ba
-# generator-format: 2
+# generator-format: 3
 """rgflow evaluator of the finite-width recursions of tanh for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -14,7 +14,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '27c2a11325701b07e929a670ca95b8c529dfe2613ce9d1d94bbcc78de705b0ba'
-GENERATOR_FORMAT = 2
+GENERATOR_FORMAT = 3
 ACTIVATION = 'tanh'
 SIGMA = 'tanh(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
