@@ -28,10 +28,11 @@ __all__ = ["compile", "generate", "Evaluator", "FlowResult", "LayerSeries", "Gen
            "InputError", "FlowOverflowError", "FlowMemoryError", "cache_key"]
 
 
-def compile(f, command: str | None = None) -> Evaluator:  # noqa: A001 - the public name of the issue
+def compile(f, command: str | None = None, backend=None) -> Evaluator:  # noqa: A001 - the public name
     """Evaluator of the flow ``f`` (a :class:`derive.flow.Flow`, or an activation name/expression).
 
-    Looks for ``f`` in ``generated/MANIFEST.json`` (committed catalogue); otherwise
+    ``backend`` (:mod:`codegen.backend`, default numba) renders the module.  Looks for
+    ``f`` in ``generated/MANIFEST.json`` (committed numba catalogue); otherwise
     loads it from the user cache, generating it there first on a miss.  Never writes
     into ``generated/``.  Every module file is checked against its recorded sha256
     before it is executed: a committed file that does not match is skipped (with a
@@ -42,11 +43,14 @@ def compile(f, command: str | None = None) -> Evaluator:  # noqa: A001 - the pub
     from . import artifacts, cache
     if not isinstance(f, Flow):
         f = flow(f)
+    from .backend import NUMBA
     from .driver import cache_key, generate
-    key = cache_key(f)
-    committed = _committed(key, f, artifacts, cache)
-    if committed is not None:
-        return committed
+    backend = NUMBA if backend is None else backend
+    key = cache_key(f, backend)
+    if backend.name == NUMBA.name:
+        committed = _committed(key, f, artifacts, cache)
+        if committed is not None:
+            return committed
     root = cache.usable_root()
     path = cache.module_path(key, root)
     name = f"rgflow_cache_{key[:24]}"
@@ -54,7 +58,7 @@ def compile(f, command: str | None = None) -> Evaluator:  # noqa: A001 - the pub
         module = cache.load_verified(path, name)
     except cache.CacheIntegrityError:
         cmd = command or f"codegen.compile(flow({f.activation.name!r}, {tuple(f.observables)!r}))"
-        cache.store(path, generate(f, cmd).text)
+        cache.store(path, generate(f, cmd, backend).text)
         module = cache.load_verified(path, name)
     cache.discard_corrupt_numba_cache(module)
     return Evaluator(module, f, origin=str(path))
@@ -86,4 +90,5 @@ def _reset_cache_modules():  # pragma: no cover - test helper
 
 
 # the generator (sympy) is imported on first use, not by ``import codegen``
-_lazy.install(__name__, {"GeneratedModule": ".driver", "cache_key": ".driver", "generate": ".driver"})
+_lazy.install(__name__, {"GeneratedModule": ".driver", "cache_key": ".driver", "generate": ".driver",
+                         "Backend": ".backend", "NUMBA": ".backend"})

@@ -1,7 +1,7 @@
 """The codegen driver: flow → module text, one stage after another.
 
 Stage order (each a pure function in its own module): ``lower`` (Flow → KernelPlan),
-``render`` (KernelPlan → text).  :func:`generate` times the stages and returns a
+the backend's ``render`` (KernelPlan → text; :mod:`codegen.backend`).  :func:`generate` times the stages and returns a
 :class:`GeneratedModule` that keeps the intermediates.
 
 Examples
@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from derive.flow import Flow
 from derive.hashing import sha256_text
 
+from .backend import NUMBA, Backend
 from .lower import KernelPlan, lower
-from .render import DEFAULT_COMMAND, GENERATOR_FORMAT, NUMERICS, render_module
+from .render import DEFAULT_COMMAND, GENERATOR_FORMAT, NUMERICS
 
 __all__ = ["GeneratedModule", "generate", "cache_key"]
 
@@ -42,19 +43,23 @@ class GeneratedModule:
         return sha256_text(self.text)
 
 
-def cache_key(f: Flow) -> str:
+def cache_key(f: Flow, backend: Backend = NUMBA) -> str:
     """Key of a flow's module: its signature, the generator format and the numerics template
-    (so that a change of the shared numerics never reuses a stale cached module)."""
-    return sha256_text(f"generator-format:{GENERATOR_FORMAT}\nnumerics:{sha256_text(NUMERICS)}\n{f.signature()}")
+    (so that a change of the shared numerics never reuses a stale cached module), and the
+    backend for any backend but numba (whose keys stay those of the committed manifest)."""
+    tag = "" if backend.name == NUMBA.name else f"backend:{backend.name}\n"
+    return sha256_text(f"{tag}generator-format:{GENERATOR_FORMAT}\nnumerics:{sha256_text(NUMERICS)}\n"
+                       f"{f.signature()}")
 
 
-def generate(f: Flow, command: str = DEFAULT_COMMAND) -> GeneratedModule:
-    """Run the codegen stages for ``f`` (``command`` is written into the header)."""
+def generate(f: Flow, command: str = DEFAULT_COMMAND, backend: Backend = NUMBA) -> GeneratedModule:
+    """Run the codegen stages for ``f``: ``lower``, then the backend's ``render``
+    (``command`` is written into the header)."""
     timings = {}
     t0 = time.perf_counter()
     plan = lower(f)
     t1 = time.perf_counter()
-    text = render_module(plan, command)
+    text = backend.render(plan, command)
     t2 = time.perf_counter()
     timings["lower"], timings["render"] = t1 - t0, t2 - t1
     return GeneratedModule(f.signature(), text, plan, timings)
