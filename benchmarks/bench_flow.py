@@ -39,7 +39,7 @@ Sections (each prints a Markdown table):
 
 Peer environment (neural-tangents is a benchmark-only dependency: it pulls in jax,
 jaxlib, tensorflow and tf2jax — ~1 GB, with tight version pins — and rgflow itself
-never imports it; ``tests/test_neural_tangents.py`` is skipped where it is absent)::
+never imports it; ``tests/rgflow/test_neural_tangents.py`` is skipped where it is absent)::
 
     python3.11 -m venv /tmp/ntvenv
     /tmp/ntvenv/bin/pip install neural-tangents==0.6.5 jax==0.4.30 jaxlib==0.4.30 \\

@@ -8,7 +8,7 @@ Run from the repository root.  For each kind of module (the classes of
 ``ev.run(X, depth=L, keep="last")`` is timed with numba's threads set to 1 and to all
 cores (``NUMBA_NUM_THREADS``, default every core), interleaved, after a warm-up call;
 medians of ``--repeats``.  ``serial/parallel`` > 1 means the parallel kernels win.
-Results are identical either way (``tests/test_first_use.py``).  The 1-minute load
+Results are identical either way (``tests/codegen/test_first_use.py``).  The 1-minute load
 average is printed per row: on a busy machine a parallel launch waits for a core, so
 the crossover moves up.
 """

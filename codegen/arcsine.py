@@ -15,7 +15,7 @@ with R(z) = (asin(√z)/√z − 1)/z = 1/6 + 3z/40 + … on [0, 1/4].  R is rep
 interpolant of degree :data:`DEGREE` at the Chebyshev points of [0, 1/4], computed
 here in 60-digit mpmath; its singularity at z = 1 gives a convergence factor ≈ 1/14 per
 degree, so degree 12 is far below float64 rounding.  Realised accuracy of the float64
-evaluation, ``tests/test_codegen.py``: ≤ 3 ulp against mpmath and against libm on a
+evaluation, ``tests/codegen/test_codegen.py``: ≤ 3 ulp against mpmath and against libm on a
 dense grid including both ends, ±0, and points within 1e-16 of ±1.
 
 Examples

@@ -15,7 +15,7 @@ is target-neutral, and everything after it (:mod:`codegen.cache`, the
 
 :data:`NUMBA` is the production backend (``codegen.render``: self-contained numba
 modules).  A backend has a ``name`` (part of every cache key, so two backends never share
-a cached file) and a ``render`` method; ``tests/test_backend.py`` renders plain numpy
+a cached file) and a ``render`` method; ``tests/codegen/test_backend.py`` renders plain numpy
 through this seam.
 """
 

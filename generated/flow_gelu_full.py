@@ -103,7 +103,7 @@ _TOL_1D = 1e-13        # one-sample expectations
 _TOL_2D = 1e-11        # pairs by the nested rule (kinked factors, Mehler fall-back)
 _TOL_ND = 1e-11        # three- and four-sample expectations (four-point function): the nested
                        # rule's realised error is ~50x its per-level target, so 1e-11 gives the
-                       # stated 1e-9 (tests/test_codegen.py, vs 4-D Gauss-Hermite of degree 48)
+                       # stated 1e-9 (tests/codegen/test_codegen.py, vs 4-D Gauss-Hermite of degree 48)
 _GLA_X, _GLA_W = np.polynomial.legendre.leggauss(20)
 _GLA_SPAN = 2.0
 _GLB_X, _GLB_W = np.polynomial.legendre.leggauss(12)

@@ -9,7 +9,7 @@ takes it from here.
   or marginal for every K — for GELU the half-stable point, not the unstable K* = 0).
 * **(λ_b, λ_W)** — :func:`learning_rates`, λ_b = C_b and λ_W = C_W unless given
   (neural-tangents' "ntk" convention).  :meth:`codegen.Evaluator.run` applies the same
-  convention itself, since codegen cannot import rgflow; tests/test_defaults.py checks
+  convention itself, since codegen cannot import rgflow; tests/rgflow/test_defaults.py checks
   that the two agree, and rgflow passes its values explicitly.
 
 Examples

@@ -1,4 +1,4 @@
-"""The theory-vs-Monte-Carlo cases of tests/test_validation.py (shared with
+"""The theory-vs-Monte-Carlo cases of tests/rgflow/test_validation.py (shared with
 benchmarks/validation_truncation.py, which measures their O(1/n²) truncation).
 
 Each case fixes activation, (C_b, C_W), inputs, depth, width n, networks M and seed.

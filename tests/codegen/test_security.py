@@ -25,7 +25,7 @@ from derive import activation
 from derive.errors import RGFlowError
 from derive.flow import flow
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAYLOAD = 'z*tanh(z)+z/7 # """; open("{marker}","w").write("x"); """'
 
 # ---------------------------------------------------------------------------------

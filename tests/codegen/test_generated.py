@@ -16,7 +16,7 @@ from codegen import artifacts, cache
 from codegen.catalogue import CATALOGUE
 from derive.flow import flow
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 GENERATED = ROOT / "generated"
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-EXAMPLES = sorted(pathlib.Path(__file__).resolve().parent.parent.joinpath("examples").glob("[0-9]*.py"))
+EXAMPLES = sorted(pathlib.Path(__file__).resolve().parents[2].joinpath("examples").glob("[0-9]*.py"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

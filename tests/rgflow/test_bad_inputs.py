@@ -21,7 +21,7 @@ from codegen import InputError
 from derive.flow import flow
 from cli_checks import assert_cli_error
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def rgflow(*argv, env=None, timeout=600):

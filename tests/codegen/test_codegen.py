@@ -3,7 +3,7 @@
 References, none of which shares code with the generated modules:
 * closed forms of THEORY.md §2, §6 (arc-cosine ReLU, arcsine erf) iterated in numpy —
   the same formulas neural-tangents implements for its "ntk" parameterisation
-  (``tests/test_neural_tangents.py`` compares with neural-tangents itself where installed);
+  (``tests/rgflow/test_neural_tangents.py`` compares with neural-tangents itself where installed);
 * mpmath (30 digits) single-input recursions of THEORY.md §3 (K, H, V, G1), with g''(K)
   from the Hermite form ⟨σ²(z⁴ − 6Kz² + 3K²)⟩/(4K⁴) (no derivatives of σ);
 * a tensor Gauss–Legendre product rule in Cholesky coordinates for two-input

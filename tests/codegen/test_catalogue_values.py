@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
+HERE = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE / "data"))
 import make_catalogue_reference as reference  # noqa: E402
 

@@ -18,7 +18,7 @@ from codegen.catalogue import CATALOGUE
 from codegen.evaluator import Evaluator
 from derive.flow import flow
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 GENERATED = ROOT / "generated"
 QUADRATURE = {"_nested", "_expect_1d", "_expect_nd", "_expect_pair_nested", "_level_nodes", "_inner",
               "_mehler_tables", "_mehler_value", "_chol", "_factor", "_smooth"}
