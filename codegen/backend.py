@@ -9,9 +9,10 @@ is target-neutral, and everything after it (:mod:`codegen.cache`, the
   ``ATOM_METHODS`` (atom → how it is evaluated);
 * ``initial_state(gram, C_b, C_W, lambda_b, lambda_W)`` → the layer-1 tensors in
   ``STATES`` order;
-* ``run_layers(init, params, states, flags, progress=None)`` → ``(status, layer)``, filling
-  layer l+1 of each state at index ``l % nb`` of its array (status 0 ok, 1 kernel overflow,
-  2 a vanishing variance, others from ``STATUS``).
+* ``run_layers(init, params, states, flags, progress=None, parallel=True)`` →
+  ``(status, layer)``, filling layer l+1 of each state at index ``l % nb`` of its array
+  (status 0 ok, 1 kernel overflow, 2 a vanishing variance, others from ``STATUS``);
+  ``parallel`` is a hint a backend may ignore.
 
 :data:`NUMBA` is the production backend (``codegen.render``: self-contained numba
 modules).  A backend has a ``name`` (part of every cache key, so two backends never share

@@ -385,10 +385,13 @@ class Evaluator:
         arrays = tuple(np.empty((stored,) + (n,) * rank) for _, rank in self.states)
         flags = np.zeros(4, dtype=np.int64)
         speak = runtime.messages_enabled(progress)
-        with runtime.first_use(self.module, speak), runtime.thread_count(runtime.threads_for(self.module, n)):
+        threads = runtime.threads_for(self.module, n)
+        parallel = threads is None and runtime.available_threads() > 1
+        with runtime.first_use(self.module, speak, parallel), runtime.thread_count(threads):
             hook = progress if callable(progress) else (runtime.Progress() if speak else None)
             with np.errstate(all="ignore"):
-                code, layer = self.module.run_layers(init, (cb, cw, lb, lw, ratio), arrays, flags, hook)
+                code, layer = self.module.run_layers(init, (cb, cw, lb, lw, ratio), arrays, flags, hook,
+                                                     parallel=parallel)
             if isinstance(hook, runtime.Progress):
                 hook.done()
         code, layer = int(code), int(layer)

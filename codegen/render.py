@@ -556,32 +556,23 @@ def _orbit_function(plan: KernelPlan) -> list[str]:
     if not any(s.loop == "quadruple-orbits" for s in plan.states):
         return []
     L = [_group_table(s) for s in plan.states if s.loop == "quadruple-orbits"]
-    L += ["", "", _JIT, "def _orbit_representatives(n, group):",
-          '    """Quadruples (a1, a2, a3, a4) that no permutation in group maps to a smaller one."""',
-          "    out = np.empty((n**4, 4), dtype=np.int64)",
-          "    m = 0",
-          "    idx = np.empty(4, dtype=np.int64)",
+    L += ["", "", "def _orbit_representatives(n, group):",
+          '    """Quadruples (a1, a2, a3, a4), in lexicographic order, that no permutation in group',
+          "    (rows of index positions) maps to a smaller one: one per orbit.  Plain numpy, once per",
+          '    run (nothing to compile), O(n^3) memory per first index."""',
+          "    rest = np.indices((n, n, n)).reshape(3, -1).T",
+          "    out = []",
           "    for a1 in range(n):",
-          "        for a2 in range(n):",
-          "            for a3 in range(n):",
-          "                for a4 in range(n):",
-          "                    idx[0] = a1",
-          "                    idx[1] = a2",
-          "                    idx[2] = a3",
-          "                    idx[3] = a4",
-          "                    smallest = True",
-          "                    for g in range(group.shape[0]):",
-          "                        for k in range(4):",
-          "                            d = idx[group[g, k]] - idx[k]",
-          "                            if d != 0:",
-          "                                break",
-          "                        if d < 0:",
-          "                            smallest = False",
-          "                            break",
-          "                    if smallest:",
-          "                        out[m] = idx",
-          "                        m += 1",
-          "    return out[:m].copy()", "", ""]
+          "        idx = np.empty((rest.shape[0], 4), dtype=np.int64)",
+          "        idx[:, 0] = a1",
+          "        idx[:, 1:] = rest",
+          "        key = ((idx[:, 0] * n + idx[:, 1]) * n + idx[:, 2]) * n + idx[:, 3]",
+          "        keep = np.ones(len(idx), dtype=np.bool_)",
+          "        for g in group:",
+          "            img = idx[:, g]",
+          "            keep &= key <= ((img[:, 0] * n + img[:, 1]) * n + img[:, 2]) * n + img[:, 3]",
+          "        out.append(idx[keep])",
+          "    return np.ascontiguousarray(np.concatenate(out))", "", ""]
     return L
 
 
@@ -647,7 +638,8 @@ _RUN_DOC = [
     "    Returns (status, layer): status 0 ok; 1 kernel not finite (overflow); 2 a sample with",
     "    K_aa <= 0; 3, 4, ...: the state STATUS names is not finite; layer is the 1-based layer",
     "    where it happened.  progress, if given, is called as progress(layer, depth) after each",
-    "    layer.",
+    "    layer.  parallel=False runs the serial twins of the parallel kernels (small problems:",
+    "    numba compiles only the variant that is called, and a serial one compiles faster).",
     "",
     "    Plain Python on purpose: it only sequences the compiled kernels, and no compiled",
     "    function calls a parallel one.  numba names the parallel loops of a function by",
@@ -671,8 +663,13 @@ def _run_function(plan: KernelPlan) -> list[str]:
     atoms = [a.name for a in plan.atoms]
     triangular = triangular_layers(plan)
     comma = "," if len(states) == 1 else ""
-    L = ["def run_layers(init, params, states, flags, progress=None):"]
+    L = ["def run_layers(init, params, states, flags, progress=None, parallel=True):"]
     L += _RUN_DOC
+    kernels = ["atoms", "step", "mirror"] + (["quad"] if plan.quads else [])
+    names = {"atoms": "_atoms", "step": "_step", "mirror": "_mirror_upper", "quad": "_quad"}
+    L += [f"    {', '.join(f'{k}_kernel' for k in kernels)} = (",
+          f"        ({', '.join(names[k] for k in kernels)}) if parallel",
+          f"        else ({', '.join(names[k] + SERIAL for k in kernels)}))"]
     L += [f"    {', '.join(states)}{comma} = states", f"    {', '.join(f'init_{s}' for s in states)}{comma} = init",
           "    C_b, C_W, lambda_b, lambda_W, r = params",
           "    depth = C_b.shape[0]", "    nb = K.shape[0]", "    n = init_K.shape[0]"]
@@ -684,21 +681,21 @@ def _run_function(plan: KernelPlan) -> list[str]:
     # atom buffers are allocated once (fresh pages cost as much as computing closed atoms)
     L += [f"    {a.name} = np.empty({'(n, n)' if a.rank == 2 else 'n'})" for a in plan.atoms]
     L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb",
-          f"        _atoms(K[i], flags, {', '.join(atoms)})"]
+          f"        atoms_kernel(K[i], flags, {', '.join(atoms)})"]
     if not triangular:
-        L += [f"        _mirror_upper({a.name})" for a in plan.atoms if a.rank == 2 and a.symmetric]
+        L += [f"        mirror_kernel({a.name})" for a in plan.atoms if a.rank == 2 and a.symmetric]
     atom_args = list(atoms)
     if plan.quads:
-        L.append("        ssss = _quad(K[i], flags)")
+        L.append("        ssss = quad_kernel(K[i], flags)")
         atom_args.append("ssss")
     reps = [f"reps_{s.name}" for s in plan.states if s.loop == "quadruple-orbits"]
     args = ([f"{s}[i]" for s in states] + atom_args + reps
             + ["C_b[l + 1]", "C_W[l + 1]", "lambda_b[l + 1]", "lambda_W[l + 1]", "r[l + 1]"]
             + [f"{s}[j]" for s in states])
-    L.append(f"        bad = _step({', '.join(args)})")
+    L.append(f"        bad = step_kernel({', '.join(args)})")
     pair_states = [s.name for s in plan.states if s.loop == "symmetric-pairs"]
     if not triangular:
-        L += [f"        _mirror_upper({s}[j])" for s in pair_states]
+        L += [f"        mirror_kernel({s}[j])" for s in pair_states]
     for k, s in enumerate(plan.states):
         if not s.bounded:
             L += [f"        if bad[{k}]:", f"            return {s.status}, l + 2"]
@@ -707,7 +704,7 @@ def _run_function(plan: KernelPlan) -> list[str]:
           "        if progress is not None:", "            progress(l + 2, depth)"]
     if triangular:
         L += ["    for s in range(nb):   # the layers were computed upper-triangular"]
-        L += [f"        _mirror_upper({s}[s])" for s in pair_states]
+        L += [f"        mirror_kernel({s}[s])" for s in pair_states]
     L += ["    return 0, 0", ""]
     return L
 
@@ -774,6 +771,38 @@ def used_definitions(lines: list[str], roots) -> list[str]:
     return out
 
 
+#: Functions of a generated module that are plain Python (they sequence the compiled kernels
+#: or run once per call in numpy); every other function is ``numba.njit(cache=True)``.
+PLAIN_PYTHON = ("run_layers", "initial_state", "_orbit_representatives")
+
+#: Suffix of the serial twin of a parallel kernel.
+SERIAL = "_serial"
+
+
+def serial_twins(lines: list[str]) -> list[str]:
+    """``lines`` with a serial twin after every top-level ``parallel=True`` function: the same
+    body under ``<name>_serial`` without ``parallel=True`` (numba runs ``prange`` as
+    ``range`` then).  numba compiles a function on its first call, so a process that only
+    runs small problems never compiles the parallel variants (seconds each).
+
+    Examples
+    --------
+    >>> out = serial_twins([_JIT_PARALLEL, "def f(a):", "    return a", ""])
+    >>> out[4:6]
+    ['@numba.njit(cache=True)', 'def f_serial(a):']
+    """
+    out = []
+    for start, end, defined, _ in _statements(lines):
+        block = lines[start:end]
+        out += block
+        if _JIT_PARALLEL in block and defined and len(defined) == 1:
+            name = next(iter(defined))
+            twin = [_JIT if line == _JIT_PARALLEL else line for line in block]
+            twin = [line.replace(f"def {name}(", f"def {name}{SERIAL}(", 1) for line in twin]
+            out += [""] + twin if block[-1:] != [""] else twin
+    return out
+
+
 def render_module(plan: KernelPlan, command: str = DEFAULT_COMMAND) -> str:
     """The module text for ``plan`` (deterministic; ``command`` goes into the header).
 
@@ -791,7 +820,7 @@ def render_module(plan: KernelPlan, command: str = DEFAULT_COMMAND) -> str:
     body += _step_function(plan)
     body += _initial_function(plan)
     body += _run_function(plan)
-    body = used_definitions(body, {"run_layers", "initial_state"})
+    body = used_definitions(serial_twins(body), {"run_layers", "initial_state"})
     while body and not body[0].strip():
         body.pop(0)
     lines += [""] + body

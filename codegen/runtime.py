@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-__all__ = ["QUIET_ENV", "messages_enabled", "say", "Progress", "first_use", "threads_for", "thread_count",
+__all__ = ["QUIET_ENV", "messages_enabled", "say", "Progress", "first_use", "threads_for", "thread_count", "available_threads",
            "PARALLEL_FROM", "kind"]
 
 QUIET_ENV = "RGFLOW_QUIET"
@@ -42,9 +42,11 @@ QUIET_ENV = "RGFLOW_QUIET"
 #: and flows with V in closed form (linear).  Measured on the 2-core development machine
 #: with ``benchmarks/bench_threads.py`` (RESULTS.md, "Serial or parallel"): below these
 #: sizes two threads gain at most ~1.3x when the machine is idle and lose 2-10x when
-#: another process holds a core; the V four-point loop has ms-long parallel iterations
-#: and gains from N_D = 3 even then.
-PARALLEL_FROM = {"closed": 256, "numeric": 1024, "vertex-numeric": 3, "vertex-closed": 64}
+#: another process holds a core.  The V four-point loop has ms-long parallel iterations
+#: and runs faster on two threads from N_D = 3, but below N_D = 6 a serial layer takes
+#: under 40 ms while the parallel kernels cost about 5 s more to compile on first use
+#: (benchmarks/RESULTS.md, "First use"), so they start at 6.
+PARALLEL_FROM = {"closed": 256, "numeric": 1024, "vertex-numeric": 6, "vertex-closed": 64}
 
 
 def messages_enabled(progress=None) -> bool:
@@ -129,8 +131,8 @@ class _CompileWatch:
         self.t0 = None
 
 
-#: Generated modules whose kernels this process has compiled or loaded (by module name).
-_READY: set[str] = set()
+#: (module name, parallel) of the kernels this process has compiled or loaded.
+_READY: set[tuple[str, bool]] = set()
 
 
 def _tiny_arguments(module):
@@ -142,23 +144,23 @@ def _tiny_arguments(module):
 
 
 @contextlib.contextmanager
-def first_use(module, enabled: bool):
-    """Context for a call of ``module.run_layers``: on the module's first use in this
-    process, every kernel is compiled (or loaded from numba's cache) first by a tiny run,
-    with a message on stderr if numba really compiles (``enabled``); a compile during the
-    real call (a kernel the tiny run did not reach) is reported too."""
-    ready = module.__name__ in _READY
-    if ready:
+def first_use(module, enabled: bool, parallel: bool = True):
+    """Context for a call of ``module.run_layers`` (its ``parallel`` or serial kernels): on
+    their first use in this process, every kernel is compiled (or loaded from numba's cache)
+    first by a tiny run, with a message on stderr if numba really compiles (``enabled``); a
+    compile during the real call (a kernel the tiny run did not reach) is reported too."""
+    key = (module.__name__, bool(parallel))
+    if key in _READY:
         yield
         return
     watch = _CompileWatch(module, enabled)
     with watch.watching():
         with thread_count(1), np.errstate(all="ignore"):
-            module.run_layers(*_tiny_arguments(module))
+            module.run_layers(*_tiny_arguments(module), parallel=parallel)
         watch.finish()
         yield
         watch.finish()
-    _READY.add(module.__name__)
+    _READY.add(key)
 
 
 def _kind(module) -> str:
@@ -178,6 +180,12 @@ def threads_for(module, n: int) -> int | None:
     """1 for a problem with ``n`` distinct inputs below :data:`PARALLEL_FROM` of the
     module's kind, else None (numba's setting stands)."""
     return 1 if n < PARALLEL_FROM[_kind(module)] else None
+
+
+def available_threads() -> int:
+    """numba's current thread count (1 means the parallel kernels would gain nothing)."""
+    import numba
+    return numba.get_num_threads()
 
 
 @contextlib.contextmanager

@@ -112,6 +112,19 @@ def _mirror_upper(A):
                     A[j, i] = A[i, j]
 
 
+
+@numba.njit(cache=True)
+def _mirror_upper_serial(A):
+    """A[j, i] = A[i, j] for j > i, in 64 x 64 blocks (strided writes stay in cache)."""
+    n = A.shape[0]
+    nb = (n + 63) // 64
+    for bi in numba.prange(nb):
+        for bj in range(bi, nb):
+            for i in range(bi * 64, min(n, bi * 64 + 64)):
+                for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
+                    A[j, i] = A[i, j]
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _closed_a(K11):
     t0 = 0.3183098861837907
@@ -199,8 +212,95 @@ def _atoms(K, flags, dsds, ss):
                 row_ss[t] = v[1]
 
 
+
+
+
+@numba.njit(cache=True)
+def _atoms_serial(K, flags, dsds, ss):
+    """Per-sample and pair expectation atoms of one layer, written into the buffers:
+    every entry except below the diagonal of symmetric atoms (run_layers mirrors them
+    when an update reads them there)."""
+    n = K.shape[0]
+    kd = np.empty(n)
+    for a in range(n):
+        kd[a] = K[a, a]
+    for a in range(n):
+        bd = _closed_a(kd[a])
+        dsds[a, a] = bd[0]
+        ss[a, a] = bd[1]
+    pr = np.empty((3, n))
+    pc = np.empty((2, n))
+    for a in range(n):
+        v = _closed_ab_row(kd[a])
+        pr[0, a] = v[0]
+        pr[1, a] = v[1]
+        pr[2, a] = v[2]
+        v = _closed_ab_col(kd[a])
+        pc[0, a] = v[0]
+        pc[1, a] = v[1]
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            kda = kd[a]
+            Ka = K[a, a + 1:]
+            kdb = kd[a + 1:]
+            r0a = pr[0, a]
+            r1a = pr[1, a]
+            r2a = pr[2, a]
+            c0b = pc[0, a + 1:]
+            c1b = pc[1, a + 1:]
+            row_dsds = dsds[a, a + 1:]
+            row_ss = ss[a, a + 1:]
+            for t in range(n - a - 1):
+                v = _closed_ab(kda, Ka[t], kdb[t], r0a, r1a, r2a, c0b[t], c1b[t])
+                row_dsds[t] = v[0]
+                row_ss[t] = v[1]
+
+
 @numba.njit(cache=True, parallel=True)
 def _step(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
+    """One layer of the update rules (each distinct entry once; symmetric pair states:
+    upper triangle).
+
+    Returns the number of bad new entries of K, H: the kernel beyond 1e300 or
+    not finite (overflow), the others not finite (counted where they are computed, so the
+    checks cost no extra pass over the arrays)."""
+    n = K.shape[0]
+    bad_K = 0
+    bad_H = 0
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a1 = np.int64(i)
+            if side == 1:
+                a1 = np.int64(n - 1) - np.int64(i)
+                if a1 == np.int64(i):
+                    break
+            row_H = H[a1, a1:]
+            row_dsds = dsds[a1, a1:]
+            row_ss = ss[a1, a1:]
+            row_K_next = K_next[a1, a1:]
+            row_H_next = H_next[a1, a1:]
+            for t in range(n - a1):
+                v_K = C_W*row_ss[t] + C_b
+                row_K_next[t] = v_K
+                bad_K += not abs(v_K) <= 1e300   # also true for nan
+                v_H = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                row_H_next[t] = v_H
+                bad_H += not math.isfinite(v_H)
+    return (bad_K, bad_H)
+
+
+
+@numba.njit(cache=True)
+def _step_serial(K, H, dsds, ss, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next):
     """One layer of the update rules (each distinct entry once; symmetric pair states:
     upper triangle).
 
@@ -243,7 +343,7 @@ def initial_state(gram, C_b, C_W, lambda_b, lambda_W):
     return tuple(out)
 
 
-def run_layers(init, params, states, flags, progress=None):
+def run_layers(init, params, states, flags, progress=None, parallel=True):
     """Layers 1..depth (depth = len(C_b)) from the layer-1 states init: layer l+1 of state
     X is stored at index l % nb of its array in states, where nb = states[0].shape[0] is
     depth (all layers) or 2 (the last).  States and their order: STATES.
@@ -252,7 +352,8 @@ def run_layers(init, params, states, flags, progress=None):
     Returns (status, layer): status 0 ok; 1 kernel not finite (overflow); 2 a sample with
     K_aa <= 0; 3, 4, ...: the state STATUS names is not finite; layer is the 1-based layer
     where it happened.  progress, if given, is called as progress(layer, depth) after each
-    layer.
+    layer.  parallel=False runs the serial twins of the parallel kernels (small problems:
+    numba compiles only the variant that is called, and a serial one compiles faster).
 
     Plain Python on purpose: it only sequences the compiled kernels, and no compiled
     function calls a parallel one.  numba names the parallel loops of a function by
@@ -260,6 +361,9 @@ def run_layers(init, params, states, flags, progress=None):
     in different processes (concurrent first use) can call the wrong loop body and
     crash, and the crash is then cached.
     """
+    atoms_kernel, step_kernel, mirror_kernel = (
+        (_atoms, _step, _mirror_upper) if parallel
+        else (_atoms_serial, _step_serial, _mirror_upper_serial))
     K, H = states
     init_K, init_H = init
     C_b, C_W, lambda_b, lambda_W, r = params
@@ -276,8 +380,8 @@ def run_layers(init, params, states, flags, progress=None):
     ss = np.empty((n, n))
     for l in range(depth - 1):
         i, j = l % nb, (l + 1) % nb
-        _atoms(K[i], flags, dsds, ss)
-        bad = _step(K[i], H[i], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j])
+        atoms_kernel(K[i], flags, dsds, ss)
+        bad = step_kernel(K[i], H[i], dsds, ss, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j])
         if bad[1]:
             return 3, l + 2
         if bad[0]:
@@ -287,8 +391,8 @@ def run_layers(init, params, states, flags, progress=None):
         if progress is not None:
             progress(l + 2, depth)
     for s in range(nb):   # the layers were computed upper-triangular
-        _mirror_upper(K[s])
-        _mirror_upper(H[s])
+        mirror_kernel(K[s])
+        mirror_kernel(H[s])
     return 0, 0
 
 

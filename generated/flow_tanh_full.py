@@ -479,6 +479,19 @@ def _mirror_upper(A):
                     A[j, i] = A[i, j]
 
 
+
+@numba.njit(cache=True)
+def _mirror_upper_serial(A):
+    """A[j, i] = A[i, j] for j > i, in 64 x 64 blocks (strided writes stay in cache)."""
+    n = A.shape[0]
+    nb = (n + 63) // 64
+    for bi in numba.prange(nb):
+        for bj in range(bi, nb):
+            for i in range(bi * 64, min(n, bi * 64 + 64)):
+                for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
+                    A[j, i] = A[i, j]
+
+
 @numba.njit(cache=True)
 def _multisets(n):
     """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
@@ -512,6 +525,64 @@ _PAIR_SWAP = np.array([0, 0, 1, 0, 1, 0, 1, 0, 0], dtype=np.int64)
 
 @numba.njit(cache=True, parallel=True)
 def _atoms(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
+    """Per-sample and pair expectation atoms of one layer, written into the buffers:
+    every entry except below the diagonal of symmetric atoms (run_layers mirrors them
+    when an update reads them there)."""
+    n = K.shape[0]
+    kd = np.empty(n)
+    for a in range(n):
+        kd[a] = K[a, a]
+    dg = np.empty((5, n))
+    for k in range(_DIAG_FIDS.shape[0]):
+        for a in range(n):
+            dg[k, a] = _expect_1d(_DIAG_FIDS[k], kd[a], flags)
+    for a in range(n):
+        d2ss[a, a] = dg[0, a]
+        dsds[a, a] = dg[1, a]
+        s2d2[a] = dg[2, a]
+        s2d4[a] = dg[3, a]
+        ss[a, a] = dg[4, a]
+    coef, tail, energy, ok = _mehler_tables(_MEHLER_FIDS, kd, flags)
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a = np.int64(i)
+            if side == 1:
+                a = np.int64(n - 1) - np.int64(i)
+                if a == np.int64(i):
+                    break
+            pv = np.empty(9)
+            for b in range(a + 1, n):
+                rho = _correlation(kd[a], K[a, b], kd[b])
+                for k in range(_PAIR_SWAP.shape[0]):
+                    x = a
+                    y = b
+                    if _PAIR_SWAP[k] == 1:
+                        x = b
+                        y = a
+                    v = math.nan
+                    if _PAIR_MEHLER[k, 0] >= 0:
+                        v = _mehler_value(coef, tail, energy, ok, _PAIR_MEHLER[k, 0], x,
+                                          _PAIR_MEHLER[k, 1], y, rho)
+                    if v != v:
+                        v = _expect_pair_nested(_PAIR_FIDS[k, 0], _PAIR_FIDS[k, 1], kd[x], K[a, b],
+                                                kd[y], flags)
+                    pv[k] = v
+                d2sd2s[a, b] = pv[0]
+                d2ss[a, b] = pv[1]
+                d2ss[b, a] = pv[2]
+                d3sds[a, b] = pv[3]
+                d3sds[b, a] = pv[4]
+                d4ss[a, b] = pv[5]
+                d4ss[b, a] = pv[6]
+                dsds[a, b] = pv[7]
+                ss[a, b] = pv[8]
+
+
+
+@numba.njit(cache=True)
+def _atoms_serial(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
     """Per-sample and pair expectation atoms of one layer, written into the buffers:
     every entry except below the diagonal of symmetric atoms (run_layers mirrors them
     when an update reads them there)."""
@@ -640,40 +711,160 @@ def _quad(K, flags):
     return Q
 
 
+
+@numba.njit(cache=True)
+def _quad_serial(K, flags):
+    """<sigma_i sigma_j sigma_k sigma_l> for every quadruple: each multiset i <= j <= k <= l
+    once (in parallel over multisets), then copied to its 24 permutations."""
+    n = K.shape[0]
+    T = _multisets(n)
+    vals = np.empty(T.shape[0])
+    for q in numba.prange(T.shape[0]):
+        s = np.zeros(4, dtype=np.int64)
+        C = np.zeros((4, 4))
+        f = np.zeros(4, dtype=np.int64)
+        i, j, k, l = T[q, 0], T[q, 1], T[q, 2], T[q, 3]
+        if i == l:
+            s[0] = i
+            pat = 0
+        elif i == k:
+            s[0] = i
+            s[1] = l
+            pat = 1
+        elif j == l:
+            s[0] = j
+            s[1] = i
+            pat = 1
+        elif i == j and k == l:
+            s[0] = i
+            s[1] = k
+            pat = 2
+        elif i == j:
+            s[0] = i
+            s[1] = k
+            s[2] = l
+            pat = 3
+        elif j == k:
+            s[0] = j
+            s[1] = i
+            s[2] = l
+            pat = 3
+        elif k == l:
+            s[0] = k
+            s[1] = i
+            s[2] = j
+            pat = 3
+        else:
+            s[0] = i
+            s[1] = j
+            s[2] = k
+            s[3] = l
+            pat = 4
+        v = math.nan
+        m = _QUAD_M[pat]
+        if m > 0:
+            for u in range(m):
+                f[u] = _QUAD_F[pat, u]
+                for w in range(m):
+                    C[u, w] = K[s[_QUAD_P[pat, u]], s[_QUAD_P[pat, w]]]
+            v = _expect_nd(m, f, C, _QUAD_TOL[pat], _QUAD_GRADE[pat], flags)
+        vals[q] = v
+    Q = np.empty((n, n, n, n))
+    for q in range(T.shape[0]):
+        for p in range(24):
+            Q[T[q, _PERM4[p, 0]], T[q, _PERM4[p, 1]], T[q, _PERM4[p, 2]], T[q, _PERM4[p, 3]]] = vals[q]
+    return Q
+
+
 _GROUP_V = np.array([[0, 1, 2, 3], [0, 1, 3, 2], [1, 0, 2, 3], [1, 0, 3, 2], [2, 3, 0, 1], [2, 3, 1, 0], [3, 2, 0, 1], [3, 2, 1, 0]], dtype=np.int64)
 
 
-@numba.njit(cache=True)
 def _orbit_representatives(n, group):
-    """Quadruples (a1, a2, a3, a4) that no permutation in group maps to a smaller one."""
-    out = np.empty((n**4, 4), dtype=np.int64)
-    m = 0
-    idx = np.empty(4, dtype=np.int64)
+    """Quadruples (a1, a2, a3, a4), in lexicographic order, that no permutation in group
+    (rows of index positions) maps to a smaller one: one per orbit.  Plain numpy, once per
+    run (nothing to compile), O(n^3) memory per first index."""
+    rest = np.indices((n, n, n)).reshape(3, -1).T
+    out = []
     for a1 in range(n):
-        for a2 in range(n):
-            for a3 in range(n):
-                for a4 in range(n):
-                    idx[0] = a1
-                    idx[1] = a2
-                    idx[2] = a3
-                    idx[3] = a4
-                    smallest = True
-                    for g in range(group.shape[0]):
-                        for k in range(4):
-                            d = idx[group[g, k]] - idx[k]
-                            if d != 0:
-                                break
-                        if d < 0:
-                            smallest = False
-                            break
-                    if smallest:
-                        out[m] = idx
-                        m += 1
-    return out[:m].copy()
+        idx = np.empty((rest.shape[0], 4), dtype=np.int64)
+        idx[:, 0] = a1
+        idx[:, 1:] = rest
+        key = ((idx[:, 0] * n + idx[:, 1]) * n + idx[:, 2]) * n + idx[:, 3]
+        keep = np.ones(len(idx), dtype=np.bool_)
+        for g in group:
+            img = idx[:, g]
+            keep &= key <= ((img[:, 0] * n + img[:, 1]) * n + img[:, 2]) * n + img[:, 3]
+        out.append(idx[keep])
+    return np.ascontiguousarray(np.concatenate(out))
 
 
 @numba.njit(cache=True, parallel=True)
 def _step(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, reps_V, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next, V_next, G1_next):
+    """One layer of the update rules (each distinct entry once; symmetric pair states:
+    upper triangle).
+
+    Returns the number of bad new entries of K, H, V, G1: the kernel beyond 1e300 or
+    not finite (overflow), the others not finite (counted where they are computed, so the
+    checks cost no extra pass over the arrays)."""
+    n = K.shape[0]
+    bad_K = 0
+    bad_H = 0
+    bad_V = 0
+    bad_G1 = 0
+    for i in numba.prange((n + 1) // 2):
+        # rows i and n-1-i together: every iteration has n-1 pairs (balanced triangle);
+        # int64 casts: numba may type a prange index as unsigned, and int - uint is a float
+        for side in range(2):
+            a1 = np.int64(i)
+            if side == 1:
+                a1 = np.int64(n - 1) - np.int64(i)
+                if a1 == np.int64(i):
+                    break
+            row_H = H[a1, a1:]
+            row_dsds = dsds[a1, a1:]
+            row_ss = ss[a1, a1:]
+            row_K_next = K_next[a1, a1:]
+            row_H_next = H_next[a1, a1:]
+            for t in range(n - a1):
+                v_K = C_W*row_ss[t] + C_b
+                row_K_next[t] = v_K
+                bad_K += not abs(v_K) <= 1e300   # also true for nan
+                v_H = C_W*row_H[t]*row_dsds[t] + lambda_W*row_ss[t] + lambda_b
+                row_H_next[t] = v_H
+                bad_H += not math.isfinite(v_H)
+    for q in range(reps_V.shape[0]):
+        a1 = reps_V[q, 0]
+        a2 = reps_V[q, 1]
+        a3 = reps_V[q, 2]
+        a4 = reps_V[q, 3]
+        t0 = C_W**2
+        t1 = 2*dsds[a3, a4]
+        t2 = 2*dsds[a1, a2]
+        v = (0.25)*r*t0*(t1*V[a1, a1, a3, a4]*d2ss[a1, a2] + t1*V[a2, a2, a3, a4]*d2ss[a2, a1] + t2*V[a1, a2, a3, a3]*d2ss[a3, a4] + t2*V[a1, a2, a4, a4]*d2ss[a4, a3] + V[a1, a1, a3, a3]*d2ss[a1, a2]*d2ss[a3, a4] + V[a1, a1, a4, a4]*d2ss[a1, a2]*d2ss[a4, a3] + 4*V[a1, a2, a3, a4]*dsds[a1, a2]*dsds[a3, a4] + V[a2, a2, a3, a3]*d2ss[a2, a1]*d2ss[a3, a4] + V[a2, a2, a4, a4]*d2ss[a2, a1]*d2ss[a4, a3]) + t0*(-ss[a1, a2]*ss[a3, a4] + ssss[a1, a2, a3, a4])
+        bad_V += not math.isfinite(v)
+        V_next[a1, a2, a3, a4] = v
+        V_next[a1, a2, a4, a3] = v
+        V_next[a2, a1, a3, a4] = v
+        V_next[a2, a1, a4, a3] = v
+        V_next[a3, a4, a1, a2] = v
+        V_next[a3, a4, a2, a1] = v
+        V_next[a4, a3, a1, a2] = v
+        V_next[a4, a3, a2, a1] = v
+    for a1 in range(n):
+        g = C_W*r*((0.5)*G1[a1, a1]*s2d2[a1] + (0.125)*V[a1, a1, a1, a1]*s2d4[a1])
+        G1_next[a1, a1] = g
+        bad_G1 += not math.isfinite(g)
+        for a2 in range(a1 + 1, n):
+            g = C_W*r*((0.125)*(2*V[a1, a1, a2, a2] + 4*V[a1, a2, a1, a2])*d2sd2s[a1, a2] + (0.5)*G1[a1, a1]*d2ss[a1, a2] + G1[a1, a2]*dsds[a1, a2] + (0.5)*G1[a2, a2]*d2ss[a2, a1] + (0.125)*V[a1, a1, a1, a1]*d4ss[a1, a2] + (0.5)*V[a1, a2, a1, a1]*d3sds[a1, a2] + (0.5)*V[a1, a2, a2, a2]*d3sds[a2, a1] + (0.125)*V[a2, a2, a2, a2]*d4ss[a2, a1])
+            G1_next[a1, a2] = g
+            G1_next[a2, a1] = g
+            bad_G1 += not math.isfinite(g)
+    return (bad_K, bad_H, bad_V, bad_G1)
+
+
+
+@numba.njit(cache=True)
+def _step_serial(K, H, V, G1, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, reps_V, C_b, C_W, lambda_b, lambda_W, r, K_next, H_next, V_next, G1_next):
     """One layer of the update rules (each distinct entry once; symmetric pair states:
     upper triangle).
 
@@ -747,7 +938,7 @@ def initial_state(gram, C_b, C_W, lambda_b, lambda_W):
     return tuple(out)
 
 
-def run_layers(init, params, states, flags, progress=None):
+def run_layers(init, params, states, flags, progress=None, parallel=True):
     """Layers 1..depth (depth = len(C_b)) from the layer-1 states init: layer l+1 of state
     X is stored at index l % nb of its array in states, where nb = states[0].shape[0] is
     depth (all layers) or 2 (the last).  States and their order: STATES.
@@ -756,7 +947,8 @@ def run_layers(init, params, states, flags, progress=None):
     Returns (status, layer): status 0 ok; 1 kernel not finite (overflow); 2 a sample with
     K_aa <= 0; 3, 4, ...: the state STATUS names is not finite; layer is the 1-based layer
     where it happened.  progress, if given, is called as progress(layer, depth) after each
-    layer.
+    layer.  parallel=False runs the serial twins of the parallel kernels (small problems:
+    numba compiles only the variant that is called, and a serial one compiles faster).
 
     Plain Python on purpose: it only sequences the compiled kernels, and no compiled
     function calls a parallel one.  numba names the parallel loops of a function by
@@ -764,6 +956,9 @@ def run_layers(init, params, states, flags, progress=None):
     in different processes (concurrent first use) can call the wrong loop body and
     crash, and the crash is then cached.
     """
+    atoms_kernel, step_kernel, mirror_kernel, quad_kernel = (
+        (_atoms, _step, _mirror_upper, _quad) if parallel
+        else (_atoms_serial, _step_serial, _mirror_upper_serial, _quad_serial))
     K, H, V, G1 = states
     init_K, init_H, init_V, init_G1 = init
     C_b, C_W, lambda_b, lambda_W, r = params
@@ -789,14 +984,14 @@ def run_layers(init, params, states, flags, progress=None):
     ss = np.empty((n, n))
     for l in range(depth - 1):
         i, j = l % nb, (l + 1) % nb
-        _atoms(K[i], flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss)
-        _mirror_upper(d2sd2s)
-        _mirror_upper(dsds)
-        _mirror_upper(ss)
-        ssss = _quad(K[i], flags)
-        bad = _step(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, reps_V, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
-        _mirror_upper(K[j])
-        _mirror_upper(H[j])
+        atoms_kernel(K[i], flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss)
+        mirror_kernel(d2sd2s)
+        mirror_kernel(dsds)
+        mirror_kernel(ss)
+        ssss = quad_kernel(K[i], flags)
+        bad = step_kernel(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, reps_V, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
+        mirror_kernel(K[j])
+        mirror_kernel(H[j])
         if bad[1]:
             return 3, l + 2
         if bad[2]:

@@ -60,7 +60,7 @@ class NumpyBackend:
         initial = [p.doprint(s.initial.xreplace(entry)) for s in plan.states]
         L += ["    return (" + "".join(f"np.array([[{e} for a2 in range(n)] for a1 in range(n)], dtype=float), "
                                    for e in initial) + ")", ""]
-        L += ["def run_layers(init, params, states, flags, progress=None):",
+        L += ["def run_layers(init, params, states, flags, progress=None, parallel=True):",
               f"    {', '.join(states)}, = states", "    C_b, C_W, lambda_b, lambda_W, r = params",
               "    depth, nb, n = C_b.shape[0], states[0].shape[0], init[0].shape[0]"]
         L += [f"    {s}[0] = init[{k}]" for k, s in enumerate(states)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import pathlib
 import subprocess
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 import codegen
+from codegen.render import PLAIN_PYTHON
 from codegen import artifacts, cache
 from codegen.catalogue import CATALOGUE
 from derive.flow import flow
@@ -69,7 +71,7 @@ def test_modules_are_self_contained_and_say_they_are_generated(entry):
             imported.add(node.module)
     assert imported == {"math", "numba", "numpy"}
     functions = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)]
-    kernels = [f for f in functions if f.name not in ("run_layers", "initial_state")]   # plain Python
+    kernels = [f for f in functions if f.name not in PLAIN_PYTHON]
     assert kernels and all(any("numba.njit" in ast.unparse(d) and "cache=True" in ast.unparse(d)
                                for d in f.decorator_list) for f in kernels)
 
@@ -87,9 +89,9 @@ def test_no_compiled_function_calls_a_parallel_one(entry):
     parallel = {name for name, f in functions.items()
                 if any("parallel=True" in ast.unparse(d) for d in f.decorator_list)}
     assert {"_atoms", "_step", "_mirror_upper"} <= parallel
-    assert functions["run_layers"].decorator_list == [] and functions["initial_state"].decorator_list == []
+    assert all(functions[name].decorator_list == [] for name in PLAIN_PYTHON if name in functions)
     for name, f in functions.items():
-        if name in ("run_layers", "initial_state"):
+        if name in PLAIN_PYTHON:
             continue
         called = {c.func.id for c in ast.walk(f) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
         assert not called & parallel, (name, sorted(called & parallel))
@@ -155,3 +157,22 @@ def test_python_m_codegen_check_passes():
                          text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout
     assert "fresh" in out.stdout
+
+
+@pytest.mark.parametrize("stem", ["flow_tanh_full", "flow_relu_kh"])
+def test_serial_twins_give_the_parallel_kernels_numbers(stem):
+    """run_layers(parallel=False) runs <kernel>_serial, the same body compiled without
+    parallel=True: identical results, bit for bit."""
+    module = importlib.import_module(f"generated.{stem}")
+    assert {"_atoms_serial", "_step_serial", "_mirror_upper_serial"} <= set(vars(module))
+    X = np.random.default_rng(2).normal(size=(4, 3))
+    gram = X @ X.T / 3
+    out = []
+    for parallel in (True, False):
+        init = module.initial_state(gram, 0.1, 1.2, 0.2, 0.8)
+        params = tuple(np.full(4, v) for v in (0.1, 1.2, 0.2, 0.8, 1.0))
+        states = tuple(np.empty((4,) + (4,) * rank) for _, rank in module.STATES)
+        assert module.run_layers(init, params, states, np.zeros(4, dtype=np.int64), parallel=parallel) == (0, 0)
+        out.append(states)
+    for a, b in zip(*out):
+        assert np.array_equal(a, b)
