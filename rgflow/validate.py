@@ -256,7 +256,7 @@ class ValidationReport:
         ok = self.passes(COMPLETE)
         lines.append(f"metric+vertex+vertex_same (theory complete to O(1/n)): k={z.size} "
                      f"max|z|={np.max(np.abs(z)):.2f} mean z^2={np.mean(z ** 2):.2f} -> {'consistent' if ok else 'INCONSISTENT'} at family-wise 1%")
-        if self.select("ntk"):
+        if self.select("ntk") and all(c.theory == c.leading for c in self.select("ntk")):
             lines.append("ntk: leading-order theory only; its O(1/n) mean correction (PDLT ch. 8) is not yet "
                          "derived, so |z| grows with M at fixed n")
         return "\n".join(lines)
@@ -359,40 +359,69 @@ def validate(act, X=None, depth: int = 5, width=64, C_b: float | None = None, C_
     return build_report(act, X, theory, mc)
 
 
+def theory_of(theory, estimator: str, prev: np.ndarray):
+    """(theory to O(1/n), leading order) per layer of the Monte Carlo statistic ``estimator``,
+    read off the declarations (:mod:`derive.observables`): the sum of every computed
+    observable declared with that estimator, times n_{ℓ−1}^(−order) (``prev``; inf at
+    layer 1, where the 1/n terms vanish).  (None, None) when none was computed.
+
+    >>> class R: K = np.ones((2, 1, 1)); G1 = np.full((2, 1, 1), 3.0)
+    >>> total, leading = theory_of(R(), "metric", np.array([np.inf, 10.0]))
+    >>> total[:, 0, 0].tolist(), leading[:, 0, 0].tolist()
+    ([1.0, 1.3], [1.0, 1.0])
+    """
+    from derive import observables
+    total = leading = None
+    for d in observables.DECLARED:
+        series = getattr(theory, d.name, None) if d.estimator == estimator else None
+        if series is None:
+            continue
+        arr = np.asarray(series, dtype=float)
+        with np.errstate(divide="ignore"):
+            scale = (1.0 / prev) ** d.order if d.order else np.ones_like(prev)
+        term = arr * scale.reshape((-1,) + (1,) * (arr.ndim - 1))
+        total = term if total is None else total + term
+        if d.order == 0:
+            leading = term if leading is None else leading + term
+    if total is not None and leading is None:
+        leading = np.zeros_like(total)
+    return total, leading
+
+
 def build_report(act, X, theory, mc) -> ValidationReport:
     """Assemble the :class:`ValidationReport` from a FlowResult and a MonteCarloResult."""
     nd, depth, widths = X.shape[0], mc.depth, mc.widths
-    K = np.asarray(theory.K)
-    G1 = np.asarray(theory.G1)
-    V = np.asarray(theory.V)
-    H = np.asarray(theory.H) if mc.ntk is not None else None
     prev = np.array([np.inf] + [float(w) for w in widths[:-1]])        # n_{l-1}; layer 1: V = G1 = 0
+    metric, metric_leading = theory_of(theory, "metric", prev)
+    vertex, _ = theory_of(theory, "vertex", prev)
+    ntk, ntk_leading = theory_of(theory, "ntk", prev) if mc.ntk is not None else (None, None)
+    K = np.asarray(theory.K)
+    V = np.asarray(theory.V)
     rows = []
     pairs = [(a, b) for a in range(nd) for b in range(a, nd)]
     quads = [p + q for p, q in itertools.combinations_with_replacement(pairs, 2)]
     sorted4 = list(itertools.combinations_with_replacement(range(nd), 4))
     for l in range(depth):
-        n = prev[l]
         for (a, b) in pairs:
-            rows.append(Comparison("metric", l + 1, (a, b), theory=float(K[l, a, b] + G1[l, a, b] / n),
-                                   leading=float(K[l, a, b]), estimate=float(mc.metric[l, a, b]),
+            rows.append(Comparison("metric", l + 1, (a, b), theory=float(metric[l, a, b]),
+                                   leading=float(metric_leading[l, a, b]), estimate=float(mc.metric[l, a, b]),
                                    se=float(mc.metric_se[l, a, b])))
     for l in range(1, depth):
-        n = prev[l]
         if widths[l - 1] >= 2:
             for t in quads:
-                rows.append(Comparison("vertex", l + 1, t, theory=float(V[(l,) + t] / n), leading=0.0,
+                rows.append(Comparison("vertex", l + 1, t, theory=float(vertex[(l,) + t]), leading=0.0,
                                        estimate=float(mc.vertex[(l,) + t]), se=float(mc.vertex_se[(l,) + t])))
         for (a1, a2, a3, a4) in sorted4:
-            sym = (V[l, a1, a2, a3, a4] + V[l, a1, a3, a2, a4] + V[l, a1, a4, a2, a3]) / 3
+            sym = (vertex[l, a1, a2, a3, a4] + vertex[l, a1, a3, a2, a4] + vertex[l, a1, a4, a2, a3]) / 3
             t = (a1, a2, a3, a4)
-            rows.append(Comparison("vertex_same", l + 1, t, theory=float(sym / n), leading=0.0,
+            rows.append(Comparison("vertex_same", l + 1, t, theory=float(sym), leading=0.0,
                                    estimate=float(mc.vertex_same[(l,) + t]),
                                    se=float(mc.vertex_same_se[(l,) + t])))
-    if H is not None:
+    if ntk is not None:
         for l in range(1, depth):
             for (a, b) in pairs:
-                rows.append(Comparison("ntk", l + 1, (a, b), theory=float(H[l, a, b]), leading=float(H[l, a, b]),
+                rows.append(Comparison("ntk", l + 1, (a, b), theory=float(ntk[l, a, b]),
+                                       leading=float(ntk_leading[l, a, b]),
                                        estimate=float(mc.ntk[l, a, b]), se=float(mc.ntk_se[l, a, b])))
     order = {q: i for i, q in enumerate(QUANTITIES)}
     rows.sort(key=lambda c: (order[c.quantity], c.layer, c.index))
