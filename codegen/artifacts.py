@@ -23,7 +23,7 @@ import pathlib
 
 from derive.flow import flow
 
-from .cache import _version, atomic_write
+from .cache import atomic_write, package_version
 from .catalogue import CATALOGUE, Entry
 from .driver import GeneratedModule, cache_key, generate
 from .render import DEFAULT_COMMAND, GENERATOR_FORMAT
@@ -70,7 +70,7 @@ def _manifest_entry(e: Entry, module: GeneratedModule, key: str) -> dict:
         "cache_key": key,
         "output_sha256": module.sha256,
         "generator_format": GENERATOR_FORMAT,
-        "generated_with": {name: _version(name) for name in ("networkx", "numba", "rgflow", "sympy")},
+        "generated_with": {name: package_version(name) for name in ("networkx", "numba", "rgflow", "sympy")},
     }
 
 

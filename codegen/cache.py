@@ -38,7 +38,7 @@ import types
 
 from derive.errors import RGFlowError
 
-__all__ = ["cache_root", "namespace", "module_path", "atomic_write", "load_verified",
+__all__ = ["package_version", "cache_root", "namespace", "module_path", "atomic_write", "load_verified",
            "store", "digest_path", "usable_root", "discard_corrupt_numba_cache", "CacheIntegrityError", "CacheDirectoryError"]
 
 
@@ -99,7 +99,8 @@ def _unwritable(directory: pathlib.Path) -> str | None:
     return None
 
 
-def _version(dist: str) -> str:
+def package_version(dist: str) -> str:
+    """Installed version of the distribution ``dist`` ("unknown" when it is not installed)."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -124,8 +125,8 @@ def namespace() -> str:
     """Cache namespace: every version that can change a generated module (the generator
     format, package versions, Python, and the digest of rgflow's own source)."""
     from .render import GENERATOR_FORMAT
-    parts = [f"g{GENERATOR_FORMAT}", f"rgflow{_version('rgflow')}", f"sympy{_version('sympy')}",
-             f"networkx{_version('networkx')}", f"numba{_version('numba')}",
+    parts = [f"g{GENERATOR_FORMAT}", f"rgflow{package_version('rgflow')}", f"sympy{package_version('sympy')}",
+             f"networkx{package_version('networkx')}", f"numba{package_version('numba')}",
              f"py{sys.version_info[0]}{sys.version_info[1]}", f"src{source_digest()[:12]}"]
     return "-".join(parts)
 

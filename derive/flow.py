@@ -28,7 +28,7 @@ import sympy as sp
 
 from . import observables as _declared
 from .activations import Activation, activation
-from .graph import _networkx, build_graph, schedule, write_graphml
+from .graph import build_graph, frozen, schedule, write_graphml
 from .hashing import signature_of
 from .recursions import (OBSERVABLES, Recursion, build_recursion, resolve_observables,
                          sample_indices, width_ratio)
@@ -103,7 +103,7 @@ def _signature(rec: Recursion) -> str:
 def _flow(act: Activation, observables: tuple[str, ...], declarations) -> Flow:
     rec = build_recursion(act, observables if declarations == _declared.DECLARED
                           else [d for d in declarations if d.name in observables])
-    return Flow(rec, _networkx().freeze(build_graph(rec)))
+    return Flow(rec, frozen(build_graph(rec)))
 
 
 def flow(act, observables=OBSERVABLES) -> Flow:

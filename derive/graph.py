@@ -37,7 +37,7 @@ def _networkx():
     import networkx
     return networkx
 
-__all__ = ["build_graph", "prune", "schedule", "natural_key", "write_graphml", "atom_node", "update_node"]
+__all__ = ["build_graph", "frozen", "prune", "schedule", "natural_key", "write_graphml", "atom_node", "update_node"]
 
 _KIND_ORDER = {"parameter": 0, "state": 1, "expectation": 2, "update": 3}
 
@@ -132,6 +132,11 @@ def prune(graph: nx.DiGraph, outputs) -> nx.DiGraph:
         if u in keep and v in keep:
             out.add_edge(u, v)
     return out
+
+
+def frozen(graph: nx.DiGraph) -> nx.DiGraph:
+    """``graph`` frozen (networkx raises on any later mutation)."""
+    return _networkx().freeze(graph)
 
 
 def schedule(graph: nx.DiGraph) -> tuple[str, ...]:
