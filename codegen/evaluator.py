@@ -1,9 +1,9 @@
 """Runtime: the :class:`Evaluator` around a generated module, input checks and results.
 
 Stage *evaluate*: inputs X (N_D, n_0), depth, widths and per-layer
-hyperparameters → :class:`FlowResult` with per-layer K, H, V, G1 arrays
-(DESIGN.md conventions: ``res.K[l]`` is layer l = 1..L; ``V[l][a1,a2,a3,a4]`` =
-V_{(a1a2)(a3a4)} without the 1/n).
+hyperparameters → :class:`FlowResult` with per-layer arrays of every state (K, H, V,
+G1 and any declared observable; DESIGN.md conventions: ``res.K[l]`` is layer
+l = 1..L; ``V[l][a1,a2,a3,a4]`` = V_{(a1a2)(a3a4)} without the 1/n).
 
 Every bad input raises a subclass of :class:`derive.errors.RGFlowError` with a
 one-line message *before* any large allocation: non-finite or mis-shaped X, depth

@@ -1,9 +1,10 @@
 """The dependency graph of a recursion system (networkx ``DiGraph``).
 
 Stage *graph*: :class:`~derive.recursions.Recursion` → ``networkx.DiGraph`` whose
-nodes are the per-layer parameters, the layer-ℓ state (K, H, V, G1), the distinct
-Gaussian-expectation atoms (each once, shared by every update that reads it) and
-the update rules of layer ℓ+1; an edge u → v means "v reads u".  Node attributes
+nodes are the per-layer parameters, the layer-ℓ states (K, H, V, G1, any declared
+observable), the distinct Gaussian-expectation atoms (each once, shared by every
+update that reads it) and the update rules of layer ℓ+1; an edge u → v means "v
+reads u".  Node attributes
 are plain strings, integers and booleans so that the graph exports to GraphML.
 
 Determinism: nodes and edges are inserted in sorted order, and the schedule is

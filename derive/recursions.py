@@ -166,8 +166,8 @@ class Recursion:
     observables : tuple of str
         What the user asked for.
     quantities : tuple of str
-        What is computed: the observables and everything they need, in the order
-        K, H, V, G1.
+        What is computed: the observables and everything they need, in declaration order
+        (K, H, V, G1, then observables declared elsewhere).
     atoms : tuple of GaussianAtom
         The distinct expectations, each once.
     updates : tuple of Update

@@ -6,7 +6,8 @@
 """rgflow evaluator of the finite-width recursions of tanh for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
-run_layers(K1, H1, C_b, C_W, lambda_b, lambda_W, r, K, H, V, G1, flags) -> (status, layer).
+initial_state(gram, C_b, C_W, lambda_b, lambda_W) -> layer-1 states;
+run_layers(init, params, states, flags, progress=None, parallel=True) -> (status, layer).
 """
 import math
 
