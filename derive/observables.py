@@ -243,7 +243,8 @@ def resolve(requested) -> tuple[tuple[str, ...], tuple[Observable, ...]]:
 def check(o: Observable) -> None:
     """ValueError unless ``o`` is a well-formed declaration: its rules cover each entry once
     (``ab``; or ``aa`` and ``a<b``; or ``abcd``), use as many indices as its rank, and its
-    symmetries are permutations of the indices."""
+    symmetries are permutations of the indices, and its initial condition is one the evaluator
+    can set (a number, or entry-wise in ``gram[a1, a2]``)."""
     patterns = sorted(rule.pattern for rule in o.rules)
     allowed = {2: (["ab"], ["a<b", "aa"]), 4: (["abcd"],)}
     if o.rank not in allowed or patterns not in [sorted(p) for p in allowed[o.rank]]:
@@ -251,5 +252,10 @@ def check(o: Observable) -> None:
     for perm in o.symmetries:
         if sorted(perm) != list(range(o.rank)):
             raise ValueError(f"observable {o.name!r}: symmetry {perm} is not a permutation of {o.rank} indices")
+    a1, a2 = sample_indices[:2]
+    entries = o.initial.atoms(sp.Indexed)
+    if any(x.base != gram or x.indices != (a1, a2) for x in entries) or (entries and o.rank != 2):
+        raise ValueError(f"observable {o.name!r}: the initial condition must be a number, or for rank 2 "
+                         "entry-wise in gram[a1, a2] and the layer-1 parameters")
     if not o.name.isidentifier() or not o.name.isascii() or o.name.startswith("_"):
         raise ValueError(f"observable name {o.name!r} must be a plain ASCII identifier")

@@ -1,7 +1,7 @@
 """Write catalogue_reference.npz: K, H, V, G1 of every catalogue evaluator for 1-3 inputs.
 
-Run once before a change of the code generator (this file was run at commit 6fd5609's
-successor, before the recursion IR of issue #10) and commit the .npz; tests/codegen/test_catalogue_values.py
+Run once before a change of the code generator (it was run on the tree of commit 320a89c,
+before the recursion IR of issue #10) and commit the .npz; tests/codegen/test_catalogue_values.py
 then checks that the evaluators still give the same numbers (<= 1e-14 relative).
 
     python tests/data/make_catalogue_reference.py

@@ -118,6 +118,8 @@ def test_result_object_is_generic(run):
                     "", (2,), "none", ""), "unknown Gaussian atom"),
     (obs.Observable("K", 2, ((1, 0),), sp.S.Zero, (obs.Rule("ab", (a1, a2), C_b + ss[a1, a2]),), 0, "K", "",
                     (2,), "none", ""), "already declared differently"),
+    (obs.Observable("Z", 2, ((1, 0),), obs.gram[a2, a1] + obs.gram[a1, a1], (obs.Rule("ab", (a1, a2), ss[a1, a2]),),
+                    0, "Z", "", (2,), "none", ""), "initial condition"),
 ])
 def test_malformed_declarations_are_clear_errors(bad, message):
     with pytest.raises(RGFlowError, match=message):
