@@ -63,12 +63,16 @@ from typing import Callable
 
 import numpy as np
 
+from . import ntk_statistics
 from .defaults import learning_rates
 
-__all__ = ["MonteCarloResult", "sample", "MAX_VERTEX_INPUTS"]
+__all__ = ["MonteCarloResult", "sample", "MAX_VERTEX_INPUTS", "MAX_NTK_STATISTICS_INPUTS"]
 
 #: Largest number of inputs N_D for which the N_D⁴ vertex arrays are computed.
 MAX_VERTEX_INPUTS = 8
+#: Largest N_D for the order-1/n NTK statistics A, B, D, F, P, Q (full NTK matrices per
+#: sample pair and, for the dNTK, one forward-mode pass per (layer, i0, a0)).
+MAX_NTK_STATISTICS_INPUTS = 3
 #: Peak working memory targeted when ``chunk`` is chosen automatically (bytes).
 _MEMORY_BUDGET = 512 * 2**20
 #: Networks per reduction block (fixed: makes results independent of ``chunk``).
@@ -125,6 +129,43 @@ class MonteCarloResult:
         Var(H^{(l)}_{ii;a1a2}) = E[H_ii²] − E[H_ii]²  — the O(1/n) NTK fluctuation of
         PDLT ch. 8 (for the single-neuron diagonal it is (A + 2B)/n_{l-1} in the
         book's notation, up to O(1/n²)).  Exactly unbiased.
+    A, A_se : ndarray, shape (L, N_D, N_D, N_D, N_D) or None
+        NTK-fluctuation tensor A of THEORY-NTK.md §1 (computed with
+        ``ntk_fluctuations=True``): ``A[l-1, a1, a2, a3, a4] = Cov(Ĥ_{ii;a1a2}, Ĥ_{jj;a3a4})``,
+        i ≠ j, which equals **A^{(l)}_{(a1a2)(a3a4)} / n_{l-1}** + O(1/n²) (the 1/n_{l-1} IS
+        included, like ``vertex``).  Product of means by its U-statistic: exactly unbiased
+        for the left-hand side.  Symmetric within (a1a2), within (a3a4) and under
+        (a1a2) ↔ (a3a4), exactly.  Exactly 0 for layer 1 (deterministic NTK); at layer 2
+        the left-hand side equals the local term Cov(𝒯12, 𝒯34)/n_1 of THEORY-NTK.md §3 at
+        any width.  NaN for a layer of width 1.
+    B, B_se : ndarray, shape (L, N_D, N_D, N_D, N_D) or None
+        ``B[l-1, a1, a3, a2, a4] = E[Ĥ_{ij;a1a2} Ĥ_{ij;a3a4}]``, i ≠ j (``ntk_fluctuations=True``):
+        **B^{(l)}_{a1a3a2a4} / n_{l-1}** + O(1/n²), indexed as the subscripts (first pair
+        a1 a3 belongs to neuron i).  No mean is subtracted (E[Ĥ_ij] = 0 exactly):
+        exactly unbiased.  Exactly symmetric under [a1,a3,a2,a4] → [a2,a4,a1,a3] and
+        [a3,a1,a4,a2].  Layer 1 exactly 0; layer 2 exact at any width (local term).
+    D, D_se : ndarray, shape (L, N_D, N_D, N_D, N_D) or None
+        ``D[l-1, a1, a2, a3, a4] = Cov(Ĥ_{ii;a1a2}, z_{j;a3} z_{j;a4})``, i ≠ j
+        (``ntk_fluctuations=True``): **D^{(l)}_{a1a2a3a4} / n_{l-1}** + O(1/n²).  U-statistic:
+        exactly unbiased.  Exactly symmetric within (a1a2) and within (a3a4).  Layer 1
+        exactly 0; layer 2 exact at any width.
+    F, F_se : ndarray, shape (L, N_D, N_D, N_D, N_D) or None
+        ``F[l-1, a1, a3, a2, a4] = E[Ĥ_{ij;a1a2} z_{i;a3} z_{j;a4}]``, i ≠ j
+        (``ntk_fluctuations=True``): **F^{(l)}_{a1a3a2a4} / n_{l-1}** + O(1/n²) (first pair:
+        NTK sample then preactivation sample of neuron i).  Exactly unbiased (no mean
+        subtracted).  Exactly symmetric under [a1,a3,a2,a4] → [a2,a4,a1,a3].  Layer 1
+        exactly 0; layer 2 exact at any width.
+    P, P_se : ndarray, shape (L, N_D, N_D, N_D, N_D) or None
+        dNTK tensor (``dntk=True``): ``P[l-1, a0, a1, a2, a3] = E[dĤ_{iij;a0a1a2} z_{j;a3}]``,
+        i ≠ j, with dĤ_{i0i1i2;a0a1a2} = Σ_μ λ_μ ∂z_{i0;a0}/∂θ_μ ∂Ĥ_{i1i2;a1a2}/∂θ_μ (THEORY-NTK.md
+        §1): **P^{(l)}_{a0a1a2a3} / n_{l-1}** + O(1/n²).  dĤ by forward-mode differentiation
+        of the NTK forward equation (:mod:`rgflow.ntk_statistics`) for the output neurons
+        i0 = 0..``dntk_neurons``−1 of every network, averaged over j ≠ i0.  Exactly
+        unbiased (E[dĤ] = 0).  Layer 1 exactly 0; layer 2 exact at any width.
+    Q, Q_se : ndarray, shape (L, N_D, N_D, N_D, N_D) or None
+        ``Q[l-1, a0, a1, a2, a3] = E[dĤ_{jii;a0a1a2} z_{j;a3}]``, i ≠ j (``dntk=True``):
+        **Q^{(l)}_{a0a1a2a3} / n_{l-1}** + O(1/n²).  Same construction as P; exactly
+        symmetric in a1 ↔ a2.
     networks : int
         Number M of sampled networks.
     seed : int
@@ -161,6 +202,18 @@ class MonteCarloResult:
     C_W: tuple[float, ...]
     lambda_b: tuple[float, ...] | None
     lambda_W: tuple[float, ...] | None
+    A: np.ndarray | None = None
+    A_se: np.ndarray | None = None
+    B: np.ndarray | None = None
+    B_se: np.ndarray | None = None
+    D: np.ndarray | None = None
+    D_se: np.ndarray | None = None
+    F: np.ndarray | None = None
+    F_se: np.ndarray | None = None
+    P: np.ndarray | None = None
+    P_se: np.ndarray | None = None
+    Q: np.ndarray | None = None
+    Q_se: np.ndarray | None = None
 
     def __repr__(self) -> str:  # arrays are large: keep the repr to the metadata
         parts = ["metric"]
@@ -168,6 +221,10 @@ class MonteCarloResult:
             parts.append("vertex")
         if self.ntk is not None:
             parts.append("ntk")
+        if self.A is not None:
+            parts.append("A+B+D+F")
+        if self.P is not None:
+            parts.append("P+Q")
         return (f"MonteCarloResult(networks={self.networks}, seed={self.seed}, depth={self.depth}, "
                 f"widths={self.widths}, N_D={self.metric.shape[1]}, fields={'+'.join(parts)})")
 
@@ -228,11 +285,13 @@ def _as_vectorised(f: Callable, what: str) -> Callable[[np.ndarray], np.ndarray]
     return g
 
 
-def _resolve_activation(sigma, dsigma, need_derivative: bool):
+def _resolve_activation(sigma, dsigma, need_derivative: bool, d2sigma=None, need_second: bool = False):
     if hasattr(sigma, "numpy_function") and callable(getattr(sigma, "numpy_function")):
         f = sigma.numpy_function()
         if dsigma is None and need_derivative and hasattr(sigma, "numpy_derivative"):
             dsigma = sigma.numpy_derivative()
+        if d2sigma is None and need_second and hasattr(sigma, "numpy_derivative"):
+            d2sigma = sigma.numpy_derivative(2)
     elif callable(sigma):
         f = sigma
     else:
@@ -245,7 +304,12 @@ def _resolve_activation(sigma, dsigma, need_derivative: bool):
             raise ValueError("dsigma (the derivative of sigma) is required to compute the NTK "
                              "(lambda_b / lambda_W given) when sigma has no .numpy_derivative().")
         df = _as_vectorised(dsigma, "dsigma")
-    return f, df
+    if not need_second:
+        return f, df
+    if d2sigma is None:
+        raise ValueError("d2sigma (the second derivative of sigma) is required for the dNTK (dntk=True) "
+                         "when sigma has no .numpy_derivative().")
+    return f, df, _as_vectorised(d2sigma, "d2sigma")
 
 
 # ----------------------------------------------------------------------------------
@@ -332,7 +396,7 @@ def _network_seed(root: np.random.SeedSequence, k: int) -> np.random.SeedSequenc
 
 
 def _auto_chunk(nd: int, n0: int, widths, n_params: int, idx: _Indices, vertex: bool, ntk: bool,
-                networks: int) -> int:
+                networks: int, fluctuations: bool = False, dntk_directions: int = 0) -> int:
     """Networks per batch so that the working arrays stay under ~512 MiB."""
     nmax = max((n0,) + tuple(widths))
     floats = 2 * n_params + 8 * nd * nmax                      # parameters, forward pass
@@ -342,13 +406,19 @@ def _auto_chunk(nd: int, n0: int, widths, n_params: int, idx: _Indices, vertex: 
         floats += 4 * idx.np * nmax + nmax ** 2                # pair derivatives, W²
         if len(widths) >= 3:
             floats += 5 * idx.np * nmax ** 2                   # full NTK matrices + temporaries
+        if fluctuations:
+            floats += 4 * idx.np * nmax ** 2                   # last layer's full NTK, transposes
+        if dntk_directions:
+            floats += (len(widths) + 1) * idx.np * nmax ** 2   # every layer's full NTK
+            floats += 7 * dntk_directions * idx.np * nmax ** 2  # tangents and temporaries
     per_network = 8 * floats
     return int(max(1, min(networks, _MAX_AUTO_CHUNK, _MEMORY_BUDGET // per_network)))
 
 
 def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, seed: int | None = 0,
            lambda_b=None, lambda_W=None, dsigma=None, chunk: int | None = None,
-           progress: bool = False, vertex: bool = True) -> MonteCarloResult:
+           progress: bool = False, vertex: bool = True, ntk_fluctuations: bool = False,
+           dntk: bool = False, dntk_neurons: int = 1, d2sigma=None) -> MonteCarloResult:
     """Sample random MLPs at initialisation and estimate metric, vertex and NTK per layer.
 
     Parameters
@@ -384,6 +454,19 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
         Print a progress line to stderr.
     vertex : bool
         Compute the four-point estimates (requires N_D ≤ 8).
+    ntk_fluctuations : bool
+        Also estimate the NTK fluctuations A, B, D, F (THEORY-NTK.md §1; fields ``A`` …
+        ``F_se``); requires N_D ≤ 3 and turns on the NTK (λ's default to C_b, C_W).
+        Default False: cost and results of other fields unchanged.
+    dntk : bool
+        Also estimate the dNTK tensors P, Q (fields ``P`` … ``Q_se``), by forward-mode
+        differentiation of the NTK; requires N_D ≤ 3, σ'' (``d2sigma`` or
+        ``sigma.numpy_derivative(2)``) and turns on the NTK.
+    dntk_neurons : int
+        Output neurons i0 per network and layer used for P, Q (one forward-mode pass per
+        (layer, i0, a0)); more reduces the variance at proportional cost.
+    d2sigma : callable, optional
+        σ'' as a numpy callable (a.e. second derivative; 0 for ReLU), for ``dntk=True``.
 
     Returns
     -------
@@ -406,7 +489,8 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
     D_a = diag σ'(z^{(l)}_a) and Φ^{(l+1)}_{a1a2} = λ_b + (λ_W/n_l) Σ_j σ_{j;a1} σ_{j;a2};
     only its diagonal is needed at the last layer, and H^{(1)} = Φ^{(1)} I).  In practice
     the NTK of layers ≥ 3 dominates: about 30 ms per network at n = 256, N_D = 3, L = 4
-    on two cores.  Memory for the reduction is independent of ``networks``: per-network
+    on two cores.  ``dntk=True`` adds O(dntk_neurons · N_D³ Σ_{t≤L} Σ_{l≤t} n_l n_{l-1}²)
+    (one forward-mode pass through layers 1..t per target layer t, i0 and a0).  Memory for the reduction is independent of ``networks``: per-network
     statistics are merged blockwise (Chan et al. co-moment update).
 
     Examples
@@ -435,7 +519,17 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
     if not _is_int(networks) or networks < 2:
         raise ValueError(f"networks must be an integer >= 2 (standard errors need two), got {networks!r}.")
     networks = int(networks)
-    want_ntk = lambda_b is not None or lambda_W is not None
+    for name, v in (("ntk_fluctuations", ntk_fluctuations), ("dntk", dntk)):
+        if not isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {v!r}.")
+    fluct, dntk = bool(ntk_fluctuations), bool(dntk)
+    if (fluct or dntk) and nd > MAX_NTK_STATISTICS_INPUTS:
+        raise ValueError(f"the NTK fluctuation and dNTK statistics need N_D**4 arrays of full NTK matrices and "
+                         f"are supported only for N_D <= {MAX_NTK_STATISTICS_INPUTS} inputs, got N_D = {nd}; "
+                         "pass ntk_fluctuations=False, dntk=False.")
+    if not _is_int(dntk_neurons) or dntk_neurons < 1:
+        raise ValueError(f"dntk_neurons must be an integer >= 1, got {dntk_neurons!r}.")
+    want_ntk = lambda_b is not None or lambda_W is not None or fluct or dntk
     lambda_b, lambda_W = learning_rates(C_b, C_W, lambda_b, lambda_W)
     lb = _per_layer("lambda_b", lambda_b, depth, integer=False) if want_ntk else None
     lw = _per_layer("lambda_W", lambda_W, depth, integer=False) if want_ntk else None
@@ -449,7 +543,10 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
         raise ValueError(f"chunk must be None or an integer >= 1, got {chunk!r}.")
     if seed is not None and (not _is_int(seed) or seed < 0):
         raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}.")
-    f, df = _resolve_activation(sigma, dsigma, want_ntk)
+    if dntk:
+        f, df, d2f = _resolve_activation(sigma, dsigma, True, d2sigma, True)
+    else:
+        f, df = _resolve_activation(sigma, dsigma, want_ntk)
 
     # ---- layout --------------------------------------------------------------------
     root = np.random.SeedSequence(seed)
@@ -465,7 +562,8 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
     w_std = [math.sqrt(cw[l] / fan_in[l]) for l in range(depth)]
     b_std = [math.sqrt(cb[l]) for l in range(depth)]
     if chunk is None:
-        chunk = _auto_chunk(nd, n0, widths, n_params, idx, vertex, want_ntk, networks)
+        chunk = _auto_chunk(nd, n0, widths, n_params, idx, vertex, want_ntk, networks, fluct,
+                            nd * min(int(dntk_neurons), max(widths)) if dntk else 0)
     chunk = min(int(chunk), networks)
 
     # features per (network, layer): [m | S | P | h | hq]
@@ -485,6 +583,16 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
         sl_q = slice(d + npair, d + 2 * npair)
         d += 2 * npair
         specs.update(hh=(sl_h, sl_h, "diag"), qq=(sl_q, sl_q, "diag"), qh=(sl_q, sl_h, "diag"))
+    fl_lay = dn_lay = None
+    if fluct:
+        fl_lay = ntk_statistics.FluctuationLayout(idx, d, sl_m, sl_h)
+        d = fl_lay.stop
+        specs.update(fl_lay.specs)
+    if dntk:
+        dn_lay = ntk_statistics.DntkLayout(idx, d)
+        d = dn_lay.stop
+        specs.update(dn_lay.specs)
+    keep_full = fluct or dntk
     acc = _Accumulator(specs)
     pending: list[np.ndarray] = []
     n_pending = 0
@@ -512,6 +620,7 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
             feats = np.zeros((c, depth, d))
             H = None            # full NTK matrices of the previous layer, (c, np, n, n)
             z_prev = None
+            zs, Hs = [], []     # every layer's z and full NTK (dNTK only)
             for l in range(depth):
                 W, n_l = Ws[l], widths[l]
                 if l == 0:
@@ -543,7 +652,7 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
                         ds = df(z_prev)
                         _check_finite(ds, l, start, "dsigma of the preactivations")
                         dd = ds[:, pa, :] * ds[:, pb, :]                          # (c, np, n_{l-1})
-                        need_full = l + 1 < depth
+                        need_full = l + 1 < depth or keep_full
                         if l == 1:      # H^{(1)} = phi1 · I
                             h_diag = (phi1[None, :, None] * np.matmul(dd, (W * W).transpose(0, 2, 1))
                                       + phi[:, :, None])
@@ -567,7 +676,16 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
                         _check_finite(h_diag, l + 1, start, "NTK")
                     feats[:, l, sl_h] = h_diag.sum(axis=-1) / n_l
                     feats[:, l, sl_q] = (h_diag * h_diag).sum(axis=-1) / n_l
+                    if fluct and l >= 1:
+                        feats[:, l, fl_lay.PH.start:fl_lay.stop] = ntk_statistics.fluctuation_features(z, H, idx)
+                    if dntk:
+                        zs.append(z)
+                        Hs.append(H if l >= 1 else None)
                 z_prev = z
+            if dntk:
+                feats[:, :, dn_lay.P.start:dn_lay.stop] = ntk_statistics.dntk_features(
+                    X, Ws, zs, Hs, f, df, d2f, lb, lw, idx, int(dntk_neurons))
+                del zs, Hs
             _check_finite(feats, None, start, "four-point and NTK statistics")
 
             pending.append(feats)
@@ -585,7 +703,7 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
                       file=sys.stderr, flush=True)
 
     return _finalise(acc, idx, vertex, want_ntk, widths, networks, root, depth, n0, cb, cw, lb, lw,
-                     sl_m, sl_S, sl_P, sl_h, sl_q)
+                     sl_m, sl_S, sl_P, sl_h, sl_q, fl_lay, dn_lay)
 
 
 def _check_finite(a: np.ndarray, layer: int | None, start: int, what: str) -> None:
@@ -611,7 +729,8 @@ def _readonly(a):
 
 
 def _finalise(acc: _Accumulator, idx: _Indices, vertex: bool, want_ntk: bool, widths, M: int, root,
-              depth, n0, cb, cw, lb, lw, sl_m, sl_S, sl_P, sl_h, sl_q) -> MonteCarloResult:
+              depth, n0, cb, cw, lb, lw, sl_m, sl_S, sl_P, sl_h, sl_q, fl_lay=None,
+              dn_lay=None) -> MonteCarloResult:
     mean = acc.mean                                   # (L, d)
     Cmm = acc.cov("mm")                               # (L, np, np)
     Cmm = 0.5 * (Cmm + np.swapaxes(Cmm, 1, 2))        # exactly symmetric (rounding)
@@ -684,5 +803,13 @@ def _finalise(acc: _Accumulator, idx: _Indices, vertex: bool, want_ntk: bool, wi
 
     arrays = [_readonly(np.ascontiguousarray(a)) if a is not None else None
               for a in (metric, metric_se, vtx, vtx_se, same, same_se, ntk, ntk_se, ntk_var, ntk_var_se)]
+    extra = {}
+    if fl_lay is not None:
+        names = ("A", "A_se", "B", "B_se", "D", "D_se", "F", "F_se")
+        values = ntk_statistics.finalise_fluctuations(acc, idx, fl_lay, sl_m, sl_h, widths, M)
+        extra.update(zip(names, values))
+    if dn_lay is not None:
+        extra.update(zip(("P", "P_se", "Q", "Q_se"), ntk_statistics.finalise_dntk(acc, idx, dn_lay, widths, M)))
+    extra = {k: _readonly(np.ascontiguousarray(v)) for k, v in extra.items()}
     return MonteCarloResult(*arrays, networks=M, seed=int(root.entropy), widths=tuple(widths), depth=depth,
-                            n0=n0, C_b=cb, C_W=cw, lambda_b=lb, lambda_W=lw)
+                            n0=n0, C_b=cb, C_W=cw, lambda_b=lb, lambda_W=lw, **extra)
