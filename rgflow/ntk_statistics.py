@@ -100,12 +100,12 @@ def fluctuation_features(z: np.ndarray, H: np.ndarray, idx) -> np.ndarray:
     """A, B, D, F features of one layer for a batch of networks (see :class:`FluctuationLayout`).
 
     z : (c, N_D, n) preactivations; H : (c, n_pairs, n, n) the full NTK matrices
-    H[:, p, i, j] = Ĥ_{ij;ab} for p = (a ≤ b).  Returns (c, nt + 4 n_pairs² + n_pairs N_D²),
+    H[:, p, i, j] = Ĥ_{ij;ab} for p = (a ≤ b).  Returns (c, nt + 3 n_pairs² + n_pairs N_D²),
     zeros when n < 2 (no distinct pairs; the estimators then report NaN).
     """
     c, npair, n, _ = H.shape
     nd = idx.nd
-    d = idx.nt + 4 * npair * npair + npair * nd * nd
+    d = idx.nt + 3 * npair * npair + npair * nd * nd
     if n < 2:
         return np.zeros((c, d))
     norm = n * (n - 1)
