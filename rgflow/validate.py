@@ -15,19 +15,36 @@ vertex        E[z_{i;a1}z_{i;a2}z_{j;a3}z_{j;a4}]     V_{(a1a2)(a3a4)}/n_{l-1}  
               − G_{a1a2}G_{a3a4}, i ≠ j               (§3, PDLT eq. 4.90 form)
 vertex_same   same-neuron fourth cumulant / 3         [V_(12)(34) + V_(13)(24)  0
                                                       + V_(14)(23)]/(3n_{l-1})
-ntk           E[H_{ii;a1a2}] (diagonal NTK)           H (§6, leading order)     H
+ntk           E[H_{ii;a1a2}] (diagonal NTK)           H (+ H1/n_{l-1} once      H
+                                                      declared; §6)
+A             Cov(Ĥ_{ii;a1a2}, Ĥ_{jj;a3a4}), i ≠ j     A_{(a1a2)(a3a4)}/n_{l-1}  0
+B [a1a3a2a4]  E[Ĥ_{ij;a1a2} Ĥ_{ij;a3a4}], i ≠ j        B_{a1a3a2a4}/n_{l-1}      0
+D             Cov(Ĥ_{ii;a1a2}, z_{j;a3}z_{j;a4})       D_{a1a2a3a4}/n_{l-1}      0
+F [a1a3a2a4]  E[Ĥ_{ij;a1a2} z_{i;a3} z_{j;a4}]         F_{a1a3a2a4}/n_{l-1}      0
+P [a0..a3]    E[dĤ_{iij;a0a1a2} z_{j;a3}], i ≠ j       P_{a0a1a2a3}/n_{l-1}      0
+Q [a0..a3]    E[dĤ_{jii;a0a1a2} z_{j;a3}], i ≠ j       Q_{a0a1a2a3}/n_{l-1}      0
 ============  ======================================  ========================  ===========
+
+A … Q are the order-1/n NTK statistics of THEORY-NTK.md §1 (dĤ the dNTK); they are
+compared only when the theory result carries them (``getattr(theory, name)`` not None)
+and N_D ≤ :data:`rgflow.montecarlo.MAX_NTK_STATISTICS_INPUTS`, and the sampler computes
+them only then.  They are the leading terms of quantities that carry large O(1/n²)
+corrections at practical widths (THEORY-NTK.md §6: 5–40 % at n = 32, ℓ = 4–8), so beyond
+layer 2 (exact at any width) their z-scores test the theory only after width
+extrapolation; they are not part of :data:`COMPLETE`.
 
 ``z = (estimate − theory)/se`` with the Monte Carlo standard error ``se``;
 ``z_leading`` uses the infinite-width prediction instead, so a report shows both
-that the 1/n theory is consistent and that the infinite-width one is not.  The
-NTK theory has no 1/n term yet (PDLT ch. 8 is later work): its comparison is only
-meaningful where the O(1/n) NTK-mean correction is below the standard error.
+that the 1/n theory is consistent and that the infinite-width one is not.  While no
+1/n NTK-mean observable (H1, estimator "ntk") is declared the NTK theory is H alone:
+its comparison is then only meaningful where the O(1/n) NTK-mean correction is below
+the standard error.
 
 Entries fixed exactly by the construction (layer 1 of ``vertex``/``vertex_same``
-— z^{(1)} is Gaussian — and of ``ntk``, which is deterministic) are not listed.
-Only one representative of each symmetry orbit of sample indices is listed
-(a1 ≤ a2; (a1a2) ≤ (a3a4) for ``vertex``; a1 ≤ a2 ≤ a3 ≤ a4 for ``vertex_same``).
+— z^{(1)} is Gaussian — and of ``ntk`` and A … Q, since the layer-1 NTK is
+deterministic) are not listed.  Only one representative of each symmetry orbit of
+sample indices is listed (a1 ≤ a2; (a1a2) ≤ (a3a4) for ``vertex``; a1 ≤ a2 ≤ a3 ≤ a4 for
+``vertex_same``; the smallest tuple of each orbit under :data:`NTK_STATISTICS` for A … Q).
 
 Multiple comparisons (see :meth:`ValidationReport.passes`): the entries of one
 report share networks and are strongly correlated across layers, so the rule must
@@ -53,10 +70,23 @@ from derive.errors import RGFlowError
 from .defaults import DEFAULT_INPUTS, critical_hyperparameters, learning_rates
 
 __all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "build_report", "QUANTITIES",
-           "COMPLETE", "bonferroni_threshold", "chi2_1_quantile"]
+           "COMPLETE", "NTK_STATISTICS", "bonferroni_threshold", "chi2_1_quantile", "orbit_representatives"]
 
 #: Compared quantities, in report order.
-QUANTITIES = ("metric", "vertex", "vertex_same", "ntk")
+QUANTITIES = ("metric", "vertex", "vertex_same", "ntk", "A", "B", "D", "F", "P", "Q")
+
+#: The order-1/n NTK statistics (THEORY-NTK.md §1) and the generators of their index
+#: symmetries, as permutations of the array positions of ``MonteCarloResult.<name>[l]``
+#: (B, F are stored as [a1, a3, a2, a4]; P, Q as [a0, a1, a2, a3]).  One comparison is
+#: listed per orbit (its smallest index tuple).
+NTK_STATISTICS = {
+    "A": ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)),
+    "B": ((2, 3, 0, 1),),
+    "D": ((1, 0, 2, 3), (0, 1, 3, 2)),
+    "F": ((2, 3, 0, 1),),
+    "P": (),
+    "Q": ((0, 2, 1, 3),),
+}
 
 #: Quantities whose theory includes every O(1/n) term (their residual is O(1/n²)).
 COMPLETE = ("metric", "vertex", "vertex_same")
@@ -256,6 +286,9 @@ class ValidationReport:
         ok = self.passes(COMPLETE)
         lines.append(f"metric+vertex+vertex_same (theory complete to O(1/n)): k={z.size} "
                      f"max|z|={np.max(np.abs(z)):.2f} mean z^2={np.mean(z ** 2):.2f} -> {'consistent' if ok else 'INCONSISTENT'} at family-wise 1%")
+        if self.select(tuple(NTK_STATISTICS)):
+            lines.append("A..Q: order-1/n NTK statistics; beyond layer 2 they carry large O(1/n^2) terms at "
+                         "practical widths (THEORY-NTK.md section 6): test them by width extrapolation")
         if self.select("ntk") and all(c.theory == c.leading for c in self.select("ntk")):
             lines.append("ntk: leading-order theory only; its O(1/n) mean correction (PDLT ch. 8) is not yet "
                          "derived, so |z| grows with M at fixed n")
@@ -351,9 +384,14 @@ def validate(act, X=None, depth: int = 5, width=64, C_b: float | None = None, C_
     theory = evaluator.run(X, depth=depth, width=width, C_b=C_b, C_W=C_W,
                            lambda_b=rates[0], lambda_W=rates[1])
     widths = theory.widths
+    from .montecarlo import MAX_NTK_STATISTICS_INPUTS
+    has = {q for q in NTK_STATISTICS if getattr(theory, q, None) is not None}
+    stats = ntk and X.shape[0] <= MAX_NTK_STATISTICS_INPUTS
     try:
         mc = sample(act, X, depth=depth, width=widths, C_b=C_b, C_W=C_W, networks=networks, seed=seed,
-                    lambda_b=lambda_b, lambda_W=lambda_W, progress=progress)
+                    lambda_b=lambda_b, lambda_W=lambda_W, progress=progress,
+                    ntk_fluctuations=stats and bool(has & {"A", "B", "D", "F"}),
+                    dntk=stats and bool(has & {"P", "Q"}))
     except ValueError as exc:
         raise ValidationError(f"Monte Carlo: {exc}") from None
     return build_report(act, X, theory, mc)
@@ -386,6 +424,29 @@ def theory_of(theory, estimator: str, prev: np.ndarray):
     if total is not None and leading is None:
         leading = np.zeros_like(total)
     return total, leading
+
+
+def orbit_representatives(nd: int, generators) -> list[tuple[int, ...]]:
+    """The smallest index tuple of every orbit of range(nd)⁴ under the position permutations
+    ``generators`` (and the group they generate), sorted.
+
+    >>> orbit_representatives(2, [(2, 3, 0, 1)])[:4]
+    [(0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 0), (0, 0, 1, 1)]
+    >>> len(orbit_representatives(2, [(1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)]))
+    6
+    """
+    reps = set()
+    for t in itertools.product(range(nd), repeat=4):
+        orbit, stack = {t}, [t]
+        while stack:
+            u = stack.pop()
+            for g in generators:
+                v = tuple(u[i] for i in g)
+                if v not in orbit:
+                    orbit.add(v)
+                    stack.append(v)
+        reps.add(min(orbit))
+    return sorted(reps)
 
 
 def build_report(act, X, theory, mc) -> ValidationReport:
@@ -423,6 +484,21 @@ def build_report(act, X, theory, mc) -> ValidationReport:
                 rows.append(Comparison("ntk", l + 1, (a, b), theory=float(ntk[l, a, b]),
                                        leading=float(ntk_leading[l, a, b]),
                                        estimate=float(mc.ntk[l, a, b]), se=float(mc.ntk_se[l, a, b])))
+    for name, generators in NTK_STATISTICS.items():
+        est = getattr(mc, name, None)
+        if est is None or getattr(theory, name, None) is None:
+            continue
+        th, th_leading = theory_of(theory, name, prev)
+        if th is None:
+            continue
+        se = getattr(mc, name + "_se")
+        for l in range(1, depth):
+            for t in orbit_representatives(nd, generators):
+                key = (l,) + t
+                if not np.isfinite(est[key]):
+                    continue                        # a width-1 layer: no distinct neurons
+                rows.append(Comparison(name, l + 1, t, theory=float(th[key]), leading=float(th_leading[key]),
+                                       estimate=float(est[key]), se=float(se[key])))
     order = {q: i for i, q in enumerate(QUANTITIES)}
     rows.sort(key=lambda c: (order[c.quantity], c.layer, c.index))
 

@@ -351,3 +351,107 @@ def test_cli_errors_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert_cli_error(err, message)
+
+
+# ----------------------------------------------------------------------------------
+# 6. order-1/n NTK statistics A, B, D, F, P, Q in the report (stand-in theory object)
+# ----------------------------------------------------------------------------------
+NTK_STATS = ("A", "B", "D", "F", "P", "Q")
+
+
+@pytest.fixture
+def ntk_declared(monkeypatch):
+    """Declarations of A … Q (estimator = own name, order 1) for theory_of, for those that
+    derive.observables does not declare (yet): the report code must not depend on which."""
+    import types
+    from derive import observables
+    have = {d.name for d in observables.DECLARED}
+    extra = tuple(types.SimpleNamespace(name=q, estimator=q, order=1) for q in NTK_STATS if q not in have)
+    monkeypatch.setattr(observables, "DECLARED", observables.DECLARED + extra)
+
+
+class StandInTheory:
+    """The fields build_report reads from a FlowResult: K, H, V, G1 (L, …) and any of A … Q."""
+
+    def __init__(self, depth, nd, widths, stats=None):
+        self.widths = tuple(widths)
+        self.K = np.ones((depth, nd, nd))
+        self.H = np.ones((depth, nd, nd))
+        self.G1 = np.zeros((depth, nd, nd))
+        self.V = np.zeros((depth,) + (nd,) * 4)
+        for q, a in (stats or {}).items():
+            setattr(self, q, a)
+
+
+class StandInEvaluator:
+    def __init__(self, theory):
+        self.theory = theory
+
+    def run(self, X, **kw):
+        return self.theory
+
+
+def test_ntk_statistics_rows_generic(ntk_declared):
+    """Rows for every quantity the theory has: theory_of gives tensor/n_{l-1}, layers 2..L, one row
+    per symmetry orbit (N_D = 2: A 6, B 10, D 9, F 10, P 16, Q 12 orbits), estimate and se
+    straight from the MonteCarloResult at the same index."""
+    from rgflow.validate import build_report, orbit_representatives, NTK_STATISTICS, QUANTITIES
+    X = INPUTS[2]
+    widths = (5, 7, 6)
+    mc = sample(np.tanh, X, depth=3, width=widths, networks=30, seed=2, lambda_b=0.5, lambda_W=1.0,
+                dsigma=lambda z: 1 - np.tanh(z) ** 2, d2sigma=lambda z: -2 * np.tanh(z) * (1 - np.tanh(z) ** 2),
+                ntk_fluctuations=True, dntk=True)
+    rng = np.random.default_rng(0)
+    tensors = {q: rng.standard_normal((3, 2, 2, 2, 2)) for q in NTK_STATS}
+    rep = build_report("tanh", X, StandInTheory(3, 2, widths, tensors), mc)
+    orbits = {"A": 6, "B": 10, "D": 9, "F": 10, "P": 16, "Q": 12}
+    for q in NTK_STATS:
+        assert q in QUANTITIES
+        assert len(orbit_representatives(2, NTK_STATISTICS[q])) == orbits[q]
+        rows = rep.select(q)
+        assert len(rows) == 2 * orbits[q] and {c.layer for c in rows} == {2, 3}
+        for c in rows:
+            key = (c.layer - 1,) + c.index
+            assert c.theory == pytest.approx(tensors[q][key] / widths[c.layer - 2], rel=1e-14)
+            assert c.leading == 0.0
+            assert c.estimate == getattr(mc, q)[key] and c.se == getattr(mc, q + "_se")[key]
+    keys = [(QUANTITIES.index(c.quantity), c.layer, c.index) for c in rep.comparisons]
+    assert keys == sorted(keys)
+    assert "A..Q: order-1/n NTK statistics" in rep.to_text() and "P[0,1,0,1]" in rep.to_text()
+    # the Monte Carlo's own values as theory: every z is 0 (indexing and 1/n scaling consistent)
+    own = {q: getattr(mc, q) * np.array([1.0, 5.0, 7.0])[:, None, None, None, None] for q in NTK_STATS}
+    rep = build_report("tanh", X, StandInTheory(3, 2, widths, own), mc)
+    assert np.max(np.abs(rep.z(NTK_STATS))) < 1e-9
+    # a theory without them, or a Monte Carlo without them: no rows
+    rep = build_report("tanh", X, StandInTheory(3, 2, widths, {"A": tensors["A"]}), mc)
+    assert len(rep.select(NTK_STATS)) == len(rep.select("A")) == 12
+    plain = sample(np.tanh, X, depth=3, width=widths, networks=30, seed=2)
+    assert not build_report("tanh", X, StandInTheory(3, 2, widths, tensors), plain).select(NTK_STATS)
+
+
+def test_validate_requests_ntk_statistics_only_when_the_theory_has_them(ntk_declared, monkeypatch):
+    """validate() asks the sampler for A, B, D, F (ntk_fluctuations) and P, Q (dntk) only when the
+    theory result carries them, the NTK is compared and N_D ≤ MAX_NTK_STATISTICS_INPUTS."""
+    from rgflow import montecarlo
+    calls = []
+    real = montecarlo.sample
+
+    def spy(*args, **kw):
+        calls.append((kw.get("ntk_fluctuations"), kw.get("dntk")))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(montecarlo, "sample", spy)
+    z4 = np.zeros((3,) + (2,) * 4)
+    cases = [({}, True, (False, False)), ({"D": z4}, True, (True, False)), ({"Q": z4}, True, (False, True)),
+             ({q: z4 for q in NTK_STATS}, True, (True, True)), ({q: z4 for q in NTK_STATS}, False, (False, False))]
+    for stats, ntk, expected in cases:
+        ev = StandInEvaluator(StandInTheory(3, 2, (4, 4, 4), stats))
+        rep = validate("tanh", INPUTS[2], depth=3, width=4, C_b=0.0, C_W=1.0, networks=6, seed=1, ntk=ntk,
+                       evaluator=ev)
+        assert calls[-1] == expected
+        assert {c.quantity for c in rep.comparisons} & set(NTK_STATS) == (set(stats) if ntk else set())
+    # more inputs than the sampler's N_D⁴ NTK statistics allow: compared without them, no error
+    X4 = np.vstack([INPUTS[2], INPUTS[2] * 0.5])
+    ev = StandInEvaluator(StandInTheory(2, 4, (4, 4), {q: np.zeros((2,) + (4,) * 4) for q in NTK_STATS}))
+    rep = validate("tanh", X4, depth=2, width=4, C_b=0.0, C_W=1.0, networks=6, seed=1, evaluator=ev)
+    assert calls[-1] == (False, False) and not rep.select(NTK_STATS)
