@@ -13,7 +13,9 @@ and estimates, for every layer l = 1..L and with standard errors, the quantities
 effective theory predicts: the metric G^{(l)} (THEORY.md §2–3), the four-point vertex
 V^{(l)}/n_{l-1} (THEORY.md §3, PDLT eq. 4.90 form) from distinct and from identical
 neurons, and the mean and the variance of the diagonal neural tangent kernel
-(THEORY.md §6, PDLT ch. 7–8).
+(THEORY.md §6, PDLT ch. 7–8); on request also the order-1/n NTK statistics of
+THEORY-NTK.md §1 — the NTK fluctuations A, B, D, F and the dNTK tensors P, Q — from
+distinct neurons (estimators and forward-mode dNTK in :mod:`rgflow.ntk_statistics`).
 
 Statistical conventions
 -----------------------
@@ -478,7 +480,8 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
     ValueError
         Bad input (shape, non-finite values, non-positive widths, negative
         variances or learning rates, fewer than 2 networks, N_D > 8 with
-        ``vertex=True``) or a network whose activity becomes non-finite (the
+        ``vertex=True``, N_D > 3 with ``ntk_fluctuations`` or ``dntk``, ``dntk=True``
+        without σ'') or a network whose activity becomes non-finite (the
         message names the layer).
 
     Notes
