@@ -21,7 +21,7 @@ import sympy as sp
 
 from .symbols import ell
 
-__all__ = ["Term", "PowerLaw", "solve_power_law", "solve_exact_affine"]
+__all__ = ["Term", "PowerLaw", "solve_power_law", "solve_exact_affine", "solve_linear"]
 
 
 @dataclass(frozen=True)
@@ -163,3 +163,75 @@ def increments_from_series(series: sp.Expr, x: sp.Symbol) -> list[tuple[sp.Expr,
                   key=lambda cp: float(cp[1]))
 
 
+
+
+def solve_linear(homogeneous: list[Term], source: list[Term] = (), small: sp.Expr | None = None) -> PowerLaw:
+    """Leading law of a linear recursion X_{ℓ+1} − X_ℓ = Σ c_i ℓ^{e_i} X_ℓ + Σ s_j ℓ^{f_j} (+ o(ℓ^small)).
+
+    The homogeneous part X_{ℓ+1} = (1 + cℓ^{−1} + …) X_ℓ grows as ℓ^c (c = 0 when its
+    largest ℓ-power is below −1); a source s ℓ^f then gives the particular solution
+    s ℓ^{f+1}/(f + 1 − c) when f + 1 > c, s ℓ^c log ℓ when f + 1 = c, and otherwise the
+    homogeneous solution dominates (amplitude None: set by the initial condition).
+    ``small`` is the exponent of a source known only to be o(ℓ^small) (its leading
+    terms cancelled): the law is then kind "little-o", X = o(ℓ^{small+1}).
+    Coefficients may contain log(ℓ) (slowly varying; kept as a factor).
+
+    Examples
+    --------
+    >>> law = solve_linear([Term(-2, -1, 1)], [Term(1, 2, 0)])    # B' = (1 − 2/ℓ)B + ℓ²
+    >>> law.amplitude, law.exponent
+    (1/5, 3)
+    >>> solve_linear([Term(-2, -1, 1)], small=0).kind              # A' = (1 − 2/ℓ)A + o(1)
+    'little-o'
+    """
+    homogeneous = [t for t in homogeneous if not _vanishes(t.coefficient)]
+    if any(t.x_power != 1 for t in homogeneous) or any(t.x_power != 0 for t in source):
+        raise ValueError("solve_linear needs terms linear in X (x_power 1) and sources (x_power 0)")
+    c = sp.S.Zero
+    if homogeneous:
+        e = max((sp.sympify(t.ell_power) for t in homogeneous), key=float)
+        total = sp.Add(*[t.coefficient for t in homogeneous if _same(t.ell_power, e)])
+        if float(e) > -1:
+            return PowerLaw(exponent=None, amplitude=None, kind="not a power law",
+                            note=f"log X ≈ {sp.simplify(total / (e + 1))}·ℓ^{e + 1} (faster than any power)")
+        if _same(e, -1):
+            c = _tidy_number(total)
+    source = [t for t in source if not _vanishes(t.coefficient)]
+    if small is not None and (not source or float(small) >= float(max(t.ell_power for t in source))):
+        q = sp.sympify(small) + 1
+        if float(q) > float(c):
+            return PowerLaw(exponent=q, amplitude=None, kind="little-o",
+                            note=f"the leading source cancels: X = o(ℓ^{q})")
+        if float(q) < float(c):
+            return PowerLaw(exponent=c, amplitude=None)
+        return PowerLaw(exponent=None, amplitude=None, kind="not a power law",
+                        note="a cancelled source resonates with the homogeneous growth: not determined")
+    if not source:
+        return PowerLaw(exponent=c, amplitude=None)
+    f = max((sp.sympify(t.ell_power) for t in source), key=float)
+    s = sp.Add(*[t.coefficient for t in source if _same(t.ell_power, f)])
+    q = f + 1
+    if float(q) > float(c) + 1e-12:
+        return PowerLaw(exponent=q, amplitude=_tidy_number(s / (q - c)))
+    if abs(float(q) - float(c)) <= 1e-12:
+        return PowerLaw(exponent=c, amplitude=s * sp.log(ell), kind="power law",
+                        note="resonance: a log ℓ factor")
+    return PowerLaw(exponent=c, amplitude=None)
+
+
+def _same(a, b) -> bool:
+    """Equal exponents (exact, or floats of a numeric critical point to round-off)."""
+    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+
+
+def _vanishes(coefficient) -> bool:
+    """Exactly zero, or a float zero to round-off (numeric critical points)."""
+    coefficient = sp.sympify(coefficient)
+    if coefficient.atoms(sp.Float) and coefficient.is_number:
+        return abs(complex(coefficient)) < 1e-12
+    return sp.cancel(coefficient) == 0
+
+
+def _tidy_number(x):
+    x = sp.sympify(x)
+    return x if x.atoms(sp.Float) else sp.cancel(x)

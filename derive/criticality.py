@@ -26,7 +26,7 @@ from .gaussian import expect1, has_atoms, series_from_branches, taylor_branch, t
 from .symbols import C_W, K, z
 
 __all__ = ["CriticalPoint", "LocalFlow", "kernel_map", "susceptibilities", "critical_points",
-           "numeric_susceptibilities",
+           "numeric_susceptibilities", "numeric_averages",
            "is_scale_invariant", "taylor_coefficients", "SEARCH_RANGE"]
 
 #: Range of K scanned for critical points K* > 0 (log-spaced grid, then Brent).
@@ -561,3 +561,13 @@ def explain_absence(act: Activation) -> str:
         reasons.append("a numeric search for K* > 0 needs values for the parameters "
                        + ", ".join(p.name for p in act.free_parameters))
     return "; ".join(reasons) or "no critical point found"
+
+
+def numeric_averages(act: Activation) -> "_NumericSigma":
+    """Fast quadrature ⟨F(σ(z), σ'(z), σ''(z), z)⟩_K for arrays of K (split Gauss–Legendre).
+
+    The returned object has ``average(fn, K)`` with ``fn(z, K)`` built from its
+    vectorised ``sigma``, ``d1``, ``d2`` (σ, σ', σ''; the Dirac-delta part of σ'' is
+    not included), the same quadrature the critical-point search uses.
+    """
+    return _NumericSigma(act)

@@ -9,7 +9,7 @@ not looked up: each comes from the local flow near the critical point
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -20,6 +20,22 @@ from .criticality import (CriticalPoint, LocalFlow, critical_points, divergence_
 from .symbols import K, ell, n
 
 __all__ = ["UniversalityReport", "classify", "is_usable", "usable_critical_point"]
+
+#: Keys of the kernel laws (rendered by :func:`derive.latex.report_to_latex`).
+_KERNEL_LAWS = ("K", "delta_delta_K", "V", "V/(n K^2)")
+#: LaTeX of the NTK law names and of the learning-rate regimes (:mod:`derive.ntk_flow`).
+_NTK_LATEX = {"H": r"H^{(\ell)}", "A/(n H^2)": r"\frac{A}{nH^2}", "B/(n H^2)": r"\frac{B}{nH^2}",
+              "Var(H)/H^2": r"\frac{\mathrm{Var}(\hat H)}{H^2}", "D/(n K H)": r"\frac{D}{nKH}",
+              "F/(n K H)": r"\frac{F}{nKH}", "P/(n H^2)": r"\frac{P}{nH^2}", "Q/(n H^2)": r"\frac{Q}{nH^2}",
+              "H1/(n H)": r"\frac{H^{\{1\}}}{nH}"}
+_REGIME_LATEX = {" [lambda_b>0]": r"\quad (\lambda_b > 0)", " [lambda_b=0]": r"\quad (\lambda_b = 0)"}
+
+
+def _ntk_latex_name(key: str) -> str:
+    for suffix, tex in _REGIME_LATEX.items():
+        if key.endswith(suffix):
+            return _NTK_LATEX[key.removesuffix(suffix)] + tex
+    return _NTK_LATEX[key]
 
 
 @dataclass(frozen=True)
@@ -87,20 +103,45 @@ class UniversalityReport:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
 
     def to_latex(self) -> str:
-        """LaTeX block of the report (deterministic)."""
-        from .latex import report_to_latex
-        return report_to_latex(self)
+        """LaTeX block of the report (deterministic); NTK laws as e.g. \\frac{A}{nH^2}."""
+        from .latex import latex, report_to_latex
+        kernel = tuple((k, v) for k, v in self.asymptotics if k in _KERNEL_LAWS)
+        text = report_to_latex(replace(self, asymptotics=kernel))
+        extra = [(k, v) for k, v in self.asymptotics if k not in _KERNEL_LAWS]
+        if not extra:
+            return text
+        lines = text.rstrip("\n").split("\n")
+        end = lines.pop()
+        lines[-1] += r" \\"
+        lines += [rf"{_ntk_latex_name(k)} &\simeq {latex(v)} \\" for k, v in extra]
+        lines[-1] = lines[-1].removesuffix(r" \\")
+        return "\n".join(lines + [end]) + "\n"
 
     def _repr_latex_(self) -> str:
         return "$\\displaystyle " + self.to_latex().replace("\n", " ") + "$"
 
     def __str__(self) -> str:
         from .latex import report_to_text
-        return report_to_text(self)
+        kernel = tuple((k, v) for k, v in self.asymptotics if k in _KERNEL_LAWS)
+        rows = report_to_text(replace(self, asymptotics=kernel)).split("\n")
+        extra = [(k, v) for k, v in self.asymptotics if k not in _KERNEL_LAWS]
+        if extra:   # NTK laws after the kernel laws, before the notes
+            at = next((i for i, r in enumerate(rows) if r.startswith("note ")), len(rows))
+            width = max(18, max(len(k) for k, _ in extra) + 3)
+            rows[at:at] = [f"{k + ' ~':<{width}}{v}" for k, v in extra]
+        return "\n".join(rows)
 
 
-def classify(act: "Activation | str", **values) -> UniversalityReport:
-    """Derive the universality class of an activation (THEORY.md §4–5).
+def classify(act: "Activation | str", *, lambda_b=None, lambda_W=None, **values) -> UniversalityReport:
+    """Derive the universality class of an activation (THEORY.md §4–5, THEORY-NTK.md §7).
+
+    Besides the kernel laws (K, δδK, V) the asymptotics carry the leading large-depth
+    laws of the NTK mean H and of the order-1/n NTK statistics (A, B, Var(Ĥ), D, F, P, Q,
+    H^{{1}}) at the critical point, derived by :mod:`derive.ntk_flow`.  They depend on the
+    learning rates: without ``lambda_b``/``lambda_W`` both regimes λ_b > 0 and λ_b = 0 are
+    reported (keys suffixed `` [lambda_b>0]`` / `` [lambda_b=0]`` where they differ; for
+    scale-invariant σ one law in ρ = λ_W A_2 K/(λ_b + λ_W A_2 K)); given values fix them.
+    Other keyword ``values`` bind parameters of the activation.
 
     Examples
     --------
@@ -111,6 +152,10 @@ def classify(act: "Activation | str", **values) -> UniversalityReport:
     1/(2*ell)
     >>> dict(classify("relu").asymptotics)["V/(n K^2)"]
     5*(ell - 1)/n
+    >>> dict(rep.asymptotics)["B/(n H^2) [lambda_b>0]"]
+    ell/(5*n)
+    >>> dict(classify("relu", lambda_b=0).asymptotics)["A/(n H^2)"]
+    7*ell/(3*n)
     """
     act = activation(act, **values) if not isinstance(act, Activation) or values else act
     chi_par, chi_perp = susceptibilities(act)
@@ -136,10 +181,28 @@ def classify(act: "Activation | str", **values) -> UniversalityReport:
     laws = large_depth_laws(point, flow)
     label = _label(act, point, laws)
     exponents = tuple((k, laws[k]) for k in ("p_K", "p_perp", "q_V") if k in laws)
-    asym = tuple((k, laws[k]) for k in ("K", "delta_delta_K", "V", "V/(n K^2)") if k in laws)
+    asym = tuple((k, laws[k]) for k in _KERNEL_LAWS if k in laws)
     notes.extend(laws.get("notes", ()))
+    lambdas = {k: v for k, v in (("lambda_b", lambda_b), ("lambda_W", lambda_W)) if v is not None}
+    ntk, ntk_notes = _ntk_section(act, point, flow, laws, lambdas)
+    asym += ntk
+    notes.extend(ntk_notes)
     return UniversalityReport(act, label, tuple(p for p, _ in points), chi_par, chi_perp,
                               taylor=taylor, exponents=exponents, asymptotics=asym, notes=tuple(notes))
+
+
+def _ntk_section(act, point, flow, laws, lambdas) -> tuple[tuple, list]:
+    """The NTK laws of :func:`derive.ntk_flow.ntk_laws`, or a note saying why there are none."""
+    from .ntk_flow import NoNTKLaw, ntk_laws
+    if flow.beyond_all_orders is not None:
+        return (), ["NTK laws not derived: K − K* decays logarithmically (no power law to expand in)"]
+    if not flow.exact and "x_law" not in laws:
+        return (), ["NTK laws not derived: K − K* has no power law"]
+    try:
+        found, notes = ntk_laws(act, point, laws.get("x_law"), lambdas)
+    except NoNTKLaw as why:
+        return (), [f"NTK laws not derived: {why}"]
+    return tuple(found), notes
 
 
 def is_usable(point: CriticalPoint) -> bool:
@@ -205,6 +268,7 @@ def large_depth_laws(point: CriticalPoint, flow: LocalFlow) -> dict:
         out["notes"].append(f"K − K* does not follow a power law: {x.note}")
         return out
     A, qx = x.amplitude, x.exponent
+    out["x_law"] = (A, qx)
     out["p_K"] = -qx
     K_law = point.K_star + A * ell**qx
     out["K"] = K_law if point.K_star != 0 else A * ell**qx

@@ -247,7 +247,16 @@ q_V &= 1 \\
 K^{(\ell)} &\simeq K \\
 \delta\delta K^{(\ell)} &\simeq A_{perp} \\
 V^{(\ell)} &\simeq 5 K^{2} \left(\ell - 1\right) \\
-V^{(\ell)} / \left(n\, (K^{(\ell)})^2\right) &\simeq \frac{5 \left(\ell - 1\right)}{n}
+V^{(\ell)} / \left(n\, (K^{(\ell)})^2\right) &\simeq \frac{5 \left(\ell - 1\right)}{n} \\
+H^{(\ell)} &\simeq \frac{\ell \left(K \lambda_{W} + 2 \lambda_{b}\right)}{2} \\
+\frac{A}{nH^2} &\simeq \frac{\ell \left(5 \rho^{2} + \rho + 1\right)}{3 n} \\
+\frac{B}{nH^2} &\simeq \frac{2 \ell}{3 n} \\
+\frac{\mathrm{Var}(\hat H)}{H^2} &\simeq \frac{\ell \left(5 \rho^{2} + \rho + 5\right)}{3 n} \\
+\frac{D}{nKH} &\simeq \frac{\ell \left(5 \rho + 1\right)}{2 n} \\
+\frac{F}{nKH} &\simeq \frac{\ell}{n} \\
+\frac{P}{nH^2} &\simeq \frac{\ell \rho}{3 n} \\
+\frac{Q}{nH^2} &\simeq \frac{2 \ell \rho}{3 n} \\
+\frac{H^{\{1\}}}{nH} &\simeq 0
 \end{align*}
 """
 
