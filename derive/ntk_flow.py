@@ -461,13 +461,15 @@ def _ratios(laws, K_lead):
     def ratio(law, denominator_exponent, denominator):
         if law.kind == "zero":
             return sp.S.Zero
+        power = _exact(law.exponent - denominator_exponent)
         if law.kind == "little-o":
-            return little_o(ell ** _exact(law.exponent - denominator_exponent) / n)
-        return _simplify(law.coefficient * ell**law.exponent / (n * denominator))
+            return little_o(ell**power / n)
+        coefficient = law.coefficient / (denominator / ell**denominator_exponent)
+        return _simplify(coefficient) * ell**power / n
     K_exp = sp.sympify(K_lead).as_coeff_exponent(ell)[1]
     var_law = _sum_law(laws[A], laws[B], 2)
     return [
-        ("H", _simplify(H_expr)),
+        ("H", _simplify(Hl.coefficient) * ell**Hl.exponent),
         ("A/(n H^2)", ratio(laws[A], 2 * Hl.exponent, H_expr**2)),
         ("B/(n H^2)", ratio(laws[B], 2 * Hl.exponent, H_expr**2)),
         ("Var(H)/H^2", ratio(var_law, 2 * Hl.exponent, H_expr**2)),
@@ -503,7 +505,7 @@ def _sum_law(a: NTKLaw, b: NTKLaw, weight) -> NTKLaw:
 def _simplify(expr):
     expr = sp.sympify(expr)
     if expr.atoms(sp.Float):
-        return sp.expand(expr) if not expr.free_symbols - {ell, n} else sp.cancel(expr)
+        return sp.expand(expr) if not expr.free_symbols else sp.cancel(expr)
     return sp.factor(sp.cancel(expr))
 
 
