@@ -30,7 +30,7 @@ from derive.symbols import kernel_matrix, z
 
 from .calibrate import zstep
 
-__all__ = ["FactorSpec", "AtomPlan", "QuadPlan", "KernelPlan", "StatePlan", "lower", "split_pair_forms",
+__all__ = ["FactorSpec", "AtomPlan", "QuadPlan", "QuadAtomPlan", "KernelPlan", "StatePlan", "lower", "split_pair_forms",
            "SMOOTH_M", "SMOOTH_S", "Absent", "Closed", "Quadrature1D", "Mehler", "Nested", "LOOPS",
            "symmetry_group", "plan_states"]
 
@@ -196,7 +196,8 @@ def plan_states(rec: Recursion) -> tuple[StatePlan, ...]:
 
 @dataclass(frozen=True)
 class QuadPlan:
-    """One coincidence pattern of the four-point function: ``closed`` (expr) or
+    """One coincidence pattern of a four-sample atom (``key`` like "aabc": the slots' distinct
+    samples): ``closed`` (expr in the upper-triangle K entries of the distinct samples) or
     ``numeric`` (factor ids in variable order, ``perm[v]`` = pattern sample of variable v)."""
 
     key: str
@@ -205,6 +206,22 @@ class QuadPlan:
     expr: sp.Expr | None
     fids: tuple[int, ...]
     perm: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class QuadAtomPlan:
+    """A four-sample atom ⟨f1(z_a) f2(z_b) f3(z_c) f4(z_d)⟩: its coincidence patterns (one per
+    set partition of the four slots, :func:`derive.recursions.set_partitions` order) and
+    ``group``, the slot permutations that leave it invariant (those exchanging equal slot
+    functions; identity first): it is evaluated once per orbit and copied to the others."""
+
+    name: str
+    patterns: tuple[QuadPlan, ...]
+    group: tuple[tuple[int, ...], ...]
+
+    @property
+    def kinds(self) -> str:
+        return "+".join(sorted({q.kind for q in self.patterns}))
 
 
 @dataclass(frozen=True)
@@ -218,7 +235,7 @@ class KernelPlan:
     schedule: tuple[str, ...]
     factors: tuple[FactorSpec, ...]
     atoms: tuple[AtomPlan, ...]
-    quads: tuple[QuadPlan, ...]
+    quads: tuple[QuadAtomPlan, ...]
     closed_diag: tuple[tuple[int, sp.Expr], ...]
     closed_off: tuple[tuple[int, sp.Expr], ...]
     mehler_fids: tuple[int, ...]
@@ -312,7 +329,15 @@ def _plan_atom(atom: GaussianAtom, factors: _Factors, closed_diag, closed_off) -
     return AtomPlan(atom.name, atom.rank, atom.symmetric, diag, off)
 
 
-def _plan_quads(atom: GaussianAtom, factors: _Factors) -> tuple[QuadPlan, ...]:
+def _slot_group(atom: GaussianAtom) -> tuple[tuple[int, ...], ...]:
+    """Slot permutations exchanging equal slot functions (read off the all-distinct pattern)."""
+    slots = atom.pattern("abcd").factors
+    same = [(k, k2) for k in range(4) for k2 in range(k + 1, 4) if slots[k] == slots[k2]]
+    generators = [tuple(k2 if v == k else k if v == k2 else v for v in range(4)) for k, k2 in same]
+    return symmetry_group(generators, 4)
+
+
+def _plan_quads(atom: GaussianAtom, factors: _Factors) -> QuadAtomPlan:
     plans = []
     for p in atom.patterns:
         if p.is_closed:
@@ -329,7 +354,7 @@ def _plan_quads(atom: GaussianAtom, factors: _Factors) -> tuple[QuadPlan, ...]:
                     break
         plans.append(QuadPlan(p.key, p.multiplicities, "numeric", None,
                               tuple(fids[i] for i in perm), tuple(perm)))
-    return tuple(plans)
+    return QuadAtomPlan(atom.name, tuple(plans), _slot_group(atom))
 
 
 def lower(f: Flow) -> KernelPlan:
@@ -338,21 +363,21 @@ def lower(f: Flow) -> KernelPlan:
     order = schedule(f.graph)
     factors = _Factors()
     closed_diag, closed_off = [], []
-    atoms, quads = [], ()
+    atoms, quads = [], []
     by_node = {atom_node(a.name): a for a in rec.atoms}
     for node in order:
         atom = by_node.get(node)
         if atom is None:
             continue
         if atom.rank == 4:
-            quads = _plan_quads(atom, factors)
+            quads.append(_plan_quads(atom, factors))
         else:
             atoms.append(_plan_atom(atom, factors, closed_diag, closed_off))
     mehler = sorted({fid for a in atoms if isinstance(a.off, Mehler) for fid in a.off.factors})
     return KernelPlan(
         flow_signature=f.signature(), activation=rec.activation, observables=rec.observables,
         quantities=rec.quantities, schedule=order, factors=tuple(factors.items), atoms=tuple(atoms),
-        quads=quads, closed_diag=tuple(closed_diag), closed_off=tuple(closed_off),
+        quads=tuple(quads), closed_diag=tuple(closed_diag), closed_off=tuple(closed_off),
         mehler_fids=tuple(mehler), updates=rec.updates,
         closed_off_split=tuple(tuple(x) for x in split_pair_forms([e for _, e in closed_off])),
         states=plan_states(rec), parameters=rec.parameters)

@@ -27,7 +27,7 @@ import pathlib
 import sympy as sp
 
 from derive.errors import RGFlowError
-from derive.recursions import QUAD_PATTERNS, sample_indices, width_ratio
+from derive.recursions import partition_key, sample_indices, set_partitions, width_ratio
 from derive.symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b
 
 from .lower import Absent, Closed, KernelPlan, Mehler, Nested, Quadrature1D
@@ -122,8 +122,8 @@ def _metadata(plan: KernelPlan) -> list[str]:
     methods = {}
     for a in plan.atoms:
         methods[a.name] = "+".join(sorted({m.method for m in (a.diag, a.off) if not isinstance(m, Absent)}))
-    if plan.quads:
-        methods["ssss"] = "+".join(sorted({q.kind for q in plan.quads}))
+    for q in plan.quads:
+        methods[q.name] = q.kinds
     lines = [
         f"SIGNATURE = {plan.flow_signature!r}",
         f"GENERATOR_FORMAT = {GENERATOR_FORMAT}",
@@ -228,10 +228,11 @@ def _closed(plan: KernelPlan) -> list[str]:
         lines += _closed_function("_closed_a", [K1[0, 0]], [e for _, e in plan.closed_diag], True)
     if plan.closed_off:
         lines += _closed_pair_functions(plan.closed_off_split)
-    for q in plan.quads:
-        if q.kind == "closed":
-            lines += _closed_function(f"_closed_q_{q.key}", _upper_symbols(len(q.multiplicities)),
-                                      [q.expr], False)
+    for atom in plan.quads:
+        for q in atom.patterns:
+            if q.kind == "closed":
+                lines += _closed_function(f"_closed_{atom.name}_{q.key}", _upper_symbols(len(q.multiplicities)),
+                                          [q.expr], False)
     return lines
 
 
@@ -400,77 +401,103 @@ def _atoms_function(plan: KernelPlan) -> list[str]:
     return L + ["", ""]
 
 
-def _quad_function(plan: KernelPlan) -> list[str]:
-    """``_quad``: the four-point function of one layer, in parallel over multisets.
+def _rgs_index() -> list[int]:
+    """Pattern number of every restricted-growth code rg1*16 + rg2*4 + rg3 (−1 if none)."""
+    table = [-1] * 64
+    for p, rgs in enumerate(set_partitions(4)):
+        table[rgs[1] * 16 + rgs[2] * 4 + rgs[3]] = p
+    return table
 
-    Closed patterns call their closed form; numeric ones share one ``_expect_nd`` call
-    site driven by the ``_QUAD_*`` tables (factor ids and variable order per pattern),
-    so the quadrature's call tree is compiled into the kernel once, not once per pattern.
+
+def _quad_function(plan: KernelPlan) -> list[str]:
+    """``_quad``: one four-sample atom of one layer, in parallel over the orbits of
+    quadruples under the atom's slot symmetry (``reps``, ``group``), copied to every image.
+
+    The coincidence pattern of a quadruple (which slots share a sample) is its
+    restricted-growth string; closed patterns call their closed form, numeric ones share one
+    ``_expect_nd`` call site driven by the ``_QUAD_*`` tables (per atom and pattern: factor
+    ids in variable order, sample of each variable, tolerance, rule grade), so the
+    quadrature's call tree is compiled into the kernel once for every atom and pattern.
     """
     if not plan.quads:
         return []
-    by_key = {q.key: q for q in plan.quads}
-    index = {key: p for p, (key, _) in enumerate(QUAD_PATTERNS)}
-    numeric = [key for key, _ in QUAD_PATTERNS if by_key[key].kind != "closed"]
-    L = []
-    if numeric:
-        rows_m, rows_f, rows_p, rows_tol, rows_grade = [], [], [], [], []
-        for key, mult in QUAD_PATTERNS:
+    keys = [partition_key(rgs) for rgs in set_partitions(4)]
+    rows_m, rows_f, rows_p, rows_tol, rows_grade = [], [], [], [], []
+    for atom in plan.quads:
+        by_key = {q.key: q for q in atom.patterns}
+        m_row, f_row, p_row, tol_row, grade_row = [], [], [], [], []
+        for key in keys:
             q = by_key[key]
-            m = len(mult)
+            m = len(q.multiplicities)
             if q.kind == "closed":
-                rows_m.append(0), rows_f.append([0] * 4), rows_p.append([0] * 4)
-                rows_tol.append("0.0"), rows_grade.append(0)
+                m_row.append(0), f_row.append([0] * 4), p_row.append([0] * 4)
+                tol_row.append("0.0"), grade_row.append(0)
                 continue
             tol, grade = {1: ("_TOL_1D", 0), 2: ("_TOL_2D", 1)}.get(m, ("_TOL_ND", 1))
-            rows_m.append(m)
-            rows_f.append(list(q.fids) + [0] * (4 - m))
-            rows_p.append(list(q.perm) + [0] * (4 - m))
-            rows_tol.append(tol)
-            rows_grade.append(grade)
-        L += ["#: Per coincidence pattern (aaaa, aaab, aabb, aabc, abcd): number of variables, factor ids",
-              "#: in variable order, sample of each variable, tolerance and rule grade (0 where closed).",
-              _table("_QUAD_M", rows_m), _table("_QUAD_F", rows_f), _table("_QUAD_P", rows_p),
-              "_QUAD_TOL = np.array([" + ", ".join(rows_tol) + "], dtype=np.float64)",
-              _table("_QUAD_GRADE", rows_grade), "", ""]
-    branches = [("i == l", ["i"], "aaaa"), ("i == k", ["i", "l"], "aaab"), ("j == l", ["j", "i"], "aaab"),
-                ("i == j and k == l", ["i", "k"], "aabb"), ("i == j", ["i", "k", "l"], "aabc"),
-                ("j == k", ["j", "i", "l"], "aabc"), ("k == l", ["k", "i", "j"], "aabc"),
-                (None, ["i", "j", "k", "l"], "abcd")]
-    L += [_JIT_PARALLEL, "def _quad(K, flags):",
-          '    """<sigma_i sigma_j sigma_k sigma_l> for every quadruple: each multiset i <= j <= k <= l',
-          '    once (in parallel over multisets), then copied to its 24 permutations."""',
+            m_row.append(m)
+            f_row.append(list(q.fids) + [0] * (4 - m))
+            p_row.append(list(q.perm) + [0] * (4 - m))
+            tol_row.append(tol)
+            grade_row.append(grade)
+        rows_m.append(m_row), rows_f.append(f_row), rows_p.append(p_row)
+        rows_tol.append("[" + ", ".join(tol_row) + "]"), rows_grade.append(grade_row)
+    L = ["#: Coincidence pattern number of each restricted-growth code rg1*16 + rg2*4 + rg3 (patterns:",
+         f"#: {', '.join(keys)}).",
+         _table("_RGS_INDEX", _rgs_index()),
+         f"#: Per four-sample atom ({', '.join(a.name for a in plan.quads)}) and pattern: number of",
+         "#: variables (0 where closed), factor ids in variable order, sample of each variable,",
+         "#: tolerance and rule grade.",
+         _table("_QUAD_M", rows_m), _table("_QUAD_F", rows_f), _table("_QUAD_P", rows_p),
+         "_QUAD_TOL = np.array([" + ", ".join(rows_tol) + "], dtype=np.float64)",
+         _table("_QUAD_GRADE", rows_grade)]
+    L += [_table(f"_QGROUP_{a.name}", [list(g) for g in a.group]) for a in plan.quads]
+    L += ["", "", _JIT_PARALLEL, "def _quad(K, flags, atom, reps, group):",
+          '    """Four-sample atom number atom at every quadruple: each orbit representative in reps',
+          '    once (in parallel), then copied to its images under group (rows of slot positions)."""',
           "    n = K.shape[0]",
-          "    T = _multisets(n)",
-          "    vals = np.empty(T.shape[0])",
-          "    for q in numba.prange(T.shape[0]):",
+          "    vals = np.empty(reps.shape[0])",
+          "    for q in numba.prange(reps.shape[0]):",
           "        s = np.zeros(4, dtype=np.int64)",
+          "        rg = np.zeros(4, dtype=np.int64)",
           "        C = np.zeros((4, 4))",
           "        f = np.zeros(4, dtype=np.int64)",
-          "        i, j, k, l = T[q, 0], T[q, 1], T[q, 2], T[q, 3]"]
-    for n_branch, (cond, samples, key) in enumerate(branches):
-        head = "if" if n_branch == 0 else "elif"
-        L.append(f"        {head} {cond}:" if cond else "        else:")
-        L += [f"            s[{v}] = {x}" for v, x in enumerate(samples)]
-        L.append(f"            pat = {index[key]}")
-    L.append("        v = math.nan")
-    for key in (key for key, _ in QUAD_PATTERNS if by_key[key].kind == "closed"):
-        m = len(by_key[key].multiplicities)
-        args = [f"K[s[{i}], s[{j}]]" for i in range(m) for j in range(i, m)]
-        L += [f"        if pat == {index[key]}:", f"            v = _closed_q_{key}({', '.join(args)})"]
-    if numeric:
-        L += ["        m = _QUAD_M[pat]",
+          "        m = 0",
+          "        for u in range(4):",
+          "            found = -1",
+          "            for w in range(m):",
+          "                if s[w] == reps[q, u]:",
+          "                    found = w",
+          "            if found < 0:",
+          "                s[m] = reps[q, u]",
+          "                rg[u] = m",
+          "                m += 1",
+          "            else:",
+          "                rg[u] = found",
+          "        pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]",
+          "        v = math.nan"]
+    for k, atom in enumerate(plan.quads):
+        closed = [(keys.index(q.key), q) for q in atom.patterns if q.kind == "closed"]
+        if not closed:
+            continue
+        L.append(f"        if atom == {k}:")
+        for n_branch, (p, q) in enumerate(closed):
+            m = len(q.multiplicities)
+            args = [f"K[s[{i}], s[{j}]]" for i in range(m) for j in range(i, m)]
+            L += [f"            {'if' if n_branch == 0 else 'elif'} pat == {p}:",
+                  f"                v = _closed_{atom.name}_{q.key}({', '.join(args)})"]
+    if any(q.kind != "closed" for a in plan.quads for q in a.patterns):
+        L += ["        m = _QUAD_M[atom, pat]",
               "        if m > 0:",
               "            for u in range(m):",
-              "                f[u] = _QUAD_F[pat, u]",
+              "                f[u] = _QUAD_F[atom, pat, u]",
               "                for w in range(m):",
-              "                    C[u, w] = K[s[_QUAD_P[pat, u]], s[_QUAD_P[pat, w]]]",
-              "            v = _expect_nd(m, f, C, _QUAD_TOL[pat], _QUAD_GRADE[pat], flags)"]
+              "                    C[u, w] = K[s[_QUAD_P[atom, pat, u]], s[_QUAD_P[atom, pat, w]]]",
+              "            v = _expect_nd(m, f, C, _QUAD_TOL[atom, pat], _QUAD_GRADE[atom, pat], flags)"]
     L += ["        vals[q] = v",
           "    Q = np.empty((n, n, n, n))",
-          "    for q in range(T.shape[0]):",
-          "        for p in range(24):",
-          "            Q[T[q, _PERM4[p, 0]], T[q, _PERM4[p, 1]], T[q, _PERM4[p, 2]], T[q, _PERM4[p, 3]]] = vals[q]",
+          "    for q in range(reps.shape[0]):",
+          "        for g in range(group.shape[0]):",
+          "            Q[reps[q, group[g, 0]], reps[q, group[g, 1]], reps[q, group[g, 2]], reps[q, group[g, 3]]] = vals[q]",
           "    return Q", "", ""]
     return L
 
@@ -554,7 +581,7 @@ def _group_table(state) -> str:
 def _orbit_function(plan: KernelPlan) -> list[str]:
     """``_orbit_representatives(n, group)``: the lexicographically smallest quadruple of each
     orbit under the permutations ``group`` (rows of index positions), in order."""
-    if not any(s.loop == "quadruple-orbits" for s in plan.states):
+    if not plan.quads and not any(s.loop == "quadruple-orbits" for s in plan.states):
         return []
     L = [_group_table(s) for s in plan.states if s.loop == "quadruple-orbits"]
     L += ["", "", "def _orbit_representatives(n, group):",
@@ -585,7 +612,7 @@ def _step_function(plan: KernelPlan) -> list[str]:
     """``_step``: one layer of every state's update rules, each loop shape emitted by its
     emitter (:data:`codegen.lower.LOOPS`), chosen by index pattern and symmetry."""
     states = [s.name for s in plan.states]
-    atoms = [a.name for a in plan.atoms] + (["ssss"] if plan.quads else [])
+    atoms = [a.name for a in plan.atoms] + [q.name for q in plan.quads]
     reps = [f"reps_{s.name}" for s in plan.states if s.loop == "quadruple-orbits"]
     args = states + atoms + reps + [p.name for p in _PARAMS] + [f"{s}_next" for s in states]
     L = [_JIT_PARALLEL, f"def _step({', '.join(args)}):",
@@ -679,6 +706,7 @@ def _run_function(plan: KernelPlan) -> list[str]:
           "    if not np.all(np.diagonal(init_K) > 0.0):", "        return 2, 1"]
     L += [f"    reps_{s.name} = _orbit_representatives(n, _GROUP_{s.name})"
           for s in plan.states if s.loop == "quadruple-orbits"]
+    L += [f"    reps_{q.name} = _orbit_representatives(n, _QGROUP_{q.name})" for q in plan.quads]
     # atom buffers are allocated once (fresh pages cost as much as computing closed atoms)
     L += [f"    {a.name} = np.empty({'(n, n)' if a.rank == 2 else 'n'})" for a in plan.atoms]
     L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb",
@@ -686,9 +714,9 @@ def _run_function(plan: KernelPlan) -> list[str]:
     if not triangular:
         L += [f"        mirror_kernel({a.name})" for a in plan.atoms if a.rank == 2 and a.symmetric]
     atom_args = list(atoms)
-    if plan.quads:
-        L.append("        ssss = quad_kernel(K[i], flags)")
-        atom_args.append("ssss")
+    for k, q in enumerate(plan.quads):
+        L.append(f"        {q.name} = quad_kernel(K[i], flags, {k}, reps_{q.name}, _QGROUP_{q.name})")
+        atom_args.append(q.name)
     reps = [f"reps_{s.name}" for s in plan.states if s.loop == "quadruple-orbits"]
     args = ([f"{s}[i]" for s in states] + atom_args + reps
             + ["C_b[l + 1]", "C_W[l + 1]", "lambda_b[l + 1]", "lambda_W[l + 1]", "r[l + 1]"]

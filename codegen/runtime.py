@@ -165,9 +165,9 @@ def first_use(module, enabled: bool, parallel: bool = True):
 
 def _kind(module) -> str:
     methods = dict(getattr(module, "ATOM_METHODS", {}))
-    quad = methods.pop("ssss", None)
-    if quad is not None:
-        return "vertex-closed" if quad == "closed" else "vertex-numeric"
+    quads = [methods.pop(k) for k in sorted(methods) if k == "ssss" or k.startswith("q_")]
+    if quads:
+        return "vertex-closed" if all(q == "closed" for q in quads) else "vertex-numeric"
     return "closed" if all(m in ("closed", "") for m in methods.values()) else "numeric"
 
 

@@ -30,7 +30,7 @@ from . import observables as _declared
 from .activations import Activation, activation
 from .graph import build_graph, frozen, schedule, write_graphml
 from .hashing import signature_of
-from .recursions import (OBSERVABLES, Recursion, build_recursion, resolve_observables,
+from .recursions import (DEFAULT_OBSERVABLES, OBSERVABLES, Recursion, build_recursion, resolve_observables,
                          sample_indices, width_ratio)
 from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b
 
@@ -106,7 +106,7 @@ def _flow(act: Activation, observables: tuple[str, ...], declarations) -> Flow:
     return Flow(rec, frozen(build_graph(rec)))
 
 
-def flow(act, observables=OBSERVABLES) -> Flow:
+def flow(act, observables=DEFAULT_OBSERVABLES) -> Flow:
     """Build the N_D-input recursions of ``act`` for ``observables``.
 
     Parameters
@@ -114,9 +114,9 @@ def flow(act, observables=OBSERVABLES) -> Flow:
     act : Activation or str
         Activation (all parameters bound) or a name/expression for :func:`derive.activation`.
     observables : iterable of str or Observable, or str
-        Subset of ("K", "H", "V", "G1") (:data:`derive.observables.DECLARED`), and/or new
-        :class:`~derive.observables.Observable` declarations; what they need is added (V
-        needs K, G1 needs V).
+        Names among K, H, V, G1, A, B, D, F, H1, P, Q (:data:`derive.observables.DECLARED`;
+        default K, H, V, G1), and/or new :class:`~derive.observables.Observable`
+        declarations; what they need is added (V needs K, G1 needs V, H1 needs G1, D, F).
 
     Returns
     -------
@@ -147,7 +147,7 @@ def _indexed_tex(name: str, indices, layer: str, declarations: dict) -> str:
             groups.append("(" + "".join(idx[start:start + size]) + ")")
             start += size
         return head + "_{" + "".join(groups) + "}"
-    return _ATOM_TEX[name](idx)
+    return _ATOM_TEX[name](idx) if name in _ATOM_TEX else _composed_tex(name, idx)
 
 
 def _prime(k):
@@ -166,6 +166,20 @@ _ATOM_TEX = {
     "ssss": lambda idx: (r"\langle " + " ".join(rf"\sigma_{{{i}}}" for i in idx)
                          + r" \rangle_{K^{(\ell)}}"),
 }
+_SLOT_TEX = {"s": r"\sigma", "d": r"\sigma'", "c": r"\sigma''"}
+
+
+def _composed_tex(name: str, idx) -> str:
+    """LaTeX of a composed atom entry (:data:`derive.recursions.SLOTS` naming): ``q_ddss`` →
+    ⟨σ'σ'σσ⟩, ``e_cs`` → ⟨σ''σ⟩, ``p21_dd`` → ⟨∂²∂(σ'σ')⟩ (share on coincident samples)."""
+    avg = r"\rangle_{K^{(\ell)}}"
+    if name.startswith("q_") or name.startswith("e_"):
+        return r"\langle " + " ".join(f"{_SLOT_TEX[c]}_{{{i}}}" for c, i in zip(name[2:], idx)) + " " + avg
+    ka, kb, f, g = int(name[1]), int(name[2]), name[4], name[5]
+    ops = "".join(rf"\partial_{{{i}}}{'' if k == 1 else f'^{{{k}}}'}" for i, k in zip(idx, (ka, kb)) if k)
+    return rf"\langle {ops}\big({_SLOT_TEX[f]}_{{{idx[0]}}} {_SLOT_TEX[g]}_{{{idx[1]}}}\big) " + avg
+
+
 _PARAM_TEX = {C_b: "C_{b}", C_W: "C_{W}", lambda_b: r"\lambda_{b}", lambda_W: r"\lambda_{W}",
               width_ratio: r"\frac{n_{\ell}}{n_{\ell-1}}"}
 

@@ -38,6 +38,7 @@ K11/2
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import sympy as sp
@@ -49,19 +50,20 @@ from .gaussian import atoms_of, expect, has_atoms
 from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b, z, z1, z2, z3, z4
 
 __all__ = ["FlowError", "AtomPattern", "GaussianAtom", "Update", "Recursion", "build_recursion",
-           "OBSERVABLES", "REQUIRES", "QUAD_PATTERNS", "width_ratio", "sample_indices",
-           "normalise_observables", "resolve_observables", "stabilise", "closed_expectation"]
+           "OBSERVABLES", "DEFAULT_OBSERVABLES", "REQUIRES", "width_ratio", "sample_indices",
+           "normalise_observables", "resolve_observables", "stabilise", "closed_expectation",
+           "is_atom_name", "atom_sort_key", "set_partitions", "partition_key", "SLOTS"]
 
 #: Observables in canonical order and what each requires, read off the declarations
 #: (:mod:`derive.observables`).
 OBSERVABLES = _declared.names()
+#: What ``flow(act)`` computes when no observables are named: the preactivation statistics
+#: to order 1/n and the NTK mean (the NTK's own 1/n family is asked for by name).
+DEFAULT_OBSERVABLES = ("K", "H", "V", "G1")
 REQUIRES = {o.name: _declared.requires(o) for o in _declared.DECLARED}
 width_ratio = _declared.width_ratio
 sample_indices = _declared.sample_indices
 _SAMPLE_VARS = (z1, z2, z3, z4)
-#: Coincidence patterns of the four-point function: key → multiplicities of distinct samples.
-QUAD_PATTERNS = (("aaaa", (4,)), ("aaab", (3, 1)), ("aabb", (2, 2)), ("aabc", (2, 1, 1)),
-                 ("abcd", (1, 1, 1, 1)))
 
 
 class FlowError(RGFlowError, ValueError):
@@ -232,6 +234,41 @@ _ATOM_ORDER = ("ss", "dsds", "d2ss", "d4ss", "d3sds", "d2sd2s", "s2d2", "s2d4", 
 _PRIMES = {0: "", 1: "'", 2: "''", 3: "'''", 4: "''''"}
 _TEX_PRIMES = {0: "", 1: "'", 2: "''", 3: "'''", 4: "^{(4)}"}
 
+#: Slot functions of the composed atom names: s = σ, d = σ', c = the *classical* σ'' (its
+#: Dirac deltas dropped: the pointwise second derivative that a real network's forward
+#: equations — the dNTK's, THEORY-NTK.md §1 — use; zero for piecewise-linear σ).
+SLOTS = {"s": (0, False), "d": (1, False), "c": (2, True)}
+_SLOT_TEXT = {"s": "sigma", "d": "sigma'", "c": "sigma''"}
+_SLOT_TEX = {"s": r"\sigma", "d": r"\sigma'", "c": r"\sigma''"}
+#: Composed atom names: ``p<ka><kb>_<f><g>`` = ⟨∂_a^{ka} ∂_b^{kb} (f(z_a) g(z_b))⟩ (Stein
+#: derivatives, distributional) whose coincident entry a = b is the share
+#: ⟨(f g)^{(ka+kb)}⟩ / 2^{ka+kb} (a rule sums the 2^{ka+kb} label sequences of one
+#: derivative, so the shares add up to the one-sample derivative even where the labelled
+#: pieces diverge separately, e.g. ⟨δ(z)²⟩ for ReLU); ``e_<f><g>`` = ⟨f(z_a) g(z_b)⟩
+#: (a = b: ⟨f g⟩ at one point); ``q_<f1f2f3f4>`` = ⟨f1(z_a) f2(z_b) f3(z_c) f4(z_d)⟩.
+_COMPOSED = re.compile(r"^(?:p([0-4])([0-4])_([sdc])([sdc])|e_([sdc])([sdc])|q_([sdc]{4}))$")
+
+
+def is_atom_name(name: str) -> bool:
+    """Whether ``name`` is a Gaussian atom this module can build (fixed or composed)."""
+    return name in _ATOM_ORDER or _COMPOSED.match(name) is not None
+
+
+def atom_sort_key(name: str):
+    """Canonical atom order: the fixed atoms in their order, then the composed pair atoms,
+    then the composed four-sample atoms, each by name."""
+    if name in _ATOM_ORDER:
+        return (0, _ATOM_ORDER.index(name), name)
+    return (2 if name.startswith("q_") else 1, 0, name)
+
+
+def _slot_function(act: Activation, code: str) -> sp.Expr:
+    order, classical = SLOTS[code]
+    expr = _sigma_derivative(act, order)
+    if classical:
+        expr = canonical_steps(expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero))
+    return expr
+
 
 def normalise_observables(observables) -> tuple[str, ...]:
     """Validate and order observable names (a string "K,H" or an iterable)."""
@@ -316,10 +353,17 @@ def closed_expectation(integrand_expr: sp.Expr, size: int) -> tuple[sp.Expr | No
     return value, ()
 
 
+@functools.lru_cache(maxsize=1024)
+def _closed_cached(integrand_expr: sp.Expr, size: int):
+    """:func:`closed_expectation`, once per distinct integrand (four-sample atoms repeat them
+    across coincidence patterns and atoms)."""
+    return closed_expectation(integrand_expr, size)
+
+
 def _pattern(key, multiplicities, factors, what: str) -> AtomPattern:
     size = len(factors)
     integrand_expr = sp.Mul(*[f.xreplace({z: _SAMPLE_VARS[i]}) for i, f in enumerate(factors)])
-    closed, remaining = closed_expectation(integrand_expr, size)
+    closed, remaining = _closed_cached(integrand_expr, size)
     if closed is sp.oo:
         raise FlowError(f"the Gaussian expectation {what} diverges for this activation "
                         f"(pattern {key}); the requested observables cannot be computed")
@@ -355,14 +399,52 @@ def _diag_atom(act: Activation, name: str) -> GaussianAtom:
     return GaussianAtom(name, 1, True, desc, tex, (pattern,))
 
 
-def _quad_atom(act: Activation) -> GaussianAtom:
-    desc = "<sigma(z_a) sigma(z_b) sigma(z_c) sigma(z_d)>"
-    tex = r"\langle \sigma_{a} \sigma_{b} \sigma_{c} \sigma_{d} \rangle_{K}"
+def _composed_pair(act: Activation, name: str, f: str, g: str, ka: int, kb: int, share: bool) -> GaussianAtom:
+    fa, fb = _slot_function(act, f), _slot_function(act, g)
+    k = ka + kb
+    if share:
+        desc = f"<d_a^{ka} d_b^{kb} ({_SLOT_TEXT[f]}(z_a) {_SLOT_TEXT[g]}(z_b))>"
+        tex = (rf"\langle \partial_a^{{{ka}}} \partial_b^{{{kb}}} ({_SLOT_TEX[f]}_{{a}} {_SLOT_TEX[g]}_{{b}}) "
+               r"\rangle_{K}")
+        diag = integrand(fa * fb, k) / 2**k
+    else:
+        desc = f"<{_SLOT_TEXT[f]}(z_a) {_SLOT_TEXT[g]}(z_b)>"
+        tex = rf"\langle {_SLOT_TEX[f]}_{{a}} {_SLOT_TEX[g]}_{{b}} \rangle_{{K}}"
+        diag = _canonical(fa * fb)
+    patterns = (_pattern("a", (2,), (diag,), desc),
+                _pattern("ab", (1, 1), (integrand(fa, ka), integrand(fb, kb)), desc))
+    return GaussianAtom(name, 2, (f, ka) == (g, kb), desc, tex, patterns)
+
+
+def set_partitions(size: int = 4) -> tuple[tuple[int, ...], ...]:
+    """Coincidence patterns of ``size`` slots as restricted-growth strings in lexicographic
+    order: entry k is the distinct sample of slot k, numbered by first appearance
+    ((0, 0, 1, 2): the first two slots coincide).
+
+    >>> len(set_partitions(4)), set_partitions(2)
+    (15, ((0, 0), (0, 1)))
+    """
+    out = [()]
+    for _ in range(size):
+        out = [p + (v,) for p in out for v in range(max(p, default=-1) + 2)]
+    return tuple(out)
+
+
+def partition_key(rgs) -> str:
+    """Pattern key of a coincidence pattern: (0, 0, 1, 2) → "aabc"."""
+    return "".join("abcd"[v] for v in rgs)
+
+
+def _composed_quad(act: Activation, name: str, slots: str) -> GaussianAtom:
+    fs = [_slot_function(act, c) for c in slots]
+    desc = "<" + " ".join(f"{_SLOT_TEXT[c]}(z_{x})" for c, x in zip(slots, "abcd")) + ">"
+    tex = r"\langle " + " ".join(f"{_SLOT_TEX[c]}_{{{x}}}" for c, x in zip(slots, "abcd")) + r" \rangle_{K}"
     patterns = []
-    for key, mult in QUAD_PATTERNS:
-        factors = tuple(canonical_steps(act.bound_expr ** p) for p in mult)
-        patterns.append(_pattern(key, mult, factors, desc))
-    return GaussianAtom("ssss", 4, True, desc, tex, tuple(patterns))
+    for rgs in set_partitions(4):
+        m = max(rgs) + 1
+        factors = tuple(_canonical(sp.Mul(*[fs[k] for k in range(4) if rgs[k] == v])) for v in range(m))
+        patterns.append(_pattern(partition_key(rgs), tuple(rgs.count(v) for v in range(m)), factors, desc))
+    return GaussianAtom(name, 4, len(set(slots)) == 1, desc, tex, tuple(patterns))
 
 
 def _make_atom(act: Activation, name: str) -> GaussianAtom:
@@ -370,7 +452,14 @@ def _make_atom(act: Activation, name: str) -> GaussianAtom:
         return _pair_atom(act, name)
     if name in DIAG_ATOMS:
         return _diag_atom(act, name)
-    return _quad_atom(act)
+    if name == "ssss":
+        return _composed_quad(act, name, "ssss")
+    m = _COMPOSED.match(name)
+    if m.group(1) is not None:
+        return _composed_pair(act, name, m.group(3), m.group(4), int(m.group(1)), int(m.group(2)), True)
+    if m.group(5) is not None:
+        return _composed_pair(act, name, m.group(5), m.group(6), 0, 0, False)
+    return _composed_quad(act, name, m.group(7))
 
 
 # ---------------------------------------------------------------------------------
@@ -388,11 +477,12 @@ def _build(act: Activation, observables: tuple[str, ...], declarations) -> Recur
     quantities = _declared.closure(observables, declarations)
     used = tuple(d for d in declarations if d.name in quantities)
     wanted = {n for d in used for n in _declared.atoms_read(d, declarations)}
-    unknown = sorted(wanted - set(_ATOM_ORDER))
+    unknown = sorted(n for n in wanted if not is_atom_name(n))
     if unknown:
         raise FlowError(f"observable rules read unknown Gaussian atom(s) {', '.join(unknown)}; "
-                        f"known atoms: {', '.join(_ATOM_ORDER)}")
-    names = sorted(wanted, key=_ATOM_ORDER.index)
+                        f"known atoms: {', '.join(_ATOM_ORDER)} and the composed names "
+                        "p<ka><kb>_<f><g>, e_<f><g>, q_<f1f2f3f4> (f among s, d, c)")
+    names = sorted(wanted, key=atom_sort_key)
     atoms = tuple(_atom_cached(act, n) for n in names)
     parameters = (C_b, C_W, lambda_b, lambda_W, width_ratio)
     return Recursion(act, observables, quantities, atoms, _updates(used), parameters, used)
@@ -403,7 +493,7 @@ def _atom_cached(act: Activation, name: str) -> GaussianAtom:
     return _make_atom(act, name)
 
 
-def build_recursion(act, observables=OBSERVABLES) -> Recursion:
+def build_recursion(act, observables=DEFAULT_OBSERVABLES) -> Recursion:
     """The :class:`Recursion` of ``act`` for ``observables`` (and what they need).
 
     Parameters
@@ -412,7 +502,8 @@ def build_recursion(act, observables=OBSERVABLES) -> Recursion:
         An activation or anything :func:`derive.activation` accepts.  All its
         parameters must be bound (numerical evaluation needs values).
     observables : iterable of str or str
-        Any of "K", "H", "V", "G1" (a comma-separated string works too).
+        Names among :data:`OBSERVABLES` (a comma-separated string works too); default
+        :data:`DEFAULT_OBSERVABLES`.
     """
     act = activation(act) if not isinstance(act, Activation) else act
     if not act.is_numeric:

@@ -2,7 +2,11 @@
 
 ``tests/data/catalogue_reference.npz`` was written by ``tests/data/make_catalogue_reference.py``
 with the generator as it was before observables became declarations; every change of the
-generator since must reproduce it to 1e-14 (relative to each array's largest entry).
+generator since must reproduce it to 1e-14 (relative to each array's largest entry) — except
+where the four-point function is integrated numerically: since four-sample atoms became one
+general mechanism (issue #13) a coincidence pattern's variables are ordered by first
+appearance, which moves those entries by at most 2.6e-12 (measured; tanh, swish), far inside
+the 1e-9 accuracy policy, so they are held to 1e-11.
 """
 
 import pathlib
@@ -16,6 +20,8 @@ sys.path.insert(0, str(HERE / "data"))
 import make_catalogue_reference as reference  # noqa: E402
 
 SAVED = np.load(HERE / "data" / "catalogue_reference.npz")
+#: Activations whose four-point function has numerically integrated patterns.
+NUMERIC_FOUR_POINT = {"tanh", "swish", "gelu"}
 
 
 @pytest.fixture(scope="module")
@@ -28,4 +34,5 @@ def test_catalogue_values_unchanged(now, key):
     before, after = SAVED[key], now[key]
     assert before.shape == after.shape
     scale = max(float(np.max(np.abs(before))), 1e-300)
-    assert np.max(np.abs(after - before)) <= 1e-14 * scale, key
+    tol = 1e-11 if key.split("/")[0] in NUMERIC_FOUR_POINT else 1e-14
+    assert np.max(np.abs(after - before)) <= tol * scale, key

@@ -94,7 +94,7 @@ def test_latex_of_the_recursions():
 
 def test_bad_flows_are_clear_errors():
     with pytest.raises(FlowError, match="unknown observable"):
-        flow("tanh", ("K", "Q"))
+        flow("tanh", ("K", "Z"))
     with pytest.raises(FlowError, match="no observable"):
         flow("tanh", ())
     with pytest.raises(FlowError, match="unbound parameters"):
