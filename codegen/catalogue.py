@@ -14,7 +14,8 @@ from typing import NamedTuple
 __all__ = ["Entry", "CATALOGUE", "ACTIVATIONS", "OBSERVABLE_SETS", "entry"]
 
 ACTIVATIONS = ("relu", "erf", "tanh", "gelu", "swish", "linear")
-OBSERVABLE_SETS = {"kh": ("K", "H"), "full": ("K", "H", "V", "G1")}
+OBSERVABLE_SETS = {"kh": ("K", "H"), "full": ("K", "H", "V", "G1"),
+                   "ntk": ("K", "H", "V", "G1", "A", "B", "D", "F", "H1", "P", "Q")}
 
 
 class Entry(NamedTuple):

@@ -267,6 +267,12 @@ class ValidationReport:
                 f" (Bonferroni {bonferroni_threshold(z.size):.2f}, chi2_1 {chi2_1_quantile():.2f});"
                 f" infinite width: max|z|={np.max(np.abs(z0)):.1f} mean z^2={np.mean(z0 ** 2):.1f}")
 
+    @property
+    def ntk_complete(self) -> bool:
+        """Whether the NTK-mean rows include the order-1/n correction H1 (THEORY-NTK.md §8.2):
+        some row's theory differs from its leading order (H1 vanishes at layer 2)."""
+        return any(c.theory != c.leading for c in self.select("ntk"))
+
     def to_text(self) -> str:
         """Per-layer table: theory, Monte Carlo ± se, z, and the infinite-width z."""
         head = (f"{self.activation}: depth {self.depth}, widths {_widths_text(self.widths)}, "
@@ -282,14 +288,15 @@ class ValidationReport:
         for q in QUANTITIES:
             if self.select(q):
                 lines.append(f"{q:<12} {self.summary(q)}")
-        z = self.z(COMPLETE)
-        ok = self.passes(COMPLETE)
-        lines.append(f"metric+vertex+vertex_same (theory complete to O(1/n)): k={z.size} "
+        complete = COMPLETE + (("ntk",) if self.ntk_complete else ())
+        z = self.z(complete)
+        ok = self.passes(complete)
+        lines.append(f"{'+'.join(complete)} (theory complete to O(1/n)): k={z.size} "
                      f"max|z|={np.max(np.abs(z)):.2f} mean z^2={np.mean(z ** 2):.2f} -> {'consistent' if ok else 'INCONSISTENT'} at family-wise 1%")
         if self.select(tuple(NTK_STATISTICS)):
             lines.append("A..Q: order-1/n NTK statistics; beyond layer 2 they carry large O(1/n^2) terms at "
                          "practical widths (THEORY-NTK.md section 6): test them by width extrapolation")
-        if self.select("ntk") and all(c.theory == c.leading for c in self.select("ntk")):
+        if self.select("ntk") and not self.ntk_complete:
             lines.append("ntk: leading-order theory only; its O(1/n) mean correction (PDLT ch. 8) is not yet "
                          "derived, so |z| grows with M at fixed n")
         return "\n".join(lines)
@@ -325,7 +332,8 @@ def _as_inputs(X) -> np.ndarray:
 
 def validate(act, X=None, depth: int = 5, width=64, C_b: float | None = None, C_W: float | None = None,
              networks: int = 1000, seed: int = 0, ntk: bool = True, lambda_b: float | None = None,
-             lambda_W: float | None = None, evaluator=None, progress: bool = False) -> ValidationReport:
+             lambda_W: float | None = None, evaluator=None, progress: bool = False,
+             ntk_family: bool = False) -> ValidationReport:
     """Compare the recursions with ``networks`` sampled finite-width networks.
 
     Parameters
@@ -344,11 +352,16 @@ def validate(act, X=None, depth: int = 5, width=64, C_b: float | None = None, C_
     networks, seed : int
         Monte Carlo sample size M ≥ 2 and seed (results are reproducible).
     ntk : bool
-        Also compare the NTK mean; costs O(n³) per layer and network in the sampler.
+        Also compare the NTK mean, with its order-1/n correction H1 (THEORY-NTK.md §8.2);
+        costs O(n³) per layer and network in the sampler.
+    ntk_family : bool
+        Also compare the NTK's order-1/n fluctuations A, B, D, F and the dNTK tensors P, Q
+        (N_D ≤ 3; the sampler then propagates the dNTK forward, several times the cost).
     lambda_b, lambda_W : float, optional
         NTK learning rates; default C_b, C_W (:func:`rgflow.defaults.learning_rates`).
     evaluator : codegen.Evaluator, optional
-        A compiled evaluator of ``flow(act)`` to reuse (saves the numba compilation).
+        A compiled evaluator to reuse (saves the numba compilation): of ``flow(act)``, or with
+        ``ntk`` of ``flow(act, derive.recursions.OBSERVABLES)`` (every declared observable).
 
     Returns
     -------
@@ -380,13 +393,14 @@ def validate(act, X=None, depth: int = 5, width=64, C_b: float | None = None, C_
     rates = learning_rates(C_b, C_W, lambda_b, lambda_W)
     lambda_b, lambda_W = rates if ntk else (None, None)
     if evaluator is None:
-        evaluator = codegen.compile(flow(act))
+        from derive.recursions import DEFAULT_OBSERVABLES, OBSERVABLES
+        evaluator = codegen.compile(flow(act, OBSERVABLES if ntk else DEFAULT_OBSERVABLES))
     theory = evaluator.run(X, depth=depth, width=width, C_b=C_b, C_W=C_W,
                            lambda_b=rates[0], lambda_W=rates[1])
     widths = theory.widths
     from .montecarlo import MAX_NTK_STATISTICS_INPUTS
     has = {q for q in NTK_STATISTICS if getattr(theory, q, None) is not None}
-    stats = ntk and X.shape[0] <= MAX_NTK_STATISTICS_INPUTS
+    stats = ntk and ntk_family and X.shape[0] <= MAX_NTK_STATISTICS_INPUTS
     try:
         mc = sample(act, X, depth=depth, width=widths, C_b=C_b, C_W=C_W, networks=networks, seed=seed,
                     lambda_b=lambda_b, lambda_W=lambda_W, progress=progress,

@@ -17,7 +17,7 @@ def _cmd_validate(args) -> int:
     act = activation_of(args)
     rep = validate(act, args.inputs, depth=args.depth, width=args.width, C_b=args.C_b,
                    C_W=args.C_W, networks=args.networks, seed=args.seed, ntk=not args.no_ntk,
-                   progress=args.progress)
+                   progress=args.progress, ntk_family=args.ntk_family)
     print(rep.to_text())
     if args.plot:
         plot_reports([rep], args.plot, title=f"{rep.activation}: C_b = {rep.C_b:.4g}, C_W = {rep.C_W:.4g}")
@@ -39,6 +39,8 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--inputs", type=pathlib.Path, default=None, metavar="FILE.npy",
                    help="inputs X, shape (N_D, n_0) (default: two fixed inputs)")
     p.add_argument("--no-ntk", action="store_true", help="skip the NTK (faster)")
+    p.add_argument("--ntk-family", action="store_true",
+                   help="also compare the NTK's 1/n fluctuations A, B, D, F and the dNTK P, Q (N_D <= 3)")
     p.add_argument("--plot", type=pathlib.Path, default=None, metavar="OUT.png", help="save the figure")
     p.add_argument("--progress", action="store_true", help="Monte Carlo progress on stderr")
     p.set_defaults(func=_cmd_validate)
