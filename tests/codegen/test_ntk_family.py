@@ -78,3 +78,24 @@ def test_scale_invariant_exact_solution(slope):
         np.testing.assert_allclose(_series(res, name), exact[name], rtol=1e-12, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(_series(res, "Q"), 2 * _series(res, "P"), rtol=1e-13)
     assert np.all(_series(res, "H1") == 0.0)
+
+
+def test_relu_two_inputs_ntk_mean_correction_is_not_zero():
+    """The single-input ReLU NTK mean is exact at any width (H1 ≡ 0), with two inputs it is not
+    (THEORY-NTK.md §8.2): the Dirac-delta atoms ⟨δ(z1)δ(z2)⟩ enter through D, F and V."""
+    X = np.array([[1.0, 1.0], [1.4, 0.2]])
+    res = _evaluator(activation("relu")).run(X, depth=4, width=64, C_b=0.0, C_W=2.0, lambda_b=0.0,
+                                             lambda_W=1.0)
+    H1 = _series(res, "H1")
+    assert np.all(np.isfinite(H1)) and abs(H1[-1, 0, 1]) > 1e-3
+    assert np.allclose(H1[:, 0, 0], 0.0, atol=1e-12) and np.allclose(H1[:, 1, 1], 0.0, atol=1e-12)
+    for name in ("A", "B", "D", "F", "P", "Q"):
+        assert np.all(np.isfinite(_series(res, name))), name
+
+
+def test_latex_of_the_family():
+    tex = flow("tanh", FAMILY).to_latex()
+    for head in ("A^{(\\ell+1)}_{(\\alpha_{1}\\alpha_{2})(\\alpha_{3}\\alpha_{4})}", "B^{(\\ell+1)}",
+                 "D^{(\\ell+1)}", "F^{(\\ell+1)}", "H^{\\{1\\}(\\ell+1)}", "P^{(\\ell+1)}", "Q^{(\\ell+1)}"):
+        assert head in tex, head
+    assert "\\sigma''_{" in tex and tex == flow("tanh", FAMILY).to_latex()
