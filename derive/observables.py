@@ -14,7 +14,7 @@ atoms ⟨…⟩ over z ~ N(0, K^{(ℓ)}) written as ``sympy.IndexedBase`` named 
 Examples
 --------
 >>> [o.name for o in DECLARED]
-['K', 'H', 'V', 'G1']
+['K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q']
 >>> requires(observable("G1"))
 ('K', 'V')
 >>> atoms_read(observable("H"))

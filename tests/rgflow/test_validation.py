@@ -430,8 +430,9 @@ def test_ntk_statistics_rows_generic(ntk_declared):
 
 
 def test_validate_requests_ntk_statistics_only_when_the_theory_has_them(ntk_declared, monkeypatch):
-    """validate() asks the sampler for A, B, D, F (ntk_fluctuations) and P, Q (dntk) only when the
-    theory result carries them, the NTK is compared and N_D ≤ MAX_NTK_STATISTICS_INPUTS."""
+    """validate(ntk_family=True) asks the sampler for A, B, D, F (ntk_fluctuations) and P, Q (dntk)
+    only when the theory result carries them, the NTK is compared and N_D ≤
+    MAX_NTK_STATISTICS_INPUTS; without ntk_family never."""
     from rgflow import montecarlo
     calls = []
     real = montecarlo.sample
@@ -447,11 +448,15 @@ def test_validate_requests_ntk_statistics_only_when_the_theory_has_them(ntk_decl
     for stats, ntk, expected in cases:
         ev = StandInEvaluator(StandInTheory(3, 2, (4, 4, 4), stats))
         rep = validate("tanh", INPUTS[2], depth=3, width=4, C_b=0.0, C_W=1.0, networks=6, seed=1, ntk=ntk,
-                       evaluator=ev)
+                       evaluator=ev, ntk_family=True)
         assert calls[-1] == expected
+        validate("tanh", INPUTS[2], depth=3, width=4, C_b=0.0, C_W=1.0, networks=6, seed=1, ntk=ntk,
+                 evaluator=ev)
+        assert calls[-1] == (False, False)
         assert {c.quantity for c in rep.comparisons} & set(NTK_STATS) == (set(stats) if ntk else set())
     # more inputs than the sampler's N_D⁴ NTK statistics allow: compared without them, no error
     X4 = np.vstack([INPUTS[2], INPUTS[2] * 0.5])
     ev = StandInEvaluator(StandInTheory(2, 4, (4, 4), {q: np.zeros((2,) + (4,) * 4) for q in NTK_STATS}))
-    rep = validate("tanh", X4, depth=2, width=4, C_b=0.0, C_W=1.0, networks=6, seed=1, evaluator=ev)
+    rep = validate("tanh", X4, depth=2, width=4, C_b=0.0, C_W=1.0, networks=6, seed=1, evaluator=ev,
+                   ntk_family=True)
     assert calls[-1] == (False, False) and not rep.select(NTK_STATS)
