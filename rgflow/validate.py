@@ -76,17 +76,15 @@ __all__ = ["Comparison", "ValidationReport", "ValidationError", "validate", "bui
 QUANTITIES = ("metric", "vertex", "vertex_same", "ntk", "A", "B", "D", "F", "P", "Q")
 
 #: The order-1/n NTK statistics (THEORY-NTK.md §1) and the generators of their index
-#: symmetries, as permutations of the array positions of ``MonteCarloResult.<name>[l]``
-#: (B, F are stored as [a1, a3, a2, a4]; P, Q as [a0, a1, a2, a3]).  One comparison is
-#: listed per orbit (its smallest index tuple).
-NTK_STATISTICS = {
-    "A": ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)),
-    "B": ((2, 3, 0, 1),),
-    "D": ((1, 0, 2, 3), (0, 1, 3, 2)),
-    "F": ((2, 3, 0, 1),),
-    "P": (),
-    "Q": ((0, 2, 1, 3),),
-}
+#: symmetries, read off their declarations (:mod:`derive.observables`: the Monte Carlo field
+#: of each is indexed like the tensor, B, F as [a1, a3, a2, a4], P, Q as [a0, a1, a2, a3]).
+#: One comparison is listed per orbit (its smallest index tuple).
+def _ntk_statistics() -> dict:
+    from derive.observables import DECLARED
+    return {d.estimator: d.symmetries for d in DECLARED if d.estimator in ("A", "B", "D", "F", "P", "Q")}
+
+
+NTK_STATISTICS = _ntk_statistics()
 
 #: Quantities whose theory includes every O(1/n) term (their residual is O(1/n²)).
 COMPLETE = ("metric", "vertex", "vertex_same")

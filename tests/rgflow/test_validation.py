@@ -404,7 +404,7 @@ def test_ntk_statistics_rows_generic(ntk_declared):
     rng = np.random.default_rng(0)
     tensors = {q: rng.standard_normal((3, 2, 2, 2, 2)) for q in NTK_STATS}
     rep = build_report("tanh", X, StandInTheory(3, 2, widths, tensors), mc)
-    orbits = {"A": 6, "B": 10, "D": 9, "F": 10, "P": 16, "Q": 12}
+    orbits = {"A": 6, "B": 7, "D": 9, "F": 10, "P": 16, "Q": 12}   # B: group of order 4 (B_{1324} = B_{2413} = B_{3142}), (16 + 3*4)/4
     for q in NTK_STATS:
         assert q in QUANTITIES
         assert len(orbit_representatives(2, NTK_STATISTICS[q])) == orbits[q]
