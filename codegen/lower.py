@@ -17,6 +17,7 @@ deterministic.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -25,12 +26,12 @@ from derive.activations import Activation
 from derive.flow import Flow
 from derive.gaussian import expect, has_atoms
 from derive.graph import atom_node, schedule
-from derive.recursions import GaussianAtom, Recursion, Update, stabilise
+from derive.recursions import GaussianAtom, Recursion, Update, partition_key, set_partitions, stabilise
 from derive.symbols import kernel_matrix, z
 
 from .calibrate import zstep
 
-__all__ = ["FactorSpec", "AtomPlan", "QuadPlan", "QuadAtomPlan", "KernelPlan", "StatePlan", "lower", "split_pair_forms",
+__all__ = ["FactorSpec", "AtomPlan", "QuadPlan", "QuadAtomPlan", "QuadShape", "KernelPlan", "StatePlan", "lower", "split_pair_forms",
            "SMOOTH_M", "SMOOTH_S", "Absent", "Closed", "Quadrature1D", "Mehler", "Nested", "LOOPS",
            "symmetry_group", "plan_states"]
 
@@ -224,6 +225,46 @@ class QuadAtomPlan:
         return "+".join(sorted({q.kind for q in self.patterns}))
 
 
+#: The 24 permutations of four slots, lexicographic (the generated ``_PERM4`` table).
+PERMUTATIONS4 = tuple(itertools.permutations(range(4)))
+#: Shapes of a sorted quadruple a1 <= a2 <= a3 <= a4: its non-decreasing restricted-growth
+#: strings ((0, 0, 1, 2): a1 = a2 < a3 < a4), in :func:`derive.recursions.set_partitions` order.
+SORTED_SHAPES = tuple(r for r in set_partitions(4) if list(r) == sorted(r))
+
+
+@dataclass(frozen=True)
+class QuadShape:
+    """Every four-sample atom at the quadruples of one shape, on shared nodes.
+
+    A sorted quadruple M = (a1 <= a2 <= a3 <= a4) of shape ``rgs`` has m distinct samples.
+    Each entry Q[t] of a four-sample atom at a permutation t of M is Π_i f_i(z_{s_i}) over
+    the distinct samples s_i, f_i the product of the slot functions placed at s_i: a
+    *signature* (one monomial per sample).  All atoms' numeric entries at M are integrated in
+    one pass of the nested rule over the m samples — one Cholesky factor, each monomial
+    evaluated once per node — instead of once per atom and orbit (issue #13: the NTK family
+    at the cost of a few V's).
+
+    ``monomials[i]``: factor ids evaluated at sample i; ``hz[i]``, ``kinks[i]``: the finest
+    calibrated step and the union of break points over them; ``signatures``: per numeric
+    integral, the index into ``monomials[i]`` of each sample's factor.  Per atom (plan
+    order): ``reps[k]`` = (permutation number, signature number or -1 where the pattern is
+    closed), one per orbit of the 24 permutations under the atom's slot group, and
+    ``rep_of[k][p]`` = the orbit (index into ``reps[k]``) of permutation p.
+    """
+
+    rgs: tuple[int, ...]
+    monomials: tuple[tuple[int, ...], ...]
+    hz: tuple[float, ...]
+    kinks: tuple[tuple[float, ...], ...]
+    signatures: tuple[tuple[int, ...], ...]
+    reps: tuple[tuple[tuple[int, int], ...], ...]
+    rep_of: tuple[tuple[int, ...], ...]
+
+    @property
+    def samples(self) -> int:
+        return max(self.rgs) + 1
+
+
 @dataclass(frozen=True)
 class KernelPlan:
     """Everything :mod:`codegen.render` needs to print one module."""
@@ -243,6 +284,12 @@ class KernelPlan:
     closed_off_split: tuple = ((), (), ())   # split_pair_forms(closed_off): per-sample rows, pair rest
     states: tuple[StatePlan, ...] = ()
     parameters: tuple[sp.Symbol, ...] = ()
+    shapes: tuple[QuadShape, ...] = ()   # four-sample atoms on shared nodes, per SORTED_SHAPES
+
+    @property
+    def shared_quadrature(self) -> bool:
+        """Whether some four-sample entry is integrated numerically."""
+        return any(shape.signatures for shape in self.shapes)
 
     def state(self, name: str) -> StatePlan:
         for s in self.states:
@@ -357,13 +404,53 @@ def _plan_quads(atom: GaussianAtom, factors: _Factors) -> QuadAtomPlan:
     return QuadAtomPlan(atom.name, tuple(plans), _slot_group(atom))
 
 
+def _plan_shape(rgs, atoms, groups, factors: _Factors) -> QuadShape:
+    """The :class:`QuadShape` of sorted quadruples of shape ``rgs`` (see there)."""
+    m = max(rgs) + 1
+    monomials = [[] for _ in range(m)]
+    signatures: list[tuple[int, ...]] = []
+    reps_all, rep_of_all = [], []
+    for atom, group in zip(atoms, groups):
+        reps, rep_of, orbit_of = [], [], {}
+        for perm in PERMUTATIONS4:
+            t = tuple(rgs[perm[k]] for k in range(4))     # the distinct sample of each slot
+            if t in orbit_of:
+                rep_of.append(orbit_of[t])
+                continue
+            r = len(reps)
+            for g in group:
+                orbit_of.setdefault(tuple(t[g[k]] for k in range(4)), r)
+            rep_of.append(r)
+            first = list(dict.fromkeys(t))                  # samples by first appearance in t
+            pattern = atom.pattern(partition_key(tuple(first.index(v) for v in t)))
+            if pattern.is_closed:
+                reps.append((PERMUTATIONS4.index(perm), -1))
+                continue
+            sig = []
+            for i in range(m):
+                fid = factors.add(pattern.factors[first.index(i)])
+                if fid not in monomials[i]:
+                    monomials[i].append(fid)
+                sig.append(monomials[i].index(fid))
+            if tuple(sig) not in signatures:
+                signatures.append(tuple(sig))
+            reps.append((PERMUTATIONS4.index(perm), signatures.index(tuple(sig))))
+        reps_all.append(tuple(reps))
+        rep_of_all.append(tuple(rep_of))
+    specs = [[factors.items[f] for f in row] for row in monomials]
+    hz = tuple(min((f.hz for f in row), default=1.0) for row in specs)
+    kinks = tuple(tuple(sorted({float(k) for f in row for k in f.kinks})) for row in specs)
+    return QuadShape(tuple(rgs), tuple(tuple(r) for r in monomials), hz, kinks, tuple(signatures),
+                     tuple(reps_all), tuple(rep_of_all))
+
+
 def lower(f: Flow) -> KernelPlan:
     """Lower a flow to a :class:`KernelPlan` (atoms in schedule order)."""
     rec: Recursion = f.recursion
     order = schedule(f.graph)
     factors = _Factors()
     closed_diag, closed_off = [], []
-    atoms, quads = [], []
+    atoms, quads, quad_atoms = [], [], []
     by_node = {atom_node(a.name): a for a in rec.atoms}
     for node in order:
         atom = by_node.get(node)
@@ -371,13 +458,16 @@ def lower(f: Flow) -> KernelPlan:
             continue
         if atom.rank == 4:
             quads.append(_plan_quads(atom, factors))
+            quad_atoms.append(atom)
         else:
             atoms.append(_plan_atom(atom, factors, closed_diag, closed_off))
     mehler = sorted({fid for a in atoms if isinstance(a.off, Mehler) for fid in a.off.factors})
+    shapes = tuple(_plan_shape(rgs, quad_atoms, [q.group for q in quads], factors)
+                   for rgs in SORTED_SHAPES) if quads else ()
     return KernelPlan(
         flow_signature=f.signature(), activation=rec.activation, observables=rec.observables,
         quantities=rec.quantities, schedule=order, factors=tuple(factors.items), atoms=tuple(atoms),
         quads=tuple(quads), closed_diag=tuple(closed_diag), closed_off=tuple(closed_off),
         mehler_fids=tuple(mehler), updates=rec.updates,
         closed_off_split=tuple(tuple(x) for x in split_pair_forms([e for _, e in closed_off])),
-        states=plan_states(rec), parameters=rec.parameters)
+        states=plan_states(rec), parameters=rec.parameters, shapes=shapes)

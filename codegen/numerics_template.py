@@ -7,7 +7,9 @@
 # (Literal[int] types), which multiplied the first-use compile time.
 #
 # Needs from the module that includes it: _factor(k, z), _smooth(k, m, s) and the
-# arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool).
+# arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool);
+# for the four-point functions on shared nodes (_shared_nested) also _monomials(shape,
+# i, z, out) and the _SH_* tables of codegen.lower.QuadShape (see _shared_nested).
 #
 # Gaussian expectations of separable products  < prod_i f_i(z_i) >,  z ~ N(0, C),
 # are computed in Cholesky coordinates z = L u, u ~ N(0, I), one nested level per
@@ -25,6 +27,11 @@
 #     a uniform grid of step zstep/16 over the range of m reachable from the ball and
 #     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
 #     quadrature tolerance; it replaces O(1/h) factor evaluations per outer node).
+# Four-sample atoms share the nodes (_shared_nested): at a sorted quadruple the distinct
+# samples are the levels, every factor ("monomial") any atom needs at a sample is
+# evaluated once per node, and every integrand (a choice of one monomial per sample) is
+# accumulated in the same pass; steps and break points are the finest/union over the
+# monomials of each sample, so each integral is at least as accurate as on its own.
 # Pairs of distinct samples with smooth factors use the Mehler (Hermite) series
 #   < f(z_a) g(z_b) > = sum_k c_k^f(K_aa) c_k^g(K_bb) rho^k
 # with per-sample coefficients c_k = E[f(sqrt(K_aa) x) h_k(x)] (normalised Hermite
@@ -174,9 +181,15 @@ def _gauss_step(tol):
 
 
 @numba.njit(cache=True)
+def _hz_step(hz, tol):
+    """Trapezoid step in z at tolerance tol for a factor whose calibrated step (at 1e-10) is hz."""
+    return 0.8 * hz * math.log(1e10) / math.log(1.0 / tol)
+
+
+@numba.njit(cache=True)
 def _zstep(fid, tol):
     """Trapezoid step in z for factor fid at tolerance tol (calibrated at 1e-10)."""
-    return 0.8 * _HZ[fid] * math.log(1e10) / math.log(1.0 / tol)
+    return _hz_step(_HZ[fid], tol)
 
 
 @numba.njit(cache=True)
@@ -202,12 +215,18 @@ def _chol(C, m):
 
 @numba.njit(cache=True)
 def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
-    """Nodes and weights (normal density included) of one level; returns their number."""
+    """Nodes and weights (normal density included) of one level of factor fid."""
+    return _level_nodes_at(_KINKS[fid], _NKINKS[fid], shift, lii, h, radius, grade, xs, ws, flags)
+
+
+@numba.njit(cache=True)
+def _level_nodes_at(kinks, nk, shift, lii, h, radius, grade, xs, ws, flags):
+    """Nodes and weights (normal density included) of one level whose factors break at
+    kinks[:nk] (sorted); returns their number."""
     if lii <= 0.0:
         xs[0] = 0.0
         ws[0] = 1.0
         return 1
-    nk = _NKINKS[fid]
     c = 0
     if nk == 0:
         J = int(radius / h)
@@ -228,7 +247,7 @@ def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
     for k in range(nk + 1):
         hi = radius
         if k < nk:
-            hi = (_KINKS[fid, k] - shift) / lii
+            hi = (kinks[k] - shift) / lii
             if hi > radius:
                 hi = radius
         if hi > lo:
@@ -354,6 +373,213 @@ def _nested(m, f, L, tol, grade, flags):
                 else:
                     total += p2 * _inner(f[3], m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], flags)
     return total
+
+
+#: Reciprocal denominators of the six-point Lagrange basis on the nodes 0..5: 1/prod_{j != k} (k - j).
+_LAGRANGE6 = (-1.0 / 120.0, 1.0 / 24.0, -1.0 / 12.0, 1.0 / 12.0, -1.0 / 24.0, 1.0 / 120.0)
+
+
+@numba.njit(cache=True)
+def _interp6_rows(table, lo, delta, x, nm, out):
+    """out[j] = six-point Lagrange interpolation of the column table[:, j] (grid lo + t*delta)
+    at x, j < nm: one set of weights for all columns (products, no divisions)."""
+    p = (x - lo) / delta
+    i = int(math.floor(p)) - 2
+    if i < 0:
+        i = 0
+    if i > table.shape[0] - 6:
+        i = table.shape[0] - 6
+    t = p - i
+    d0 = t
+    d1 = t - 1.0
+    d2 = t - 2.0
+    d3 = t - 3.0
+    d4 = t - 4.0
+    d5 = t - 5.0
+    p01 = d0 * d1
+    p45 = d4 * d5
+    p012 = p01 * d2
+    p345 = d3 * p45
+    w0 = d1 * d2 * p345 * _LAGRANGE6[0]
+    w1 = d0 * d2 * p345 * _LAGRANGE6[1]
+    w2 = p01 * p345 * _LAGRANGE6[2]
+    w3 = p012 * p45 * _LAGRANGE6[3]
+    w4 = p012 * d3 * d5 * _LAGRANGE6[4]
+    w5 = p012 * d3 * d4 * _LAGRANGE6[5]
+    for j in range(nm):
+        out[j] = (w0 * table[i, j] + w1 * table[i + 1, j] + w2 * table[i + 2, j]
+                  + w3 * table[i + 3, j] + w4 * table[i + 4, j] + w5 * table[i + 5, j])
+
+
+@numba.njit(cache=True)
+def _shared_last(shape, i, shift, s, radius, h, grade, xs, ws, vals, out, flags):
+    """out[j] = E[f_j(shift + s u)], u ~ N(0, 1), for the monomials f_j of sample i of the
+    shape: closed smoothings when every one has one, else one set of nodes for all."""
+    nm = _SH_NMONO[shape, i]
+    if s <= 1e-300 or s <= 1e-13 * abs(shift):
+        _monomials(shape, i, shift, out)
+        return
+    if _SH_SMOOTH[shape, i]:
+        for j in range(nm):
+            out[j] = _smooth(_SH_MONO[shape, i, j], shift, s)
+        return
+    for j in range(nm):
+        out[j] = 0.0
+    n = _level_nodes_at(_SH_KINKS[shape, i], _SH_NKINKS[shape, i], shift, s, h, radius, grade, xs, ws, flags)
+    for k in range(n):
+        _monomials(shape, i, shift + s * xs[k], vals)
+        w = ws[k]
+        for j in range(nm):
+            out[j] += w * vals[j]
+
+
+@numba.njit(cache=True)
+def _all_zero(vals, nm):
+    for j in range(nm):
+        if vals[j] != 0.0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _shared_nested(shape, L, tol, grade, flags, sums):
+    """sums[g] = < prod_i f_{g,i}(z_i) >, z = L u, for every signature g of the shape (the
+    monomial _SH_SIG[shape, g, i] of each sample i): the nested rule of _nested with every
+    level's nodes shared by all signatures (steps from _SH_HZ, break points _SH_KINKS, the
+    last sample tabulated once for all its monomials).  The innermost two levels are summed
+    into the dense products acc[j, k] of their monomials, which the signatures then read
+    (no per-node gathers)."""
+    m = _SH_M[shape]
+    nsig = _SH_NSIG[shape]
+    sig = _SH_SIG[shape]
+    R = _radius(tol)
+    hg = _gauss_step(tol)
+    h = np.empty(4)
+    for i in range(m):
+        hi = hg
+        for j in range(i, m):
+            c = abs(L[j, i])
+            if c > 0.0:
+                hz = _hz_step(_SH_HZ[shape, j], tol) / c
+                if hz < hi:
+                    hi = hz
+        h[i] = hi
+    xs = np.empty((4, _MAXN))
+    ws = np.empty((4, _MAXN))
+    v0 = np.empty(_SH_WIDTH)
+    v1 = np.empty(_SH_WIDTH)
+    v2 = np.empty(_SH_WIDTH)
+    v3 = np.empty(_SH_WIDTH)
+    tin = np.empty(_SH_WIDTH)
+    acc = np.empty((_SH_WIDTH, _SH_WIDTH))
+    for g in range(nsig):
+        sums[g] = 0.0
+    if m == 1:
+        _shared_last(shape, np.int64(0), 0.0, L[0, 0], R, h[0], grade, xs[0], ws[0], v3, tin, flags)
+        for g in range(nsig):
+            sums[g] = tin[sig[g, 0]]
+        return
+    last = m - 1
+    nml = _SH_NMONO[shape, last]
+    sl = L[last, last]
+    span = 0.0
+    for j in range(last):
+        span += abs(L[last, j])
+    span *= R
+    delta = _hz_step(_SH_HZ[shape, last], tol) / 16.0
+    use_table = (m >= 3 and _SH_NKINKS[shape, last] == 0 and not _SH_SMOOTH[shape, last]
+                 and sl > 1e-300 and span > 0.0 and 2.0 * span / delta < 200000.0)
+    lo = -span - 3.0 * delta
+    table = np.empty((int(2.0 * span / delta) + 7 if use_table else 1, _SH_WIDTH))
+    if use_table:
+        # smooth last sample: the same nodes for every grid point (no break points to follow)
+        nl = _level_nodes_at(_SH_KINKS[shape, last], np.int64(0), 0.0, sl, h[last], R, grade, xs[3], ws[3], flags)
+        for t in range(table.shape[0]):
+            shift = lo + t * delta
+            if sl <= 1e-13 * abs(shift):
+                _monomials(shape, last, shift, table[t])
+                continue
+            for j in range(nml):
+                table[t, j] = 0.0
+            for k in range(nl):
+                _monomials(shape, last, shift + sl * xs[3, k], v3)
+                w = ws[3, k]
+                for j in range(nml):
+                    table[t, j] += w * v3[j]
+    nm0 = _SH_NMONO[shape, 0]
+    nm1 = _SH_NMONO[shape, 1]
+    nm2 = _SH_NMONO[shape, 2] if m > 2 else np.int64(0)
+    n0 = _level_nodes_at(_SH_KINKS[shape, 0], _SH_NKINKS[shape, 0], 0.0, L[0, 0], h[0], R, grade, xs[0], ws[0],
+                         flags)
+    for i0 in range(n0):
+        u0 = xs[0, i0]
+        w0 = ws[0, i0]
+        _monomials(shape, np.int64(0), L[0, 0] * u0, v0)
+        if w0 == 0.0 or _all_zero(v0, nm0):
+            continue
+        r0 = R * R - u0 * u0
+        R1 = math.sqrt(r0) if r0 > 0.0 else 0.0
+        m1 = L[1, 0] * u0
+        if m == 2:
+            _shared_last(shape, np.int64(1), m1, L[1, 1], R1, h[1], grade, xs[1], ws[1], v3, tin, flags)
+            for g in range(nsig):
+                sums[g] += w0 * v0[sig[g, 0]] * tin[sig[g, 1]]
+            continue
+        n1 = _level_nodes_at(_SH_KINKS[shape, 1], _SH_NKINKS[shape, 1], m1, L[1, 1], h[1], R1, grade, xs[1],
+                             ws[1], flags)
+        if m == 3:
+            for j in range(nm1):
+                for k in range(nml):
+                    acc[j, k] = 0.0
+        for i1 in range(n1):
+            u1 = xs[1, i1]
+            w1 = ws[1, i1]
+            _monomials(shape, np.int64(1), m1 + L[1, 1] * u1, v1)
+            if w1 == 0.0 or _all_zero(v1, nm1):
+                continue
+            r1 = r0 - u1 * u1
+            R2 = math.sqrt(r1) if r1 > 0.0 else 0.0
+            m2 = L[2, 0] * u0 + L[2, 1] * u1
+            if m == 3:
+                if use_table:
+                    _interp6_rows(table, lo, delta, m2, nml, tin)
+                else:
+                    _shared_last(shape, np.int64(2), m2, L[2, 2], R2, h[2], grade, xs[2], ws[2], v3, tin,
+                                 flags)
+                for j in range(nm1):
+                    c = w1 * v1[j]
+                    for k in range(nml):
+                        acc[j, k] += c * tin[k]
+                continue
+            for j in range(nm2):
+                for k in range(nml):
+                    acc[j, k] = 0.0
+            n2 = _level_nodes_at(_SH_KINKS[shape, 2], _SH_NKINKS[shape, 2], m2, L[2, 2], h[2], R2, grade,
+                                 xs[2], ws[2], flags)
+            for i2 in range(n2):
+                u2 = xs[2, i2]
+                w2 = ws[2, i2]
+                _monomials(shape, np.int64(2), m2 + L[2, 2] * u2, v2)
+                if w2 == 0.0 or _all_zero(v2, nm2):
+                    continue
+                r2 = r1 - u2 * u2
+                R3 = math.sqrt(r2) if r2 > 0.0 else 0.0
+                m3 = L[3, 0] * u0 + L[3, 1] * u1 + L[3, 2] * u2
+                if use_table:
+                    _interp6_rows(table, lo, delta, m3, nml, tin)
+                else:
+                    _shared_last(shape, np.int64(3), m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], v3, tin,
+                                 flags)
+                for j in range(nm2):
+                    c = w2 * v2[j]
+                    for k in range(nml):
+                        acc[j, k] += c * tin[k]
+            w01 = w0 * w1
+            for g in range(nsig):
+                sums[g] += w01 * v0[sig[g, 0]] * v1[sig[g, 1]] * acc[sig[g, 2], sig[g, 3]]
+        if m == 3:
+            for g in range(nsig):
+                sums[g] += w0 * v0[sig[g, 0]] * acc[sig[g, 1], sig[g, 2]]
 
 
 @numba.njit(cache=True)

@@ -36,7 +36,7 @@ from .printer import NumbaPrinter, number_literal
 __all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND", "NUMERICS"]
 
 #: Bumped whenever the emitted format changes (part of every cache key and manifest entry).
-GENERATOR_FORMAT = 3
+GENERATOR_FORMAT = 4
 DEFAULT_COMMAND = "python -m codegen regenerate"
 NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text()
 _JIT = "@numba.njit(cache=True)"
@@ -409,95 +409,168 @@ def _rgs_index() -> list[int]:
     return table
 
 
-def _quad_function(plan: KernelPlan) -> list[str]:
-    """``_quad``: one four-sample atom of one layer, in parallel over the orbits of
-    quadruples under the atom's slot symmetry (``reps``, ``group``), copied to every image.
+def _shape_tables(plan: KernelPlan) -> list[str]:
+    """The ``_SH_*`` tables of the shapes (:class:`codegen.lower.QuadShape`) that
+    ``_shared_nested`` and ``_quad`` read, and ``_monomials``."""
+    shapes = plan.shapes
+    width = max([len(r) for sh in shapes for r in sh.monomials] + [1])
+    nsig = max([len(sh.signatures) for sh in shapes] + [1])
+    nk = max([len(k) for sh in shapes for k in sh.kinks] + [1])
 
-    The coincidence pattern of a quadruple (which slots share a sample) is its
-    restricted-growth string; closed patterns call their closed form, numeric ones share one
-    ``_expect_nd`` call site driven by the ``_QUAD_*`` tables (per atom and pattern: factor
-    ids in variable order, sample of each variable, tolerance, rule grade), so the
-    quadrature's call tree is compiled into the kernel once for every atom and pattern.
-    """
-    if not plan.quads:
-        return []
-    keys = [partition_key(rgs) for rgs in set_partitions(4)]
-    rows_m, rows_f, rows_p, rows_tol, rows_grade = [], [], [], [], []
-    for atom in plan.quads:
-        by_key = {q.key: q for q in atom.patterns}
-        m_row, f_row, p_row, tol_row, grade_row = [], [], [], [], []
-        for key in keys:
-            q = by_key[key]
-            m = len(q.multiplicities)
-            if q.kind == "closed":
-                m_row.append(0), f_row.append([0] * 4), p_row.append([0] * 4)
-                tol_row.append("0.0"), grade_row.append(0)
+    def pad(row, size, fill=0):
+        return list(row) + [fill] * (size - len(row))
+
+    def rows4(get, fill=0):
+        return [pad([get(sh, i) for i in range(sh.samples)], 4, fill) for sh in shapes]
+
+    smooth = [[f"{all(plan.factors[f].smooth is not None for f in sh.monomials[i])}"
+               if i < sh.samples else "False" for i in range(4)] for sh in shapes]
+    kinks = [[pad([repr(k) for k in sh.kinks[i]] if i < sh.samples else [], nk, "0.0") for i in range(4)]
+             for sh in shapes]
+    L = ["#: Four-sample atoms on shared nodes (codegen.lower.QuadShape), per shape of a sorted quadruple",
+         f"#: ({', '.join(partition_key(sh.rgs) for sh in shapes)}); _SHAPE_INDEX maps its restricted-growth",
+         "#: code rg1*16 + rg2*4 + rg3 to the shape.  Per shape and sample: monomial count, factor ids,",
+         "#: calibrated step, break points, closed smoothing of all; per shape: the signatures.",
+         _table("_SHAPE_INDEX", [next((k for k, sh in enumerate(shapes) if sh.rgs[1:] == (c // 16, c // 4 % 4, c % 4)),
+                                      -1) for c in range(64)]),
+         f"_SH_WIDTH = {width}",
+         f"_SH_MAXSIG = {nsig}",
+         _table("_SH_M", [sh.samples for sh in shapes]),
+         _table("_SH_NMONO", rows4(lambda sh, i: len(sh.monomials[i]))),
+         _table("_SH_MONO", [[pad(sh.monomials[i] if i < sh.samples else (), width) for i in range(4)]
+                             for sh in shapes]),
+         "_SH_HZ = np.array([" + ", ".join("[" + ", ".join(repr(float(x)) for x in r) + "]"
+                                          for r in rows4(lambda sh, i: sh.hz[i], 1.0)) + "], dtype=np.float64)",
+         _table("_SH_NKINKS", rows4(lambda sh, i: len(sh.kinks[i]))),
+         "_SH_KINKS = np.array([" + ", ".join("[" + ", ".join("[" + ", ".join(k) + "]" for k in r) + "]"
+                                             for r in kinks) + "], dtype=np.float64)",
+         "_SH_SMOOTH = np.array([" + ", ".join("[" + ", ".join(r) + "]" for r in smooth) + "], dtype=np.bool_)",
+         _table("_SH_NSIG", [len(sh.signatures) for sh in shapes]),
+         _table("_SH_SIG", [[pad(sh.signatures[g], 4) if g < len(sh.signatures) else [0] * 4
+                             for g in range(nsig)] for sh in shapes]),
+         f"#: Per four-sample atom ({', '.join(a.name for a in plan.quads)}) and shape: orbits of the 24",
+         "#: permutations of the quadruple under the atom's slot symmetry (count; per orbit its first",
+         "#: permutation, _PERM4 number, and signature, -1 where closed), and each permutation's orbit.",
+         _table("_SH_NREP", [[len(sh.reps[k]) for sh in shapes] for k in range(len(plan.quads))]),
+         _table("_SH_REP_PERM", [[pad([r[0] for r in sh.reps[k]], 24) for sh in shapes]
+                                 for k in range(len(plan.quads))]),
+         _table("_SH_REP_SIG", [[pad([r[1] for r in sh.reps[k]], 24) for sh in shapes]
+                                for k in range(len(plan.quads))]),
+         _table("_SH_REP_OF", [[list(sh.rep_of[k]) for sh in shapes] for k in range(len(plan.quads))])]
+    if plan.shared_quadrature:
+        L += ["", "", _JIT, "def _monomials(shape, i, z, out):",
+              '    """out[j] = the j-th monomial (factor _SH_MONO[shape, i, j]) of sample i of the shape at z,',
+              '    with the subexpressions they share computed once."""']
+        # most samples first: the four-distinct shape is the hot path
+        for k, sh in sorted(enumerate(shapes), key=lambda ks: (-ks[1].samples, ks[0])):
+            rows = [(i, sh.monomials[i]) for i in range(sh.samples) if sh.monomials[i]]
+            if not rows:
                 continue
-            tol, grade = {1: ("_TOL_1D", 0), 2: ("_TOL_2D", 1)}.get(m, ("_TOL_ND", 1))
-            m_row.append(m)
-            f_row.append(list(q.fids) + [0] * (4 - m))
-            p_row.append(list(q.perm) + [0] * (4 - m))
-            tol_row.append(tol)
-            grade_row.append(grade)
-        rows_m.append(m_row), rows_f.append(f_row), rows_p.append(p_row)
-        rows_tol.append("[" + ", ".join(tol_row) + "]"), rows_grade.append(grade_row)
+            L.append(f"    if shape == {k}:")
+            for i, fids in rows:
+                body, values = _cse_block([plan.factors[f].expr for f in fids], "            ")
+                L.append(f"        if i == {i}:")
+                L += body
+                L += [f"            out[{j}] = {v}" for j, v in enumerate(values)]
+                L.append("            return")
+        L += [""]
+    return L + [""]
+
+
+def _quad_closed_function(plan: KernelPlan) -> list[str]:
+    """``_quad_closed(atom, K, t0, t1, t2, t3)``: a four-sample atom at the quadruple t from
+    its closed form (the pattern read off t's coincidences; nan where there is none)."""
+    keys = [partition_key(rgs) for rgs in set_partitions(4)]
     L = ["#: Coincidence pattern number of each restricted-growth code rg1*16 + rg2*4 + rg3 (patterns:",
          f"#: {', '.join(keys)}).",
          _table("_RGS_INDEX", _rgs_index()),
-         f"#: Per four-sample atom ({', '.join(a.name for a in plan.quads)}) and pattern: number of",
-         "#: variables (0 where closed), factor ids in variable order, sample of each variable,",
-         "#: tolerance and rule grade.",
-         _table("_QUAD_M", rows_m), _table("_QUAD_F", rows_f), _table("_QUAD_P", rows_p),
-         "_QUAD_TOL = np.array([" + ", ".join(rows_tol) + "], dtype=np.float64)",
-         _table("_QUAD_GRADE", rows_grade)]
-    L += [_table(f"_QGROUP_{a.name}", [list(g) for g in a.group]) for a in plan.quads]
-    L += ["", "", _JIT_PARALLEL, "def _quad(K, flags, atom, reps, group):",
-          '    """Four-sample atom number atom at every quadruple: each orbit representative in reps',
-          '    once (in parallel), then copied to its images under group (rows of slot positions)."""',
-          "    n = K.shape[0]",
-          "    vals = np.empty(reps.shape[0])",
-          "    for q in numba.prange(reps.shape[0]):",
-          "        s = np.zeros(4, dtype=np.int64)",
-          "        rg = np.zeros(4, dtype=np.int64)",
-          "        C = np.zeros((4, 4))",
-          "        f = np.zeros(4, dtype=np.int64)",
-          "        m = 0",
-          "        for u in range(4):",
-          "            found = -1",
-          "            for w in range(m):",
-          "                if s[w] == reps[q, u]:",
-          "                    found = w",
-          "            if found < 0:",
-          "                s[m] = reps[q, u]",
-          "                rg[u] = m",
-          "                m += 1",
-          "            else:",
-          "                rg[u] = found",
-          "        pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]",
-          "        v = math.nan"]
+         "", "", _JIT, "def _quad_closed(atom, K, t0, t1, t2, t3):",
+         '    """Four-sample atom number atom at (t0, t1, t2, t3) in closed form."""',
+         "    t = (t0, t1, t2, t3)",
+         "    s = np.zeros(4, dtype=np.int64)",
+         "    rg = np.zeros(4, dtype=np.int64)",
+         "    m = 0",
+         "    for u in range(4):",
+         "        found = -1",
+         "        for w in range(m):",
+         "            if s[w] == t[u]:",
+         "                found = w",
+         "        if found < 0:",
+         "            s[m] = t[u]",
+         "            rg[u] = m",
+         "            m += 1",
+         "        else:",
+         "            rg[u] = found",
+         "    pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]"]
     for k, atom in enumerate(plan.quads):
         closed = [(keys.index(q.key), q) for q in atom.patterns if q.kind == "closed"]
         if not closed:
             continue
-        L.append(f"        if atom == {k}:")
-        for n_branch, (p, q) in enumerate(closed):
+        L.append(f"    if atom == {k}:")
+        for p, q in closed:
             m = len(q.multiplicities)
             args = [f"K[s[{i}], s[{j}]]" for i in range(m) for j in range(i, m)]
-            L += [f"            {'if' if n_branch == 0 else 'elif'} pat == {p}:",
-                  f"                v = _closed_{atom.name}_{q.key}({', '.join(args)})"]
-    if any(q.kind != "closed" for a in plan.quads for q in a.patterns):
-        L += ["        m = _QUAD_M[atom, pat]",
-              "        if m > 0:",
+            L += [f"        if pat == {p}:",
+                  f"            return _closed_{atom.name}_{q.key}({', '.join(args)})"]
+    return L + ["    return math.nan", "", ""]
+
+
+def _quad_function(plan: KernelPlan) -> list[str]:
+    """``_quad(K, flags, multisets)``: every four-sample atom of one layer, in parallel over
+    the sorted quadruples (``multisets``, from ``_multisets``).  At each, the numeric entries
+    of all atoms come from one ``_shared_nested`` pass over the distinct samples, the closed
+    ones from ``_quad_closed`` once per orbit of the atom's slot symmetry; every permutation
+    of the quadruple is written (the quadruples partition the index space: no races)."""
+    if not plan.quads:
+        return []
+    closed = any(q.kind == "closed" for a in plan.quads for q in a.patterns)
+    L = _shape_tables(plan)
+    if closed:
+        L += _quad_closed_function(plan)
+    L += ["", "", _JIT_PARALLEL, "def _quad(K, flags, multisets):",
+          '    """Every four-sample atom at every quadruple: array (atom, a1, a2, a3, a4), atoms in',
+          '    plan order."""',
+          "    n = K.shape[0]",
+          f"    Q = np.empty(({len(plan.quads)}, n, n, n, n))",
+          "    for q in numba.prange(multisets.shape[0]):",
+          "        a = multisets[q]",
+          "        r1 = 0 if a[1] == a[0] else 1",
+          "        r2 = r1 if a[2] == a[1] else r1 + 1",
+          "        r3 = r2 if a[3] == a[2] else r2 + 1",
+          "        shape = _SHAPE_INDEX[r1 * 16 + r2 * 4 + r3]",
+          "        sums = np.empty(_SH_MAXSIG)"]
+    if plan.shared_quadrature:
+        L += ["        if _SH_NSIG[shape] > 0:",
+              "            m = r3 + 1",
+              "            s = np.empty(4, dtype=np.int64)",
+              "            s[0] = a[0]",
+              "            c = 1",
+              "            for u in range(1, 4):",
+              "                if a[u] != a[u - 1]:",
+              "                    s[c] = a[u]",
+              "                    c += 1",
+              "            C = np.zeros((4, 4))",
               "            for u in range(m):",
-              "                f[u] = _QUAD_F[atom, pat, u]",
               "                for w in range(m):",
-              "                    C[u, w] = K[s[_QUAD_P[atom, pat, u]], s[_QUAD_P[atom, pat, w]]]",
-              "            v = _expect_nd(m, f, C, _QUAD_TOL[atom, pat], _QUAD_GRADE[atom, pat], flags)"]
-    L += ["        vals[q] = v",
-          "    Q = np.empty((n, n, n, n))",
-          "    for q in range(reps.shape[0]):",
-          "        for g in range(group.shape[0]):",
-          "            Q[reps[q, group[g, 0]], reps[q, group[g, 1]], reps[q, group[g, 2]], reps[q, group[g, 3]]] = vals[q]",
+              "                    C[u, w] = K[s[u], s[w]]",
+              "            tol = _TOL_1D if m == 1 else (_TOL_2D if m == 2 else _TOL_ND)",
+              "            grade = np.int64(0) if m == 1 else np.int64(1)",
+              "            _shared_nested(shape, _chol(C, m), tol, grade, flags, sums)"]
+    L += ["        vals = np.empty(24)",
+          f"        for atom in range({len(plan.quads)}):",
+          "            for r in range(_SH_NREP[atom, shape]):",
+          "                g = _SH_REP_SIG[atom, shape, r]"]
+    if closed:
+        L += ["                if g >= 0:",
+              "                    vals[r] = sums[g]",
+              "                else:",
+              "                    p = _PERM4[_SH_REP_PERM[atom, shape, r]]",
+              "                    vals[r] = _quad_closed(atom, K, a[p[0]], a[p[1]], a[p[2]], a[p[3]])"]
+    else:
+        L += ["                vals[r] = sums[g]"]
+    L += ["            for k in range(24):",
+          "                p = _PERM4[k]",
+          "                Q[atom, a[p[0]], a[p[1]], a[p[2]], a[p[3]]] = vals[_SH_REP_OF[atom, shape, k]]",
           "    return Q", "", ""]
     return L
 
@@ -581,7 +654,7 @@ def _group_table(state) -> str:
 def _orbit_function(plan: KernelPlan) -> list[str]:
     """``_orbit_representatives(n, group)``: the lexicographically smallest quadruple of each
     orbit under the permutations ``group`` (rows of index positions), in order."""
-    if not plan.quads and not any(s.loop == "quadruple-orbits" for s in plan.states):
+    if not any(s.loop == "quadruple-orbits" for s in plan.states):
         return []
     L = [_group_table(s) for s in plan.states if s.loop == "quadruple-orbits"]
     L += ["", "", "def _orbit_representatives(n, group):",
@@ -706,7 +779,8 @@ def _run_function(plan: KernelPlan) -> list[str]:
           "    if not np.all(np.diagonal(init_K) > 0.0):", "        return 2, 1"]
     L += [f"    reps_{s.name} = _orbit_representatives(n, _GROUP_{s.name})"
           for s in plan.states if s.loop == "quadruple-orbits"]
-    L += [f"    reps_{q.name} = _orbit_representatives(n, _QGROUP_{q.name})" for q in plan.quads]
+    if plan.quads:
+        L.append("    multisets = _multisets(np.int64(n))")
     # atom buffers are allocated once (fresh pages cost as much as computing closed atoms)
     L += [f"    {a.name} = np.empty({'(n, n)' if a.rank == 2 else 'n'})" for a in plan.atoms]
     L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb",
@@ -714,8 +788,10 @@ def _run_function(plan: KernelPlan) -> list[str]:
     if not triangular:
         L += [f"        mirror_kernel({a.name})" for a in plan.atoms if a.rank == 2 and a.symmetric]
     atom_args = list(atoms)
+    if plan.quads:
+        L.append("        Q4 = quad_kernel(K[i], flags, multisets)")
     for k, q in enumerate(plan.quads):
-        L.append(f"        {q.name} = quad_kernel(K[i], flags, {k}, reps_{q.name}, _QGROUP_{q.name})")
+        L.append(f"        {q.name} = Q4[{k}]")
         atom_args.append(q.name)
     reps = [f"reps_{s.name}" for s in plan.states if s.loop == "quadruple-orbits"]
     args = ([f"{s}[i]" for s in states] + atom_args + reps

@@ -5,8 +5,11 @@ with the generator as it was before observables became declarations; every chang
 generator since must reproduce it to 1e-14 (relative to each array's largest entry) — except
 where the four-point function is integrated numerically: since four-sample atoms became one
 general mechanism (issue #13) a coincidence pattern's variables are ordered by first
-appearance, which moves those entries by at most 2.6e-12 (measured; tanh, swish), far inside
-the 1e-9 accuracy policy, so they are held to 1e-11.
+appearance, which moves those entries by at most 2.6e-12 (measured; tanh, swish), and since
+all four-sample atoms of a quadruple share one pass of nodes (issue #13's cost) the products
+are accumulated in another order (erf, whose four-point function is numeric only where all
+four samples differ: 9e-13 relative).  Far inside the 1e-9 accuracy policy, so these are held
+to 1e-11.
 """
 
 import pathlib
@@ -21,7 +24,7 @@ import make_catalogue_reference as reference  # noqa: E402
 
 SAVED = np.load(HERE / "data" / "catalogue_reference.npz")
 #: Activations whose four-point function has numerically integrated patterns.
-NUMERIC_FOUR_POINT = {"tanh", "swish", "gelu"}
+NUMERIC_FOUR_POINT = {"erf", "tanh", "swish", "gelu"}
 
 
 @pytest.fixture(scope="module")

@@ -337,9 +337,8 @@ def test_four_point_quadrature_patterns_to_stated_accuracy():
 
 def _check_four_point_patterns(module, K):
     from rgflow.reference import expect_tensor
-    group = module._QGROUP_ssss
-    reps = module._orbit_representatives(K.shape[0], group)
-    Q = module._quad(np.ascontiguousarray(K), np.zeros(4, dtype=np.int64), 0, reps, group)   # every quadruple
+    multisets = module._multisets(np.int64(K.shape[0]))
+    Q = module._quad(np.ascontiguousarray(K), np.zeros(4, dtype=np.int64), multisets)[0]   # every quadruple
     cases = {"abcd": (0, 1, 2, 3), "aabc": (2, 2, 0, 3), "aabb": (1, 1, 3, 3), "aaab": (3, 3, 3, 0),
              "aaaa": (1, 1, 1, 1)}
     for key, t in cases.items():

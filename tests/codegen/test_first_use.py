@@ -21,7 +21,8 @@ from derive.flow import flow
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GENERATED = ROOT / "generated"
 QUADRATURE = {"_nested", "_expect_1d", "_expect_nd", "_expect_pair_nested", "_level_nodes", "_inner",
-              "_mehler_tables", "_mehler_value", "_chol", "_factor", "_smooth"}
+              "_mehler_tables", "_mehler_value", "_chol", "_factor", "_smooth", "_shared_nested",
+              "_shared_last", "_level_nodes_at", "_monomials", "_interp6_rows"}
 
 
 def _functions(stem):
@@ -167,8 +168,8 @@ def test_modules_define_only_what_run_layers_uses(entry):
     methods = set(importlib.import_module(f"generated.{entry.stem}").ATOM_METHODS.values())
     if methods <= {"closed"}:
         assert not QUADRATURE & set(functions), sorted(QUADRATURE & set(functions))
-    else:
-        assert {"_nested", "_factor"} <= set(functions)
+    else:   # the nested rule: per atom, or for all four-sample atoms on shared nodes
+        assert {"_factor", "_monomials"} & set(functions) and {"_nested", "_shared_nested"} & set(functions)
 
 
 @pytest.mark.parametrize("entry", CATALOGUE, ids=[e.stem for e in CATALOGUE])
