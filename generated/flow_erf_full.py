@@ -2,7 +2,7 @@
 # spec: flow('erf', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = erf(z)
 # flow-signature: c830042e58c1326002dd3d40fc0704c28df9fc6f81e7b33991f8271c3ce35e03
-# generator-format: 3
+# generator-format: 4
 """rgflow evaluator of the finite-width recursions of erf for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'c830042e58c1326002dd3d40fc0704c28df9fc6f81e7b33991f8271c3ce35e03'
-GENERATOR_FORMAT = 3
+GENERATOR_FORMAT = 4
 ACTIVATION = 'erf'
 SIGMA = 'erf(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -26,30 +26,6 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
-
-
-_HZ = np.array([0.269087, 0.32, 0.452548, 0.380546], dtype=np.float64)
-_NKINKS = np.array([0, 0, 0, 0], dtype=np.int64)
-_KINKS = np.array([[0.0], [0.0], [0.0], [0.0]], dtype=np.float64)
-_HAS_SMOOTH = np.array([False, False, True, False], dtype=np.bool_)
-
-
-@numba.njit(cache=True)
-def _factor(k, z):
-    """The numeric factor functions f_k(z)."""
-    if k == 0:
-        # f_0(z) = erf(z)**4
-        return math.erf(z)**4
-    if k == 1:
-        # f_1(z) = erf(z)**3
-        return math.erf(z)**3
-    if k == 2:
-        # f_2(z) = erf(z)
-        return math.erf(z)
-    if k == 3:
-        # f_3(z) = erf(z)**2
-        return math.erf(z)**2
-    return math.nan
 
 
 @numba.njit(cache=True)
@@ -69,7 +45,9 @@ def _smooth(k, m, s):
 # (Literal[int] types), which multiplied the first-use compile time.
 #
 # Needs from the module that includes it: _factor(k, z), _smooth(k, m, s) and the
-# arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool).
+# arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool);
+# for the four-point functions on shared nodes (_shared_nested) also _monomials(shape,
+# i, z, out) and the _SH_* tables of codegen.lower.QuadShape (see _shared_nested).
 #
 # Gaussian expectations of separable products  < prod_i f_i(z_i) >,  z ~ N(0, C),
 # are computed in Cholesky coordinates z = L u, u ~ N(0, I), one nested level per
@@ -87,6 +65,11 @@ def _smooth(k, m, s):
 #     a uniform grid of step zstep/16 over the range of m reachable from the ball and
 #     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
 #     quadrature tolerance; it replaces O(1/h) factor evaluations per outer node).
+# Four-sample atoms share the nodes (_shared_nested): at a sorted quadruple the distinct
+# samples are the levels, every factor ("monomial") any atom needs at a sample is
+# evaluated once per node, and every integrand (a choice of one monomial per sample) is
+# accumulated in the same pass; steps and break points are the finest/union over the
+# monomials of each sample, so each integral is at least as accurate as on its own.
 # Pairs of distinct samples with smooth factors use the Mehler (Hermite) series
 #   < f(z_a) g(z_b) > = sum_k c_k^f(K_aa) c_k^g(K_bb) rho^k
 # with per-sample coefficients c_k = E[f(sqrt(K_aa) x) h_k(x)] (normalised Hermite
@@ -107,6 +90,9 @@ _GLA_SPAN = 2.0
 _GLB_X, _GLB_W = np.polynomial.legendre.leggauss(12)
 _GLB_SPAN = 3.0
 _STATUS_DEGRADED = 0
+#: The 24 permutations of four positions (to fill symmetric four-index arrays).
+_PERM4 = np.array([(a, b, c, d) for a in range(4) for b in range(4) for c in range(4) for d in range(4)
+                   if a != b and a != c and a != d and b != c and b != d and c != d], dtype=np.int64)
 
 
 @numba.njit(cache=True)
@@ -201,9 +187,9 @@ def _gauss_step(tol):
 
 
 @numba.njit(cache=True)
-def _zstep(fid, tol):
-    """Trapezoid step in z for factor fid at tolerance tol (calibrated at 1e-10)."""
-    return 0.8 * _HZ[fid] * math.log(1e10) / math.log(1.0 / tol)
+def _hz_step(hz, tol):
+    """Trapezoid step in z at tolerance tol for a factor whose calibrated step (at 1e-10) is hz."""
+    return 0.8 * hz * math.log(1e10) / math.log(1.0 / tol)
 
 
 @numba.njit(cache=True)
@@ -228,13 +214,13 @@ def _chol(C, m):
 
 
 @numba.njit(cache=True)
-def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
-    """Nodes and weights (normal density included) of one level; returns their number."""
+def _level_nodes_at(kinks, nk, shift, lii, h, radius, grade, xs, ws, flags):
+    """Nodes and weights (normal density included) of one level whose factors break at
+    kinks[:nk] (sorted); returns their number."""
     if lii <= 0.0:
         xs[0] = 0.0
         ws[0] = 1.0
         return 1
-    nk = _NKINKS[fid]
     c = 0
     if nk == 0:
         J = int(radius / h)
@@ -255,7 +241,7 @@ def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
     for k in range(nk + 1):
         hi = radius
         if k < nk:
-            hi = (_KINKS[fid, k] - shift) / lii
+            hi = (kinks[k] - shift) / lii
             if hi > radius:
                 hi = radius
         if hi > lo:
@@ -273,23 +259,14 @@ def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
     return c
 
 
-@numba.njit(cache=True)
-def _inner(fid, shift, s, radius, h, grade, xs, ws, flags):
-    """E[f(shift + s u)] over the last level u ~ N(0, 1) (closed smoothing when available)."""
-    if s <= 1e-300 or s <= 1e-13 * abs(shift):
-        return _factor(fid, shift)
-    if _HAS_SMOOTH[fid]:
-        return _smooth(fid, shift, s)
-    n = _level_nodes(fid, shift, s, h, radius, grade, xs, ws, flags)
-    acc = 0.0
-    for j in range(n):
-        acc += ws[j] * _factor(fid, shift + s * xs[j])
-    return acc
+#: Reciprocal denominators of the six-point Lagrange basis on the nodes 0..5: 1/prod_{j != k} (k - j).
+_LAGRANGE6 = (-1.0 / 120.0, 1.0 / 24.0, -1.0 / 12.0, 1.0 / 12.0, -1.0 / 24.0, 1.0 / 120.0)
 
 
 @numba.njit(cache=True)
-def _interp6(table, lo, delta, x):
-    """Six-point Lagrange interpolation of a table on the grid lo + t*delta."""
+def _interp6_rows(table, lo, delta, x, nm, out):
+    """out[j] = six-point Lagrange interpolation of the column table[:, j] (grid lo + t*delta)
+    at x, j < nm: one set of weights for all columns (products, no divisions)."""
     p = (x - lo) / delta
     i = int(math.floor(p)) - 2
     if i < 0:
@@ -297,19 +274,68 @@ def _interp6(table, lo, delta, x):
     if i > table.shape[0] - 6:
         i = table.shape[0] - 6
     t = p - i
-    acc = 0.0
-    for k in range(6):
-        w = 1.0
-        for j in range(6):
-            if j != k:
-                w *= (t - j) / (k - j)
-        acc += w * table[i + k]
-    return acc
+    d0 = t
+    d1 = t - 1.0
+    d2 = t - 2.0
+    d3 = t - 3.0
+    d4 = t - 4.0
+    d5 = t - 5.0
+    p01 = d0 * d1
+    p45 = d4 * d5
+    p012 = p01 * d2
+    p345 = d3 * p45
+    w0 = d1 * d2 * p345 * _LAGRANGE6[0]
+    w1 = d0 * d2 * p345 * _LAGRANGE6[1]
+    w2 = p01 * p345 * _LAGRANGE6[2]
+    w3 = p012 * p45 * _LAGRANGE6[3]
+    w4 = p012 * d3 * d5 * _LAGRANGE6[4]
+    w5 = p012 * d3 * d4 * _LAGRANGE6[5]
+    for j in range(nm):
+        out[j] = (w0 * table[i, j] + w1 * table[i + 1, j] + w2 * table[i + 2, j]
+                  + w3 * table[i + 3, j] + w4 * table[i + 4, j] + w5 * table[i + 5, j])
 
 
 @numba.njit(cache=True)
-def _nested(m, f, L, tol, grade, flags):
-    """< prod_i f[i](z_i) > for z = L u (m <= 4 levels, see the header)."""
+def _shared_last(shape, i, shift, s, radius, h, grade, xs, ws, vals, out, flags):
+    """out[j] = E[f_j(shift + s u)], u ~ N(0, 1), for the monomials f_j of sample i of the
+    shape: closed smoothings when every one has one, else one set of nodes for all."""
+    nm = _SH_NMONO[shape, i]
+    if s <= 1e-300 or s <= 1e-13 * abs(shift):
+        _monomials(shape, i, shift, out)
+        return
+    if _SH_SMOOTH[shape, i]:
+        for j in range(nm):
+            out[j] = _smooth(_SH_MONO[shape, i, j], shift, s)
+        return
+    for j in range(nm):
+        out[j] = 0.0
+    n = _level_nodes_at(_SH_KINKS[shape, i], _SH_NKINKS[shape, i], shift, s, h, radius, grade, xs, ws, flags)
+    for k in range(n):
+        _monomials(shape, i, shift + s * xs[k], vals)
+        w = ws[k]
+        for j in range(nm):
+            out[j] += w * vals[j]
+
+
+@numba.njit(cache=True)
+def _all_zero(vals, nm):
+    for j in range(nm):
+        if vals[j] != 0.0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _shared_nested(shape, L, tol, grade, flags, sums):
+    """sums[g] = < prod_i f_{g,i}(z_i) >, z = L u, for every signature g of the shape (the
+    monomial _SH_SIG[shape, g, i] of each sample i): the nested rule of _nested with every
+    level's nodes shared by all signatures (steps from _SH_HZ, break points _SH_KINKS, the
+    last sample tabulated once for all its monomials).  The innermost two levels are summed
+    into the dense products acc[j, k] of their monomials, which the signatures then read
+    (no per-node gathers)."""
+    m = _SH_M[shape]
+    nsig = _SH_NSIG[shape]
+    sig = _SH_SIG[shape]
     R = _radius(tol)
     hg = _gauss_step(tol)
     h = np.empty(4)
@@ -318,75 +344,126 @@ def _nested(m, f, L, tol, grade, flags):
         for j in range(i, m):
             c = abs(L[j, i])
             if c > 0.0:
-                hz = _zstep(f[j], tol) / c
+                hz = _hz_step(_SH_HZ[shape, j], tol) / c
                 if hz < hi:
                     hi = hz
         h[i] = hi
     xs = np.empty((4, _MAXN))
     ws = np.empty((4, _MAXN))
+    v0 = np.empty(_SH_WIDTH)
+    v1 = np.empty(_SH_WIDTH)
+    v2 = np.empty(_SH_WIDTH)
+    v3 = np.empty(_SH_WIDTH)
+    tin = np.empty(_SH_WIDTH)
+    acc = np.empty((_SH_WIDTH, _SH_WIDTH))
+    for g in range(nsig):
+        sums[g] = 0.0
     if m == 1:
-        return _inner(f[0], 0.0, L[0, 0], R, h[0], grade, xs[0], ws[0], flags)
+        _shared_last(shape, np.int64(0), 0.0, L[0, 0], R, h[0], grade, xs[0], ws[0], v3, tin, flags)
+        for g in range(nsig):
+            sums[g] = tin[sig[g, 0]]
+        return
     last = m - 1
+    nml = _SH_NMONO[shape, last]
+    sl = L[last, last]
     span = 0.0
     for j in range(last):
         span += abs(L[last, j])
     span *= R
-    delta = _zstep(f[last], tol) / 16.0
-    use_table = (m >= 3 and _NKINKS[f[last]] == 0 and not _HAS_SMOOTH[f[last]]
-                 and L[last, last] > 1e-300 and span > 0.0 and 2.0 * span / delta < 200000.0)
+    delta = _hz_step(_SH_HZ[shape, last], tol) / 16.0
+    use_table = (m >= 3 and _SH_NKINKS[shape, last] == 0 and not _SH_SMOOTH[shape, last]
+                 and sl > 1e-300 and span > 0.0 and 2.0 * span / delta < 200000.0)
     lo = -span - 3.0 * delta
-    table = np.empty(int(2.0 * span / delta) + 7 if use_table else 1)
+    table = np.empty((int(2.0 * span / delta) + 7 if use_table else 1, _SH_WIDTH))
     if use_table:
+        # smooth last sample: the same nodes for every grid point (no break points to follow)
+        nl = _level_nodes_at(_SH_KINKS[shape, last], np.int64(0), 0.0, sl, h[last], R, grade, xs[3], ws[3], flags)
         for t in range(table.shape[0]):
-            table[t] = _inner(f[last], lo + t * delta, L[last, last], R, h[last], grade, xs[3], ws[3], flags)
-    total = 0.0
-    n0 = _level_nodes(f[0], 0.0, L[0, 0], h[0], R, grade, xs[0], ws[0], flags)
+            shift = lo + t * delta
+            if sl <= 1e-13 * abs(shift):
+                _monomials(shape, last, shift, table[t])
+                continue
+            for j in range(nml):
+                table[t, j] = 0.0
+            for k in range(nl):
+                _monomials(shape, last, shift + sl * xs[3, k], v3)
+                w = ws[3, k]
+                for j in range(nml):
+                    table[t, j] += w * v3[j]
+    nm0 = _SH_NMONO[shape, 0]
+    nm1 = _SH_NMONO[shape, 1]
+    nm2 = _SH_NMONO[shape, 2] if m > 2 else np.int64(0)
+    n0 = _level_nodes_at(_SH_KINKS[shape, 0], _SH_NKINKS[shape, 0], 0.0, L[0, 0], h[0], R, grade, xs[0], ws[0],
+                         flags)
     for i0 in range(n0):
         u0 = xs[0, i0]
-        p0 = ws[0, i0] * _factor(f[0], L[0, 0] * u0)
-        if p0 == 0.0:
+        w0 = ws[0, i0]
+        _monomials(shape, np.int64(0), L[0, 0] * u0, v0)
+        if w0 == 0.0 or _all_zero(v0, nm0):
             continue
         r0 = R * R - u0 * u0
         R1 = math.sqrt(r0) if r0 > 0.0 else 0.0
         m1 = L[1, 0] * u0
         if m == 2:
-            total += p0 * _inner(f[1], m1, L[1, 1], R1, h[1], grade, xs[1], ws[1], flags)
+            _shared_last(shape, np.int64(1), m1, L[1, 1], R1, h[1], grade, xs[1], ws[1], v3, tin, flags)
+            for g in range(nsig):
+                sums[g] += w0 * v0[sig[g, 0]] * tin[sig[g, 1]]
             continue
-        n1 = _level_nodes(f[1], m1, L[1, 1], h[1], R1, grade, xs[1], ws[1], flags)
+        n1 = _level_nodes_at(_SH_KINKS[shape, 1], _SH_NKINKS[shape, 1], m1, L[1, 1], h[1], R1, grade, xs[1],
+                             ws[1], flags)
+        if m == 3:
+            for j in range(nm1):
+                for k in range(nml):
+                    acc[j, k] = 0.0
         for i1 in range(n1):
             u1 = xs[1, i1]
-            p1 = p0 * ws[1, i1] * _factor(f[1], m1 + L[1, 1] * u1)
-            if p1 == 0.0:
+            w1 = ws[1, i1]
+            _monomials(shape, np.int64(1), m1 + L[1, 1] * u1, v1)
+            if w1 == 0.0 or _all_zero(v1, nm1):
                 continue
             r1 = r0 - u1 * u1
             R2 = math.sqrt(r1) if r1 > 0.0 else 0.0
             m2 = L[2, 0] * u0 + L[2, 1] * u1
             if m == 3:
                 if use_table:
-                    total += p1 * _interp6(table, lo, delta, m2)
+                    _interp6_rows(table, lo, delta, m2, nml, tin)
                 else:
-                    total += p1 * _inner(f[2], m2, L[2, 2], R2, h[2], grade, xs[2], ws[2], flags)
+                    _shared_last(shape, np.int64(2), m2, L[2, 2], R2, h[2], grade, xs[2], ws[2], v3, tin,
+                                 flags)
+                for j in range(nm1):
+                    c = w1 * v1[j]
+                    for k in range(nml):
+                        acc[j, k] += c * tin[k]
                 continue
-            n2 = _level_nodes(f[2], m2, L[2, 2], h[2], R2, grade, xs[2], ws[2], flags)
+            for j in range(nm2):
+                for k in range(nml):
+                    acc[j, k] = 0.0
+            n2 = _level_nodes_at(_SH_KINKS[shape, 2], _SH_NKINKS[shape, 2], m2, L[2, 2], h[2], R2, grade,
+                                 xs[2], ws[2], flags)
             for i2 in range(n2):
                 u2 = xs[2, i2]
-                p2 = p1 * ws[2, i2] * _factor(f[2], m2 + L[2, 2] * u2)
-                if p2 == 0.0:
+                w2 = ws[2, i2]
+                _monomials(shape, np.int64(2), m2 + L[2, 2] * u2, v2)
+                if w2 == 0.0 or _all_zero(v2, nm2):
                     continue
                 r2 = r1 - u2 * u2
                 R3 = math.sqrt(r2) if r2 > 0.0 else 0.0
                 m3 = L[3, 0] * u0 + L[3, 1] * u1 + L[3, 2] * u2
                 if use_table:
-                    total += p2 * _interp6(table, lo, delta, m3)
+                    _interp6_rows(table, lo, delta, m3, nml, tin)
                 else:
-                    total += p2 * _inner(f[3], m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], flags)
-    return total
-
-
-@numba.njit(cache=True)
-def _expect_nd(m, f, C, tol, grade, flags):
-    """< prod_i f[i](z_i) > with z ~ N(0, C[:m, :m])."""
-    return _nested(m, f, _chol(C, m), tol, grade, flags)
+                    _shared_last(shape, np.int64(3), m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], v3, tin,
+                                 flags)
+                for j in range(nm2):
+                    c = w2 * v2[j]
+                    for k in range(nml):
+                        acc[j, k] += c * tin[k]
+            w01 = w0 * w1
+            for g in range(nsig):
+                sums[g] += w01 * v0[sig[g, 0]] * v1[sig[g, 1]] * acc[sig[g, 2], sig[g, 3]]
+        if m == 3:
+            for g in range(nsig):
+                sums[g] += w0 * v0[sig[g, 0]] * acc[sig[g, 1], sig[g, 2]]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -412,6 +489,24 @@ def _mirror_upper_serial(A):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
                     A[j, i] = A[i, j]
+
+
+@numba.njit(cache=True)
+def _multisets(n):
+    """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
+    count = n * (n + 1) * (n + 2) * (n + 3) // 24
+    T = np.empty((count, 4), dtype=np.int64)
+    q = 0
+    for i in range(n):
+        for j in range(i, n):
+            for k in range(j, n):
+                for l in range(k, n):
+                    T[q, 0] = i
+                    T[q, 1] = j
+                    T[q, 2] = k
+                    T[q, 3] = l
+                    q += 1
+    return T
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -612,98 +707,186 @@ def _atoms_serial(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
                 row_ss[t] = v[5]
 
 
-#: Coincidence pattern number of each restricted-growth code rg1*16 + rg2*4 + rg3 (patterns:
-#: aaaa, aaab, aaba, aabb, aabc, abaa, abab, abac, abba, abbb, abbc, abca, abcb, abcc, abcd).
-_RGS_INDEX = np.array([0, 1, -1, -1, 2, 3, 4, -1, -1, -1, -1, -1, -1, -1, -1, -1, 5, 6, 7, -1, 8, 9, 10, -1, 11, 12, 13, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1], dtype=np.int64)
-#: Per four-sample atom (ssss) and pattern: number of
-#: variables (0 where closed), factor ids in variable order, sample of each variable,
-#: tolerance and rule grade.
-_QUAD_M = np.array([[1, 2, 2, 2, 3, 2, 2, 3, 2, 2, 3, 3, 3, 3, 4]], dtype=np.int64)
-_QUAD_F = np.array([[[0, 0, 0, 0], [1, 2, 0, 0], [1, 2, 0, 0], [3, 3, 0, 0], [3, 2, 2, 0], [1, 2, 0, 0], [3, 3, 0, 0], [3, 2, 2, 0], [3, 3, 0, 0], [1, 2, 0, 0], [2, 3, 2, 0], [3, 2, 2, 0], [2, 3, 2, 0], [2, 3, 2, 0], [2, 2, 2, 2]]], dtype=np.int64)
-_QUAD_P = np.array([[[0, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 2, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 2, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 2, 0], [0, 1, 2, 0], [0, 1, 2, 0], [0, 2, 1, 0], [0, 1, 2, 3]]], dtype=np.int64)
-_QUAD_TOL = np.array([[_TOL_1D, _TOL_2D, _TOL_2D, _TOL_2D, _TOL_ND, _TOL_2D, _TOL_2D, _TOL_ND, _TOL_2D, _TOL_2D, _TOL_ND, _TOL_ND, _TOL_ND, _TOL_ND, _TOL_ND]], dtype=np.float64)
-_QUAD_GRADE = np.array([[0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]], dtype=np.int64)
-_QGROUP_ssss = np.array([[0, 1, 2, 3], [0, 1, 3, 2], [0, 2, 1, 3], [0, 2, 3, 1], [0, 3, 1, 2], [0, 3, 2, 1], [1, 0, 2, 3], [1, 0, 3, 2], [1, 2, 0, 3], [1, 2, 3, 0], [1, 3, 0, 2], [1, 3, 2, 0], [2, 0, 1, 3], [2, 0, 3, 1], [2, 1, 0, 3], [2, 1, 3, 0], [2, 3, 0, 1], [2, 3, 1, 0], [3, 0, 1, 2], [3, 0, 2, 1], [3, 1, 0, 2], [3, 1, 2, 0], [3, 2, 0, 1], [3, 2, 1, 0]], dtype=np.int64)
+#: Four-sample atoms on shared nodes (codegen.lower.QuadShape), per shape of a sorted quadruple
+#: (aaaa, aaab, aabb, aabc, abbb, abbc, abcc, abcd); _SHAPE_INDEX maps its restricted-growth
+#: code rg1*16 + rg2*4 + rg3 to the shape.  Per shape and sample: monomial count, factor ids,
+#: calibrated step, break points, closed smoothing of all; per shape: the signatures.
+_SHAPE_INDEX = np.array([0, 1, -1, -1, -1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 4, 5, -1, -1, -1, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1], dtype=np.int64)
+_SH_WIDTH = 1
+_SH_MAXSIG = 1
+_SH_M = np.array([1, 2, 2, 3, 2, 3, 3, 4], dtype=np.int64)
+_SH_NMONO = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 1]], dtype=np.int64)
+_SH_MONO = np.array([[[0], [0], [0], [0]], [[1], [2], [0], [0]], [[3], [3], [0], [0]], [[3], [2], [2], [0]], [[2], [1], [0], [0]], [[2], [3], [2], [0]], [[2], [2], [3], [0]], [[2], [2], [2], [2]]], dtype=np.int64)
+_SH_HZ = np.array([[0.269087, 1.0, 1.0, 1.0], [0.32, 0.452548, 1.0, 1.0], [0.380546, 0.380546, 1.0, 1.0], [0.380546, 0.452548, 0.452548, 1.0], [0.452548, 0.32, 1.0, 1.0], [0.452548, 0.380546, 0.452548, 1.0], [0.452548, 0.452548, 0.380546, 1.0], [0.452548, 0.452548, 0.452548, 0.452548]], dtype=np.float64)
+_SH_NKINKS = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.int64)
+_SH_KINKS = np.array([[[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]]], dtype=np.float64)
+_SH_SMOOTH = np.array([[False, False, False, False], [False, True, False, False], [False, False, False, False], [False, True, True, False], [True, False, False, False], [True, False, True, False], [True, True, False, False], [True, True, True, True]], dtype=np.bool_)
+_SH_NSIG = np.array([1, 1, 1, 1, 1, 1, 1, 1], dtype=np.int64)
+_SH_SIG = np.array([[[0, 0, 0, 0]], [[0, 0, 0, 0]], [[0, 0, 0, 0]], [[0, 0, 0, 0]], [[0, 0, 0, 0]], [[0, 0, 0, 0]], [[0, 0, 0, 0]], [[0, 0, 0, 0]]], dtype=np.int64)
+#: Per four-sample atom (ssss) and shape: orbits of the 24
+#: permutations of the quadruple under the atom's slot symmetry (count; per orbit its first
+#: permutation, _PERM4 number, and signature, -1 where closed), and each permutation's orbit.
+_SH_NREP = np.array([[1, 1, 1, 1, 1, 1, 1, 1]], dtype=np.int64)
+_SH_REP_SIG = np.array([[[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]], dtype=np.int64)
+_SH_REP_OF = np.array([[[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]], dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _monomials(shape, i, z, out):
+    """out[j] = the j-th monomial (factor _SH_MONO[shape, i, j]) of sample i of the shape at z,
+    with the subexpressions they share computed once."""
+    if shape == 7:
+        if i == 0:
+            out[0] = math.erf(z)
+            return
+        if i == 1:
+            out[0] = math.erf(z)
+            return
+        if i == 2:
+            out[0] = math.erf(z)
+            return
+        if i == 3:
+            out[0] = math.erf(z)
+            return
+    if shape == 3:
+        if i == 0:
+            out[0] = math.erf(z)**2
+            return
+        if i == 1:
+            out[0] = math.erf(z)
+            return
+        if i == 2:
+            out[0] = math.erf(z)
+            return
+    if shape == 5:
+        if i == 0:
+            out[0] = math.erf(z)
+            return
+        if i == 1:
+            out[0] = math.erf(z)**2
+            return
+        if i == 2:
+            out[0] = math.erf(z)
+            return
+    if shape == 6:
+        if i == 0:
+            out[0] = math.erf(z)
+            return
+        if i == 1:
+            out[0] = math.erf(z)
+            return
+        if i == 2:
+            out[0] = math.erf(z)**2
+            return
+    if shape == 1:
+        if i == 0:
+            out[0] = math.erf(z)**3
+            return
+        if i == 1:
+            out[0] = math.erf(z)
+            return
+    if shape == 2:
+        if i == 0:
+            out[0] = math.erf(z)**2
+            return
+        if i == 1:
+            out[0] = math.erf(z)**2
+            return
+    if shape == 4:
+        if i == 0:
+            out[0] = math.erf(z)
+            return
+        if i == 1:
+            out[0] = math.erf(z)**3
+            return
+    if shape == 0:
+        if i == 0:
+            out[0] = math.erf(z)**4
+            return
+
+
 
 
 @numba.njit(cache=True, parallel=True)
-def _quad(K, flags, atom, reps, group):
-    """Four-sample atom number atom at every quadruple: each orbit representative in reps
-    once (in parallel), then copied to its images under group (rows of slot positions)."""
+def _quad(K, flags, multisets):
+    """Every four-sample atom at every quadruple: array (atom, a1, a2, a3, a4), atoms in
+    plan order."""
     n = K.shape[0]
-    vals = np.empty(reps.shape[0])
-    for q in numba.prange(reps.shape[0]):
-        s = np.zeros(4, dtype=np.int64)
-        rg = np.zeros(4, dtype=np.int64)
-        C = np.zeros((4, 4))
-        f = np.zeros(4, dtype=np.int64)
-        m = 0
-        for u in range(4):
-            found = -1
-            for w in range(m):
-                if s[w] == reps[q, u]:
-                    found = w
-            if found < 0:
-                s[m] = reps[q, u]
-                rg[u] = m
-                m += 1
-            else:
-                rg[u] = found
-        pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]
-        v = math.nan
-        m = _QUAD_M[atom, pat]
-        if m > 0:
+    Q = np.empty((1, n, n, n, n))
+    for q in numba.prange(multisets.shape[0]):
+        a = multisets[q]
+        r1 = 0 if a[1] == a[0] else 1
+        r2 = r1 if a[2] == a[1] else r1 + 1
+        r3 = r2 if a[3] == a[2] else r2 + 1
+        shape = _SHAPE_INDEX[r1 * 16 + r2 * 4 + r3]
+        sums = np.empty(_SH_MAXSIG)
+        if _SH_NSIG[shape] > 0:
+            m = r3 + 1
+            s = np.empty(4, dtype=np.int64)
+            s[0] = a[0]
+            c = 1
+            for u in range(1, 4):
+                if a[u] != a[u - 1]:
+                    s[c] = a[u]
+                    c += 1
+            C = np.zeros((4, 4))
             for u in range(m):
-                f[u] = _QUAD_F[atom, pat, u]
                 for w in range(m):
-                    C[u, w] = K[s[_QUAD_P[atom, pat, u]], s[_QUAD_P[atom, pat, w]]]
-            v = _expect_nd(m, f, C, _QUAD_TOL[atom, pat], _QUAD_GRADE[atom, pat], flags)
-        vals[q] = v
-    Q = np.empty((n, n, n, n))
-    for q in range(reps.shape[0]):
-        for g in range(group.shape[0]):
-            Q[reps[q, group[g, 0]], reps[q, group[g, 1]], reps[q, group[g, 2]], reps[q, group[g, 3]]] = vals[q]
+                    C[u, w] = K[s[u], s[w]]
+            tol = _TOL_1D if m == 1 else (_TOL_2D if m == 2 else _TOL_ND)
+            grade = np.int64(0) if m == 1 else np.int64(1)
+            _shared_nested(shape, _chol(C, m), tol, grade, flags, sums)
+        vals = np.empty(24)
+        for atom in range(1):
+            for r in range(_SH_NREP[atom, shape]):
+                g = _SH_REP_SIG[atom, shape, r]
+                vals[r] = sums[g]
+            for k in range(24):
+                p = _PERM4[k]
+                Q[atom, a[p[0]], a[p[1]], a[p[2]], a[p[3]]] = vals[_SH_REP_OF[atom, shape, k]]
     return Q
 
 
 
+
+
 @numba.njit(cache=True)
-def _quad_serial(K, flags, atom, reps, group):
-    """Four-sample atom number atom at every quadruple: each orbit representative in reps
-    once (in parallel), then copied to its images under group (rows of slot positions)."""
+def _quad_serial(K, flags, multisets):
+    """Every four-sample atom at every quadruple: array (atom, a1, a2, a3, a4), atoms in
+    plan order."""
     n = K.shape[0]
-    vals = np.empty(reps.shape[0])
-    for q in numba.prange(reps.shape[0]):
-        s = np.zeros(4, dtype=np.int64)
-        rg = np.zeros(4, dtype=np.int64)
-        C = np.zeros((4, 4))
-        f = np.zeros(4, dtype=np.int64)
-        m = 0
-        for u in range(4):
-            found = -1
-            for w in range(m):
-                if s[w] == reps[q, u]:
-                    found = w
-            if found < 0:
-                s[m] = reps[q, u]
-                rg[u] = m
-                m += 1
-            else:
-                rg[u] = found
-        pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]
-        v = math.nan
-        m = _QUAD_M[atom, pat]
-        if m > 0:
+    Q = np.empty((1, n, n, n, n))
+    for q in numba.prange(multisets.shape[0]):
+        a = multisets[q]
+        r1 = 0 if a[1] == a[0] else 1
+        r2 = r1 if a[2] == a[1] else r1 + 1
+        r3 = r2 if a[3] == a[2] else r2 + 1
+        shape = _SHAPE_INDEX[r1 * 16 + r2 * 4 + r3]
+        sums = np.empty(_SH_MAXSIG)
+        if _SH_NSIG[shape] > 0:
+            m = r3 + 1
+            s = np.empty(4, dtype=np.int64)
+            s[0] = a[0]
+            c = 1
+            for u in range(1, 4):
+                if a[u] != a[u - 1]:
+                    s[c] = a[u]
+                    c += 1
+            C = np.zeros((4, 4))
             for u in range(m):
-                f[u] = _QUAD_F[atom, pat, u]
                 for w in range(m):
-                    C[u, w] = K[s[_QUAD_P[atom, pat, u]], s[_QUAD_P[atom, pat, w]]]
-            v = _expect_nd(m, f, C, _QUAD_TOL[atom, pat], _QUAD_GRADE[atom, pat], flags)
-        vals[q] = v
-    Q = np.empty((n, n, n, n))
-    for q in range(reps.shape[0]):
-        for g in range(group.shape[0]):
-            Q[reps[q, group[g, 0]], reps[q, group[g, 1]], reps[q, group[g, 2]], reps[q, group[g, 3]]] = vals[q]
+                    C[u, w] = K[s[u], s[w]]
+            tol = _TOL_1D if m == 1 else (_TOL_2D if m == 2 else _TOL_ND)
+            grade = np.int64(0) if m == 1 else np.int64(1)
+            _shared_nested(shape, _chol(C, m), tol, grade, flags, sums)
+        vals = np.empty(24)
+        for atom in range(1):
+            for r in range(_SH_NREP[atom, shape]):
+                g = _SH_REP_SIG[atom, shape, r]
+                vals[r] = sums[g]
+            for k in range(24):
+                p = _PERM4[k]
+                Q[atom, a[p[0]], a[p[1]], a[p[2]], a[p[3]]] = vals[_SH_REP_OF[atom, shape, k]]
     return Q
 
 
@@ -905,7 +1088,7 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
     if not np.all(np.diagonal(init_K) > 0.0):
         return 2, 1
     reps_V = _orbit_representatives(n, _GROUP_V)
-    reps_ssss = _orbit_representatives(n, _QGROUP_ssss)
+    multisets = _multisets(np.int64(n))
     d2sd2s = np.empty((n, n))
     d2ss = np.empty((n, n))
     d3sds = np.empty((n, n))
@@ -920,7 +1103,8 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
         mirror_kernel(d2sd2s)
         mirror_kernel(dsds)
         mirror_kernel(ss)
-        ssss = quad_kernel(K[i], flags, 0, reps_ssss, _QGROUP_ssss)
+        Q4 = quad_kernel(K[i], flags, multisets)
+        ssss = Q4[0]
         bad = step_kernel(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, reps_V, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
         mirror_kernel(K[j])
         mirror_kernel(H[j])

@@ -2,7 +2,7 @@
 # spec: flow('linear', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z
 # flow-signature: ffd56800ffa9615db4a4cff08701e1aced8a9b508a9851f6f55098de0dec89c4
-# generator-format: 3
+# generator-format: 4
 """rgflow evaluator of the finite-width recursions of linear for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'ffd56800ffa9615db4a4cff08701e1aced8a9b508a9851f6f55098de0dec89c4'
-GENERATOR_FORMAT = 3
+GENERATOR_FORMAT = 4
 ACTIVATION = 'linear'
 SIGMA = 'z'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -26,6 +26,11 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
+
+
+#: The 24 permutations of four positions (to fill symmetric four-index arrays).
+_PERM4 = np.array([(a, b, c, d) for a in range(4) for b in range(4) for c in range(4) for d in range(4)
+                   if a != b and a != c and a != d and b != c and b != d and c != d], dtype=np.int64)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -51,6 +56,24 @@ def _mirror_upper_serial(A):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
                     A[j, i] = A[i, j]
+
+
+@numba.njit(cache=True)
+def _multisets(n):
+    """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
+    count = n * (n + 1) * (n + 2) * (n + 3) // 24
+    T = np.empty((count, 4), dtype=np.int64)
+    q = 0
+    for i in range(n):
+        for j in range(i, n):
+            for k in range(j, n):
+                for l in range(k, n):
+                    T[q, 0] = i
+                    T[q, 1] = j
+                    T[q, 2] = k
+                    T[q, 3] = l
+                    q += 1
+    return T
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -237,138 +260,136 @@ def _atoms_serial(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss):
                 row_ss[t] = v[5]
 
 
+#: Four-sample atoms on shared nodes (codegen.lower.QuadShape), per shape of a sorted quadruple
+#: (aaaa, aaab, aabb, aabc, abbb, abbc, abcc, abcd); _SHAPE_INDEX maps its restricted-growth
+#: code rg1*16 + rg2*4 + rg3 to the shape.  Per shape and sample: monomial count, factor ids,
+#: calibrated step, break points, closed smoothing of all; per shape: the signatures.
+_SHAPE_INDEX = np.array([0, 1, -1, -1, -1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 4, 5, -1, -1, -1, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1], dtype=np.int64)
+_SH_MAXSIG = 1
+#: Per four-sample atom (ssss) and shape: orbits of the 24
+#: permutations of the quadruple under the atom's slot symmetry (count; per orbit its first
+#: permutation, _PERM4 number, and signature, -1 where closed), and each permutation's orbit.
+_SH_NREP = np.array([[1, 1, 1, 1, 1, 1, 1, 1]], dtype=np.int64)
+_SH_REP_PERM = np.array([[[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]], dtype=np.int64)
+_SH_REP_SIG = np.array([[[-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]], dtype=np.int64)
+_SH_REP_OF = np.array([[[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]], dtype=np.int64)
+
 #: Coincidence pattern number of each restricted-growth code rg1*16 + rg2*4 + rg3 (patterns:
 #: aaaa, aaab, aaba, aabb, aabc, abaa, abab, abac, abba, abbb, abbc, abca, abcb, abcc, abcd).
 _RGS_INDEX = np.array([0, 1, -1, -1, 2, 3, 4, -1, -1, -1, -1, -1, -1, -1, -1, -1, 5, 6, 7, -1, 8, 9, 10, -1, 11, 12, 13, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1], dtype=np.int64)
-_QGROUP_ssss = np.array([[0, 1, 2, 3], [0, 1, 3, 2], [0, 2, 1, 3], [0, 2, 3, 1], [0, 3, 1, 2], [0, 3, 2, 1], [1, 0, 2, 3], [1, 0, 3, 2], [1, 2, 0, 3], [1, 2, 3, 0], [1, 3, 0, 2], [1, 3, 2, 0], [2, 0, 1, 3], [2, 0, 3, 1], [2, 1, 0, 3], [2, 1, 3, 0], [2, 3, 0, 1], [2, 3, 1, 0], [3, 0, 1, 2], [3, 0, 2, 1], [3, 1, 0, 2], [3, 1, 2, 0], [3, 2, 0, 1], [3, 2, 1, 0]], dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _quad_closed(atom, K, t0, t1, t2, t3):
+    """Four-sample atom number atom at (t0, t1, t2, t3) in closed form."""
+    t = (t0, t1, t2, t3)
+    s = np.zeros(4, dtype=np.int64)
+    rg = np.zeros(4, dtype=np.int64)
+    m = 0
+    for u in range(4):
+        found = -1
+        for w in range(m):
+            if s[w] == t[u]:
+                found = w
+        if found < 0:
+            s[m] = t[u]
+            rg[u] = m
+            m += 1
+        else:
+            rg[u] = found
+    pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]
+    if atom == 0:
+        if pat == 0:
+            return _closed_ssss_aaaa(K[s[0], s[0]])
+        if pat == 1:
+            return _closed_ssss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 2:
+            return _closed_ssss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 3:
+            return _closed_ssss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 4:
+            return _closed_ssss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 5:
+            return _closed_ssss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 6:
+            return _closed_ssss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 7:
+            return _closed_ssss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 8:
+            return _closed_ssss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 9:
+            return _closed_ssss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 10:
+            return _closed_ssss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 11:
+            return _closed_ssss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 12:
+            return _closed_ssss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 13:
+            return _closed_ssss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 14:
+            return _closed_ssss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
+    return math.nan
+
+
 
 
 @numba.njit(cache=True, parallel=True)
-def _quad(K, flags, atom, reps, group):
-    """Four-sample atom number atom at every quadruple: each orbit representative in reps
-    once (in parallel), then copied to its images under group (rows of slot positions)."""
+def _quad(K, flags, multisets):
+    """Every four-sample atom at every quadruple: array (atom, a1, a2, a3, a4), atoms in
+    plan order."""
     n = K.shape[0]
-    vals = np.empty(reps.shape[0])
-    for q in numba.prange(reps.shape[0]):
-        s = np.zeros(4, dtype=np.int64)
-        rg = np.zeros(4, dtype=np.int64)
-        C = np.zeros((4, 4))
-        f = np.zeros(4, dtype=np.int64)
-        m = 0
-        for u in range(4):
-            found = -1
-            for w in range(m):
-                if s[w] == reps[q, u]:
-                    found = w
-            if found < 0:
-                s[m] = reps[q, u]
-                rg[u] = m
-                m += 1
-            else:
-                rg[u] = found
-        pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]
-        v = math.nan
-        if atom == 0:
-            if pat == 0:
-                v = _closed_ssss_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_ssss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_ssss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_ssss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_ssss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_ssss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_ssss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_ssss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_ssss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_ssss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_ssss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_ssss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_ssss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_ssss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_ssss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        vals[q] = v
-    Q = np.empty((n, n, n, n))
-    for q in range(reps.shape[0]):
-        for g in range(group.shape[0]):
-            Q[reps[q, group[g, 0]], reps[q, group[g, 1]], reps[q, group[g, 2]], reps[q, group[g, 3]]] = vals[q]
+    Q = np.empty((1, n, n, n, n))
+    for q in numba.prange(multisets.shape[0]):
+        a = multisets[q]
+        r1 = 0 if a[1] == a[0] else 1
+        r2 = r1 if a[2] == a[1] else r1 + 1
+        r3 = r2 if a[3] == a[2] else r2 + 1
+        shape = _SHAPE_INDEX[r1 * 16 + r2 * 4 + r3]
+        sums = np.empty(_SH_MAXSIG)
+        vals = np.empty(24)
+        for atom in range(1):
+            for r in range(_SH_NREP[atom, shape]):
+                g = _SH_REP_SIG[atom, shape, r]
+                if g >= 0:
+                    vals[r] = sums[g]
+                else:
+                    p = _PERM4[_SH_REP_PERM[atom, shape, r]]
+                    vals[r] = _quad_closed(atom, K, a[p[0]], a[p[1]], a[p[2]], a[p[3]])
+            for k in range(24):
+                p = _PERM4[k]
+                Q[atom, a[p[0]], a[p[1]], a[p[2]], a[p[3]]] = vals[_SH_REP_OF[atom, shape, k]]
     return Q
 
 
 
+
+
 @numba.njit(cache=True)
-def _quad_serial(K, flags, atom, reps, group):
-    """Four-sample atom number atom at every quadruple: each orbit representative in reps
-    once (in parallel), then copied to its images under group (rows of slot positions)."""
+def _quad_serial(K, flags, multisets):
+    """Every four-sample atom at every quadruple: array (atom, a1, a2, a3, a4), atoms in
+    plan order."""
     n = K.shape[0]
-    vals = np.empty(reps.shape[0])
-    for q in numba.prange(reps.shape[0]):
-        s = np.zeros(4, dtype=np.int64)
-        rg = np.zeros(4, dtype=np.int64)
-        C = np.zeros((4, 4))
-        f = np.zeros(4, dtype=np.int64)
-        m = 0
-        for u in range(4):
-            found = -1
-            for w in range(m):
-                if s[w] == reps[q, u]:
-                    found = w
-            if found < 0:
-                s[m] = reps[q, u]
-                rg[u] = m
-                m += 1
-            else:
-                rg[u] = found
-        pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]
-        v = math.nan
-        if atom == 0:
-            if pat == 0:
-                v = _closed_ssss_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_ssss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_ssss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_ssss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_ssss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_ssss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_ssss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_ssss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_ssss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_ssss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_ssss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_ssss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_ssss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_ssss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_ssss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        vals[q] = v
-    Q = np.empty((n, n, n, n))
-    for q in range(reps.shape[0]):
-        for g in range(group.shape[0]):
-            Q[reps[q, group[g, 0]], reps[q, group[g, 1]], reps[q, group[g, 2]], reps[q, group[g, 3]]] = vals[q]
+    Q = np.empty((1, n, n, n, n))
+    for q in numba.prange(multisets.shape[0]):
+        a = multisets[q]
+        r1 = 0 if a[1] == a[0] else 1
+        r2 = r1 if a[2] == a[1] else r1 + 1
+        r3 = r2 if a[3] == a[2] else r2 + 1
+        shape = _SHAPE_INDEX[r1 * 16 + r2 * 4 + r3]
+        sums = np.empty(_SH_MAXSIG)
+        vals = np.empty(24)
+        for atom in range(1):
+            for r in range(_SH_NREP[atom, shape]):
+                g = _SH_REP_SIG[atom, shape, r]
+                if g >= 0:
+                    vals[r] = sums[g]
+                else:
+                    p = _PERM4[_SH_REP_PERM[atom, shape, r]]
+                    vals[r] = _quad_closed(atom, K, a[p[0]], a[p[1]], a[p[2]], a[p[3]])
+            for k in range(24):
+                p = _PERM4[k]
+                Q[atom, a[p[0]], a[p[1]], a[p[2]], a[p[3]]] = vals[_SH_REP_OF[atom, shape, k]]
     return Q
 
 
@@ -570,7 +591,7 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
     if not np.all(np.diagonal(init_K) > 0.0):
         return 2, 1
     reps_V = _orbit_representatives(n, _GROUP_V)
-    reps_ssss = _orbit_representatives(n, _QGROUP_ssss)
+    multisets = _multisets(np.int64(n))
     d2sd2s = np.empty((n, n))
     d2ss = np.empty((n, n))
     d3sds = np.empty((n, n))
@@ -585,7 +606,8 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
         mirror_kernel(d2sd2s)
         mirror_kernel(dsds)
         mirror_kernel(ss)
-        ssss = quad_kernel(K[i], flags, 0, reps_ssss, _QGROUP_ssss)
+        Q4 = quad_kernel(K[i], flags, multisets)
+        ssss = Q4[0]
         bad = step_kernel(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, reps_V, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
         mirror_kernel(K[j])
         mirror_kernel(H[j])

@@ -2,7 +2,7 @@
 # spec: flow('linear', observables=('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q'))
 # activation: sigma(z) = z
 # flow-signature: 33b8de097f7073f078703525a99ee7dc44d2601b6ec7310018ba5aaaae91793a
-# generator-format: 3
+# generator-format: 4
 """rgflow evaluator of the finite-width recursions of linear for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '33b8de097f7073f078703525a99ee7dc44d2601b6ec7310018ba5aaaae91793a'
-GENERATOR_FORMAT = 3
+GENERATOR_FORMAT = 4
 ACTIVATION = 'linear'
 SIGMA = 'z'
 OBSERVABLES = ('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q')
@@ -26,6 +26,11 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'A',
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2), ('A', 4), ('B', 4), ('D', 4), ('F', 4), ('H1', 2), ('P', 4), ('Q', 4))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1', 6: 'A', 7: 'B', 8: 'D', 9: 'F', 10: 'H1', 11: 'P', 12: 'Q'}
+
+
+#: The 24 permutations of four positions (to fill symmetric four-index arrays).
+_PERM4 = np.array([(a, b, c, d) for a in range(4) for b in range(4) for c in range(4) for d in range(4)
+                   if a != b and a != c and a != d and b != c and b != d and c != d], dtype=np.int64)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -51,6 +56,24 @@ def _mirror_upper_serial(A):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
                     A[j, i] = A[i, j]
+
+
+@numba.njit(cache=True)
+def _multisets(n):
+    """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
+    count = n * (n + 1) * (n + 2) * (n + 3) // 24
+    T = np.empty((count, 4), dtype=np.int64)
+    q = 0
+    for i in range(n):
+        for j in range(i, n):
+            for k in range(j, n):
+                for l in range(k, n):
+                    T[q, 0] = i
+                    T[q, 1] = j
+                    T[q, 2] = k
+                    T[q, 3] = l
+                    q += 1
+    return T
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -552,327 +575,229 @@ def _atoms_serial(K, flags, d2sd2s, d2ss, d3sds, d4ss, dsds, e_cs, p10_cd, p10_d
                 row_ss[t] = v[20]
 
 
+#: Four-sample atoms on shared nodes (codegen.lower.QuadShape), per shape of a sorted quadruple
+#: (aaaa, aaab, aabb, aabc, abbb, abbc, abcc, abcd); _SHAPE_INDEX maps its restricted-growth
+#: code rg1*16 + rg2*4 + rg3 to the shape.  Per shape and sample: monomial count, factor ids,
+#: calibrated step, break points, closed smoothing of all; per shape: the signatures.
+_SHAPE_INDEX = np.array([0, 1, -1, -1, -1, 2, 3, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 4, 5, -1, -1, -1, 6, 7, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1], dtype=np.int64)
+_SH_MAXSIG = 1
+#: Per four-sample atom (q_cdds, q_dddd, q_ddss, ssss) and shape: orbits of the 24
+#: permutations of the quadruple under the atom's slot symmetry (count; per orbit its first
+#: permutation, _PERM4 number, and signature, -1 where closed), and each permutation's orbit.
+_SH_NREP = np.array([[1, 3, 4, 7, 3, 7, 7, 12], [1, 1, 1, 1, 1, 1, 1, 1], [1, 2, 3, 4, 2, 4, 4, 6], [1, 1, 1, 1, 1, 1, 1, 1]], dtype=np.int64)
+_SH_REP_PERM = np.array([[[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 1, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 3, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 1, 3, 12, 13, 18, 19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 6, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 1, 6, 7, 9, 18, 21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 3, 6, 9, 12, 13, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 1, 3, 6, 7, 9, 12, 13, 15, 18, 19, 21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 2, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 2, 4, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 4, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 2, 8, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 2, 4, 8, 10, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]], dtype=np.int64)
+_SH_REP_SIG = np.array([[[-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], [[-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], [[-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], [[-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]], dtype=np.int64)
+_SH_REP_OF = np.array([[[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2], [0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 2, 3, 2, 3, 3, 3, 2, 3, 2, 3, 3, 3], [0, 1, 0, 2, 1, 2, 0, 1, 0, 2, 1, 2, 3, 4, 3, 4, 4, 4, 5, 6, 5, 6, 6, 6], [0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 1, 2, 1, 1, 1, 2, 1, 2, 1, 1, 1, 2, 1, 2], [0, 1, 0, 1, 1, 1, 2, 3, 2, 4, 3, 4, 2, 3, 2, 4, 3, 4, 5, 5, 5, 6, 5, 6], [0, 0, 0, 1, 0, 1, 2, 2, 2, 3, 2, 3, 4, 5, 4, 6, 5, 6, 4, 5, 4, 6, 5, 6], [0, 1, 0, 2, 1, 2, 3, 4, 3, 5, 4, 5, 6, 7, 6, 8, 7, 8, 9, 10, 9, 11, 10, 11]], [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2, 1, 1, 1, 1, 3, 3, 2, 2, 2, 2, 3, 3], [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 1, 1, 0, 0, 2, 2, 3, 3, 0, 0, 2, 2, 3, 3, 1, 1, 3, 3, 3, 3], [0, 0, 1, 1, 1, 1, 0, 0, 2, 2, 2, 2, 1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3], [0, 0, 1, 1, 2, 2, 0, 0, 3, 3, 4, 4, 1, 1, 3, 3, 5, 5, 2, 2, 4, 4, 5, 5]], [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]], dtype=np.int64)
+
 #: Coincidence pattern number of each restricted-growth code rg1*16 + rg2*4 + rg3 (patterns:
 #: aaaa, aaab, aaba, aabb, aabc, abaa, abab, abac, abba, abbb, abbc, abca, abcb, abcc, abcd).
 _RGS_INDEX = np.array([0, 1, -1, -1, 2, 3, 4, -1, -1, -1, -1, -1, -1, -1, -1, -1, 5, 6, 7, -1, 8, 9, 10, -1, 11, 12, 13, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1], dtype=np.int64)
-_QGROUP_q_cdds = np.array([[0, 1, 2, 3], [0, 2, 1, 3]], dtype=np.int64)
-_QGROUP_q_dddd = np.array([[0, 1, 2, 3], [0, 1, 3, 2], [0, 2, 1, 3], [0, 2, 3, 1], [0, 3, 1, 2], [0, 3, 2, 1], [1, 0, 2, 3], [1, 0, 3, 2], [1, 2, 0, 3], [1, 2, 3, 0], [1, 3, 0, 2], [1, 3, 2, 0], [2, 0, 1, 3], [2, 0, 3, 1], [2, 1, 0, 3], [2, 1, 3, 0], [2, 3, 0, 1], [2, 3, 1, 0], [3, 0, 1, 2], [3, 0, 2, 1], [3, 1, 0, 2], [3, 1, 2, 0], [3, 2, 0, 1], [3, 2, 1, 0]], dtype=np.int64)
-_QGROUP_q_ddss = np.array([[0, 1, 2, 3], [0, 1, 3, 2], [1, 0, 2, 3], [1, 0, 3, 2]], dtype=np.int64)
-_QGROUP_ssss = np.array([[0, 1, 2, 3], [0, 1, 3, 2], [0, 2, 1, 3], [0, 2, 3, 1], [0, 3, 1, 2], [0, 3, 2, 1], [1, 0, 2, 3], [1, 0, 3, 2], [1, 2, 0, 3], [1, 2, 3, 0], [1, 3, 0, 2], [1, 3, 2, 0], [2, 0, 1, 3], [2, 0, 3, 1], [2, 1, 0, 3], [2, 1, 3, 0], [2, 3, 0, 1], [2, 3, 1, 0], [3, 0, 1, 2], [3, 0, 2, 1], [3, 1, 0, 2], [3, 1, 2, 0], [3, 2, 0, 1], [3, 2, 1, 0]], dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _quad_closed(atom, K, t0, t1, t2, t3):
+    """Four-sample atom number atom at (t0, t1, t2, t3) in closed form."""
+    t = (t0, t1, t2, t3)
+    s = np.zeros(4, dtype=np.int64)
+    rg = np.zeros(4, dtype=np.int64)
+    m = 0
+    for u in range(4):
+        found = -1
+        for w in range(m):
+            if s[w] == t[u]:
+                found = w
+        if found < 0:
+            s[m] = t[u]
+            rg[u] = m
+            m += 1
+        else:
+            rg[u] = found
+    pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]
+    if atom == 0:
+        if pat == 0:
+            return _closed_q_cdds_aaaa(K[s[0], s[0]])
+        if pat == 1:
+            return _closed_q_cdds_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 2:
+            return _closed_q_cdds_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 3:
+            return _closed_q_cdds_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 4:
+            return _closed_q_cdds_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 5:
+            return _closed_q_cdds_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 6:
+            return _closed_q_cdds_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 7:
+            return _closed_q_cdds_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 8:
+            return _closed_q_cdds_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 9:
+            return _closed_q_cdds_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 10:
+            return _closed_q_cdds_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 11:
+            return _closed_q_cdds_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 12:
+            return _closed_q_cdds_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 13:
+            return _closed_q_cdds_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 14:
+            return _closed_q_cdds_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
+    if atom == 1:
+        if pat == 0:
+            return _closed_q_dddd_aaaa(K[s[0], s[0]])
+        if pat == 1:
+            return _closed_q_dddd_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 2:
+            return _closed_q_dddd_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 3:
+            return _closed_q_dddd_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 4:
+            return _closed_q_dddd_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 5:
+            return _closed_q_dddd_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 6:
+            return _closed_q_dddd_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 7:
+            return _closed_q_dddd_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 8:
+            return _closed_q_dddd_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 9:
+            return _closed_q_dddd_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 10:
+            return _closed_q_dddd_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 11:
+            return _closed_q_dddd_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 12:
+            return _closed_q_dddd_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 13:
+            return _closed_q_dddd_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 14:
+            return _closed_q_dddd_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
+    if atom == 2:
+        if pat == 0:
+            return _closed_q_ddss_aaaa(K[s[0], s[0]])
+        if pat == 1:
+            return _closed_q_ddss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 2:
+            return _closed_q_ddss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 3:
+            return _closed_q_ddss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 4:
+            return _closed_q_ddss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 5:
+            return _closed_q_ddss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 6:
+            return _closed_q_ddss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 7:
+            return _closed_q_ddss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 8:
+            return _closed_q_ddss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 9:
+            return _closed_q_ddss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 10:
+            return _closed_q_ddss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 11:
+            return _closed_q_ddss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 12:
+            return _closed_q_ddss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 13:
+            return _closed_q_ddss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 14:
+            return _closed_q_ddss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
+    if atom == 3:
+        if pat == 0:
+            return _closed_ssss_aaaa(K[s[0], s[0]])
+        if pat == 1:
+            return _closed_ssss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 2:
+            return _closed_ssss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 3:
+            return _closed_ssss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 4:
+            return _closed_ssss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 5:
+            return _closed_ssss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 6:
+            return _closed_ssss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 7:
+            return _closed_ssss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 8:
+            return _closed_ssss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 9:
+            return _closed_ssss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
+        if pat == 10:
+            return _closed_ssss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 11:
+            return _closed_ssss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 12:
+            return _closed_ssss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 13:
+            return _closed_ssss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
+        if pat == 14:
+            return _closed_ssss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
+    return math.nan
+
+
 
 
 @numba.njit(cache=True, parallel=True)
-def _quad(K, flags, atom, reps, group):
-    """Four-sample atom number atom at every quadruple: each orbit representative in reps
-    once (in parallel), then copied to its images under group (rows of slot positions)."""
+def _quad(K, flags, multisets):
+    """Every four-sample atom at every quadruple: array (atom, a1, a2, a3, a4), atoms in
+    plan order."""
     n = K.shape[0]
-    vals = np.empty(reps.shape[0])
-    for q in numba.prange(reps.shape[0]):
-        s = np.zeros(4, dtype=np.int64)
-        rg = np.zeros(4, dtype=np.int64)
-        C = np.zeros((4, 4))
-        f = np.zeros(4, dtype=np.int64)
-        m = 0
-        for u in range(4):
-            found = -1
-            for w in range(m):
-                if s[w] == reps[q, u]:
-                    found = w
-            if found < 0:
-                s[m] = reps[q, u]
-                rg[u] = m
-                m += 1
-            else:
-                rg[u] = found
-        pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]
-        v = math.nan
-        if atom == 0:
-            if pat == 0:
-                v = _closed_q_cdds_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_q_cdds_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_q_cdds_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_q_cdds_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_q_cdds_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_q_cdds_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_q_cdds_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_q_cdds_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_q_cdds_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_q_cdds_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_q_cdds_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_q_cdds_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_q_cdds_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_q_cdds_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_q_cdds_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        if atom == 1:
-            if pat == 0:
-                v = _closed_q_dddd_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_q_dddd_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_q_dddd_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_q_dddd_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_q_dddd_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_q_dddd_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_q_dddd_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_q_dddd_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_q_dddd_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_q_dddd_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_q_dddd_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_q_dddd_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_q_dddd_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_q_dddd_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_q_dddd_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        if atom == 2:
-            if pat == 0:
-                v = _closed_q_ddss_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_q_ddss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_q_ddss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_q_ddss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_q_ddss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_q_ddss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_q_ddss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_q_ddss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_q_ddss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_q_ddss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_q_ddss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_q_ddss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_q_ddss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_q_ddss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_q_ddss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        if atom == 3:
-            if pat == 0:
-                v = _closed_ssss_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_ssss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_ssss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_ssss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_ssss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_ssss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_ssss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_ssss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_ssss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_ssss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_ssss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_ssss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_ssss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_ssss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_ssss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        vals[q] = v
-    Q = np.empty((n, n, n, n))
-    for q in range(reps.shape[0]):
-        for g in range(group.shape[0]):
-            Q[reps[q, group[g, 0]], reps[q, group[g, 1]], reps[q, group[g, 2]], reps[q, group[g, 3]]] = vals[q]
+    Q = np.empty((4, n, n, n, n))
+    for q in numba.prange(multisets.shape[0]):
+        a = multisets[q]
+        r1 = 0 if a[1] == a[0] else 1
+        r2 = r1 if a[2] == a[1] else r1 + 1
+        r3 = r2 if a[3] == a[2] else r2 + 1
+        shape = _SHAPE_INDEX[r1 * 16 + r2 * 4 + r3]
+        sums = np.empty(_SH_MAXSIG)
+        vals = np.empty(24)
+        for atom in range(4):
+            for r in range(_SH_NREP[atom, shape]):
+                g = _SH_REP_SIG[atom, shape, r]
+                if g >= 0:
+                    vals[r] = sums[g]
+                else:
+                    p = _PERM4[_SH_REP_PERM[atom, shape, r]]
+                    vals[r] = _quad_closed(atom, K, a[p[0]], a[p[1]], a[p[2]], a[p[3]])
+            for k in range(24):
+                p = _PERM4[k]
+                Q[atom, a[p[0]], a[p[1]], a[p[2]], a[p[3]]] = vals[_SH_REP_OF[atom, shape, k]]
     return Q
 
 
 
+
+
 @numba.njit(cache=True)
-def _quad_serial(K, flags, atom, reps, group):
-    """Four-sample atom number atom at every quadruple: each orbit representative in reps
-    once (in parallel), then copied to its images under group (rows of slot positions)."""
+def _quad_serial(K, flags, multisets):
+    """Every four-sample atom at every quadruple: array (atom, a1, a2, a3, a4), atoms in
+    plan order."""
     n = K.shape[0]
-    vals = np.empty(reps.shape[0])
-    for q in numba.prange(reps.shape[0]):
-        s = np.zeros(4, dtype=np.int64)
-        rg = np.zeros(4, dtype=np.int64)
-        C = np.zeros((4, 4))
-        f = np.zeros(4, dtype=np.int64)
-        m = 0
-        for u in range(4):
-            found = -1
-            for w in range(m):
-                if s[w] == reps[q, u]:
-                    found = w
-            if found < 0:
-                s[m] = reps[q, u]
-                rg[u] = m
-                m += 1
-            else:
-                rg[u] = found
-        pat = _RGS_INDEX[rg[1] * 16 + rg[2] * 4 + rg[3]]
-        v = math.nan
-        if atom == 0:
-            if pat == 0:
-                v = _closed_q_cdds_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_q_cdds_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_q_cdds_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_q_cdds_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_q_cdds_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_q_cdds_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_q_cdds_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_q_cdds_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_q_cdds_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_q_cdds_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_q_cdds_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_q_cdds_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_q_cdds_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_q_cdds_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_q_cdds_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        if atom == 1:
-            if pat == 0:
-                v = _closed_q_dddd_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_q_dddd_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_q_dddd_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_q_dddd_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_q_dddd_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_q_dddd_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_q_dddd_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_q_dddd_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_q_dddd_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_q_dddd_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_q_dddd_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_q_dddd_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_q_dddd_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_q_dddd_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_q_dddd_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        if atom == 2:
-            if pat == 0:
-                v = _closed_q_ddss_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_q_ddss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_q_ddss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_q_ddss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_q_ddss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_q_ddss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_q_ddss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_q_ddss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_q_ddss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_q_ddss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_q_ddss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_q_ddss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_q_ddss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_q_ddss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_q_ddss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        if atom == 3:
-            if pat == 0:
-                v = _closed_ssss_aaaa(K[s[0], s[0]])
-            elif pat == 1:
-                v = _closed_ssss_aaab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 2:
-                v = _closed_ssss_aaba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 3:
-                v = _closed_ssss_aabb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 4:
-                v = _closed_ssss_aabc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 5:
-                v = _closed_ssss_abaa(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 6:
-                v = _closed_ssss_abab(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 7:
-                v = _closed_ssss_abac(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 8:
-                v = _closed_ssss_abba(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 9:
-                v = _closed_ssss_abbb(K[s[0], s[0]], K[s[0], s[1]], K[s[1], s[1]])
-            elif pat == 10:
-                v = _closed_ssss_abbc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 11:
-                v = _closed_ssss_abca(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 12:
-                v = _closed_ssss_abcb(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 13:
-                v = _closed_ssss_abcc(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[1], s[1]], K[s[1], s[2]], K[s[2], s[2]])
-            elif pat == 14:
-                v = _closed_ssss_abcd(K[s[0], s[0]], K[s[0], s[1]], K[s[0], s[2]], K[s[0], s[3]], K[s[1], s[1]], K[s[1], s[2]], K[s[1], s[3]], K[s[2], s[2]], K[s[2], s[3]], K[s[3], s[3]])
-        vals[q] = v
-    Q = np.empty((n, n, n, n))
-    for q in range(reps.shape[0]):
-        for g in range(group.shape[0]):
-            Q[reps[q, group[g, 0]], reps[q, group[g, 1]], reps[q, group[g, 2]], reps[q, group[g, 3]]] = vals[q]
+    Q = np.empty((4, n, n, n, n))
+    for q in numba.prange(multisets.shape[0]):
+        a = multisets[q]
+        r1 = 0 if a[1] == a[0] else 1
+        r2 = r1 if a[2] == a[1] else r1 + 1
+        r3 = r2 if a[3] == a[2] else r2 + 1
+        shape = _SHAPE_INDEX[r1 * 16 + r2 * 4 + r3]
+        sums = np.empty(_SH_MAXSIG)
+        vals = np.empty(24)
+        for atom in range(4):
+            for r in range(_SH_NREP[atom, shape]):
+                g = _SH_REP_SIG[atom, shape, r]
+                if g >= 0:
+                    vals[r] = sums[g]
+                else:
+                    p = _PERM4[_SH_REP_PERM[atom, shape, r]]
+                    vals[r] = _quad_closed(atom, K, a[p[0]], a[p[1]], a[p[2]], a[p[3]])
+            for k in range(24):
+                p = _PERM4[k]
+                Q[atom, a[p[0]], a[p[1]], a[p[2]], a[p[3]]] = vals[_SH_REP_OF[atom, shape, k]]
     return Q
 
 
@@ -1386,10 +1311,7 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
     reps_F = _orbit_representatives(n, _GROUP_F)
     reps_P = _orbit_representatives(n, _GROUP_P)
     reps_Q = _orbit_representatives(n, _GROUP_Q)
-    reps_q_cdds = _orbit_representatives(n, _QGROUP_q_cdds)
-    reps_q_dddd = _orbit_representatives(n, _QGROUP_q_dddd)
-    reps_q_ddss = _orbit_representatives(n, _QGROUP_q_ddss)
-    reps_ssss = _orbit_representatives(n, _QGROUP_ssss)
+    multisets = _multisets(np.int64(n))
     d2sd2s = np.empty((n, n))
     d2ss = np.empty((n, n))
     d3sds = np.empty((n, n))
@@ -1423,10 +1345,11 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
         mirror_kernel(p22_dd)
         mirror_kernel(p22_ss)
         mirror_kernel(ss)
-        q_cdds = quad_kernel(K[i], flags, 0, reps_q_cdds, _QGROUP_q_cdds)
-        q_dddd = quad_kernel(K[i], flags, 1, reps_q_dddd, _QGROUP_q_dddd)
-        q_ddss = quad_kernel(K[i], flags, 2, reps_q_ddss, _QGROUP_q_ddss)
-        ssss = quad_kernel(K[i], flags, 3, reps_ssss, _QGROUP_ssss)
+        Q4 = quad_kernel(K[i], flags, multisets)
+        q_cdds = Q4[0]
+        q_dddd = Q4[1]
+        q_ddss = Q4[2]
+        ssss = Q4[3]
         bad = step_kernel(K[i], H[i], V[i], G1[i], A[i], B[i], D[i], F[i], H1[i], P[i], Q[i], d2sd2s, d2ss, d3sds, d4ss, dsds, e_cs, p10_cd, p10_dc, p10_ds, p10_sd, p11_dd, p11_ss, p20_dd, p20_ss, p22_dd, p22_ss, p31_dd, p31_ss, p40_dd, p40_ss, s2d2, s2d4, ss, q_cdds, q_dddd, q_ddss, ssss, reps_V, reps_A, reps_B, reps_D, reps_F, reps_P, reps_Q, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j], A[j], B[j], D[j], F[j], H1[j], P[j], Q[j])
         mirror_kernel(K[j])
         mirror_kernel(H[j])

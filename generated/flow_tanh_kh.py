@@ -2,7 +2,7 @@
 # spec: flow('tanh', observables=('K', 'H'))
 # activation: sigma(z) = tanh(z)
 # flow-signature: b5189bf6adb453c0b50d95666200e425260455310d8f789f9484052fd823595f
-# generator-format: 3
+# generator-format: 4
 """rgflow evaluator of the finite-width recursions of tanh for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'b5189bf6adb453c0b50d95666200e425260455310d8f789f9484052fd823595f'
-GENERATOR_FORMAT = 3
+GENERATOR_FORMAT = 4
 ACTIVATION = 'tanh'
 SIGMA = 'tanh(z)'
 OBSERVABLES = ('K', 'H')
@@ -68,7 +68,9 @@ def _smooth(k, m, s):
 # (Literal[int] types), which multiplied the first-use compile time.
 #
 # Needs from the module that includes it: _factor(k, z), _smooth(k, m, s) and the
-# arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool).
+# arrays _HZ (float64), _NKINKS (int64), _KINKS (float64, padded), _HAS_SMOOTH (bool);
+# for the four-point functions on shared nodes (_shared_nested) also _monomials(shape,
+# i, z, out) and the _SH_* tables of codegen.lower.QuadShape (see _shared_nested).
 #
 # Gaussian expectations of separable products  < prod_i f_i(z_i) >,  z ~ N(0, C),
 # are computed in Cholesky coordinates z = L u, u ~ N(0, I), one nested level per
@@ -86,6 +88,11 @@ def _smooth(k, m, s):
 #     a uniform grid of step zstep/16 over the range of m reachable from the ball and
 #     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
 #     quadrature tolerance; it replaces O(1/h) factor evaluations per outer node).
+# Four-sample atoms share the nodes (_shared_nested): at a sorted quadruple the distinct
+# samples are the levels, every factor ("monomial") any atom needs at a sample is
+# evaluated once per node, and every integrand (a choice of one monomial per sample) is
+# accumulated in the same pass; steps and break points are the finest/union over the
+# monomials of each sample, so each integral is at least as accurate as on its own.
 # Pairs of distinct samples with smooth factors use the Mehler (Hermite) series
 #   < f(z_a) g(z_b) > = sum_k c_k^f(K_aa) c_k^g(K_bb) rho^k
 # with per-sample coefficients c_k = E[f(sqrt(K_aa) x) h_k(x)] (normalised Hermite
@@ -136,9 +143,15 @@ def _gauss_step(tol):
 
 
 @numba.njit(cache=True)
+def _hz_step(hz, tol):
+    """Trapezoid step in z at tolerance tol for a factor whose calibrated step (at 1e-10) is hz."""
+    return 0.8 * hz * math.log(1e10) / math.log(1.0 / tol)
+
+
+@numba.njit(cache=True)
 def _zstep(fid, tol):
     """Trapezoid step in z for factor fid at tolerance tol (calibrated at 1e-10)."""
-    return 0.8 * _HZ[fid] * math.log(1e10) / math.log(1.0 / tol)
+    return _hz_step(_HZ[fid], tol)
 
 
 @numba.njit(cache=True)
@@ -164,12 +177,18 @@ def _chol(C, m):
 
 @numba.njit(cache=True)
 def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
-    """Nodes and weights (normal density included) of one level; returns their number."""
+    """Nodes and weights (normal density included) of one level of factor fid."""
+    return _level_nodes_at(_KINKS[fid], _NKINKS[fid], shift, lii, h, radius, grade, xs, ws, flags)
+
+
+@numba.njit(cache=True)
+def _level_nodes_at(kinks, nk, shift, lii, h, radius, grade, xs, ws, flags):
+    """Nodes and weights (normal density included) of one level whose factors break at
+    kinks[:nk] (sorted); returns their number."""
     if lii <= 0.0:
         xs[0] = 0.0
         ws[0] = 1.0
         return 1
-    nk = _NKINKS[fid]
     c = 0
     if nk == 0:
         J = int(radius / h)
@@ -190,7 +209,7 @@ def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
     for k in range(nk + 1):
         hi = radius
         if k < nk:
-            hi = (_KINKS[fid, k] - shift) / lii
+            hi = (kinks[k] - shift) / lii
             if hi > radius:
                 hi = radius
         if hi > lo:
