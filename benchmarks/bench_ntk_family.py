@@ -12,10 +12,12 @@ inputs (n0 = 4, seed 0), tanh at C_b = 0, C_W = 1, lambda_b = 0.5, lambda_W = 1,
 equal widths n = 128 (only width ratios enter).  Prints the medians and (b)/(a).
 
 ``--split`` also times intermediate observable sets (K,H ; K,H,A,B ; K,H,A,B,D,F)
-to show where the time goes.  The orbit counts printed first are the number of
-quadruples (a1..a4) in {0..N_D-1}^4 up to each four-sample atom's slot symmetry
-(the integrals computed per layer) and up to each rank-4 state's symmetry (the
-entries updated per layer), from ``codegen.lower.lower``.
+to show where the time goes.  Printed first: the orbits of quadruples (a1..a4) in
+{0..N_D-1}^4 under each four-sample atom's slot symmetry (the entries that are distinct
+integrals) and under each rank-4 state's symmetry (the entries updated per layer), and
+per shape of a sorted quadruple the number of integrands accumulated on its shared
+nodes (``codegen.lower.QuadShape.signatures``): every four-sample atom of a layer is
+integrated in one pass per sorted quadruple (N_D(N_D+1)(N_D+2)(N_D+3)/24 of them).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def print_orbits(n: int) -> None:
         for s in plan.states:
             if s.rank == 4:
                 print(f"| {label} | state | {s.name} | {len(s.group)} | {orbit_count(n, s.group)} |")
+        shapes = ", ".join(f"{''.join('abcd'[v] for v in sh.rgs)}: {len(sh.signatures)}" for sh in plan.shapes)
+        print(f"| {label} | integrands per sorted quadruple, by shape | {shapes} | | |")
     print()
 
 
