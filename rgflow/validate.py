@@ -480,7 +480,7 @@ def build_report(act, X, theory, mc) -> ValidationReport:
                                    leading=float(metric_leading[l, a, b]), estimate=float(mc.metric[l, a, b]),
                                    se=float(mc.metric_se[l, a, b])))
     for l in range(1, depth):
-        if widths[l - 1] >= 2:
+        if widths[l] >= 2:          # distinct neurons of layer l + 1 (n_{l+1} = widths[l])
             for t in quads:
                 rows.append(Comparison("vertex", l + 1, t, theory=float(vertex[(l,) + t]), leading=0.0,
                                        estimate=float(mc.vertex[(l,) + t]), se=float(mc.vertex_se[(l,) + t])))

@@ -212,6 +212,16 @@ def test_nonuniform_widths_monte_carlo():
     assert not consistent(z)
 
 
+def test_vertex_rows_where_the_layer_has_two_neurons():
+    """The cross-neuron vertex of layer l is estimated from distinct neurons of layer l, so it
+    is compared exactly where n_l >= 2 (the width of layer l, not of layer l - 1): widths
+    (4, 1, 5) give vertex rows at layer 3 only, every estimate finite."""
+    rep = validate("tanh", INPUTS[2], depth=3, width=(4, 1, 5), C_b=0.0, C_W=1.0, networks=200, seed=3,
+                   ntk=False, evaluator=evaluator("tanh"))
+    rows = rep.select("vertex")
+    assert {c.layer for c in rows} == {3}
+    assert all(math.isfinite(c.estimate) and math.isfinite(c.se) for c in rep.comparisons)
+
 # ----------------------------------------------------------------------------------
 # 3. the 1/n terms are needed: tanh, n = 32, layer 6 (THEORY.md §3)
 # ----------------------------------------------------------------------------------
