@@ -226,6 +226,25 @@ def _chol(C, m):
 
 
 @numba.njit(cache=True)
+def _level_steps(m, L, hz, tol):
+    """Trapezoid step of each level i < m of the nested rule in z = L u: the Gaussian's
+    step, or finer where a factor j >= i (calibrated z-step hz[j]) varies faster along u_i,
+    h_i = min(h_gauss, min_j hz_j(tol) / |L[j, i]|)."""
+    hg = _gauss_step(tol)
+    h = np.empty(4)
+    for i in range(m):
+        hi = hg
+        for j in range(i, m):
+            c = abs(L[j, i])
+            if c > 0.0:
+                step = _hz_step(hz[j], tol) / c
+                if step < hi:
+                    hi = step
+        h[i] = hi
+    return h
+
+
+@numba.njit(cache=True)
 def _level_nodes_at(kinks, nk, shift, lii, h, radius, grade, xs, ws, flags):
     """Nodes and weights (normal density included) of one level whose factors break at
     kinks[:nk] (sorted); returns their number."""
@@ -349,17 +368,7 @@ def _shared_nested(shape, L, tol, grade, flags, sums):
     nsig = _SH_NSIG[shape]
     sig = _SH_SIG[shape]
     R = _radius(tol)
-    hg = _gauss_step(tol)
-    h = np.empty(4)
-    for i in range(m):
-        hi = hg
-        for j in range(i, m):
-            c = abs(L[j, i])
-            if c > 0.0:
-                hz = _hz_step(_SH_HZ[shape, j], tol) / c
-                if hz < hi:
-                    hi = hz
-        h[i] = hi
+    h = _level_steps(m, L, _SH_HZ[shape], tol)
     xs = np.empty((4, _MAXN))
     ws = np.empty((4, _MAXN))
     v0 = np.empty(_SH_WIDTH)

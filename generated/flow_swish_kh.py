@@ -176,6 +176,25 @@ def _chol(C, m):
 
 
 @numba.njit(cache=True)
+def _level_steps(m, L, hz, tol):
+    """Trapezoid step of each level i < m of the nested rule in z = L u: the Gaussian's
+    step, or finer where a factor j >= i (calibrated z-step hz[j]) varies faster along u_i,
+    h_i = min(h_gauss, min_j hz_j(tol) / |L[j, i]|)."""
+    hg = _gauss_step(tol)
+    h = np.empty(4)
+    for i in range(m):
+        hi = hg
+        for j in range(i, m):
+            c = abs(L[j, i])
+            if c > 0.0:
+                step = _hz_step(hz[j], tol) / c
+                if step < hi:
+                    hi = step
+        h[i] = hi
+    return h
+
+
+@numba.njit(cache=True)
 def _level_nodes(fid, shift, lii, h, radius, grade, xs, ws, flags):
     """Nodes and weights (normal density included) of one level of factor fid."""
     return _level_nodes_at(_KINKS[fid], _NKINKS[fid], shift, lii, h, radius, grade, xs, ws, flags)
@@ -265,17 +284,10 @@ def _interp6(table, lo, delta, x):
 def _nested(m, f, L, tol, grade, flags):
     """< prod_i f[i](z_i) > for z = L u (m <= 4 levels, see the header)."""
     R = _radius(tol)
-    hg = _gauss_step(tol)
-    h = np.empty(4)
+    hz = np.empty(4)
     for i in range(m):
-        hi = hg
-        for j in range(i, m):
-            c = abs(L[j, i])
-            if c > 0.0:
-                hz = _zstep(f[j], tol) / c
-                if hz < hi:
-                    hi = hz
-        h[i] = hi
+        hz[i] = _HZ[f[i]]
+    h = _level_steps(m, L, hz, tol)
     xs = np.empty((4, _MAXN))
     ws = np.empty((4, _MAXN))
     if m == 1:
