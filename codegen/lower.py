@@ -198,15 +198,13 @@ def plan_states(rec: Recursion) -> tuple[StatePlan, ...]:
 @dataclass(frozen=True)
 class QuadPlan:
     """One coincidence pattern of a four-sample atom (``key`` like "aabc": the slots' distinct
-    samples): ``closed`` (expr in the upper-triangle K entries of the distinct samples) or
-    ``numeric`` (factor ids in variable order, ``perm[v]`` = pattern sample of variable v)."""
+    samples): ``closed`` (``expr`` in the upper-triangle K entries of the distinct samples) or
+    ``numeric`` (integrated on the shared nodes of its :class:`QuadShape`)."""
 
     key: str
     multiplicities: tuple[int, ...]
     kind: str
     expr: sp.Expr | None
-    fids: tuple[int, ...]
-    perm: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -384,24 +382,10 @@ def _slot_group(atom: GaussianAtom) -> tuple[tuple[int, ...], ...]:
     return symmetry_group(generators, 4)
 
 
-def _plan_quads(atom: GaussianAtom, factors: _Factors) -> QuadAtomPlan:
-    plans = []
-    for p in atom.patterns:
-        if p.is_closed:
-            plans.append(QuadPlan(p.key, p.multiplicities, "closed", p.closed, (), tuple(range(p.size))))
-            continue
-        fids = [factors.add(f) for f in p.factors]
-        perm = list(range(p.size))
-        last = perm[-1]
-        if factors.items[fids[last]].smooth is None:
-            # put a factor with a closed smoothing innermost (it removes one level)
-            for v in range(p.size - 2, -1, -1):
-                if factors.items[fids[v]].smooth is not None:
-                    perm[v], perm[-1] = perm[-1], perm[v]
-                    break
-        plans.append(QuadPlan(p.key, p.multiplicities, "numeric", None,
-                              tuple(fids[i] for i in perm), tuple(perm)))
-    return QuadAtomPlan(atom.name, tuple(plans), _slot_group(atom))
+def _plan_quads(atom: GaussianAtom) -> QuadAtomPlan:
+    plans = tuple(QuadPlan(p.key, p.multiplicities, "closed" if p.is_closed else "numeric",
+                           p.closed if p.is_closed else None) for p in atom.patterns)
+    return QuadAtomPlan(atom.name, plans, _slot_group(atom))
 
 
 def _plan_shape(rgs, atoms, groups, factors: _Factors) -> QuadShape:
@@ -457,7 +441,7 @@ def lower(f: Flow) -> KernelPlan:
         if atom is None:
             continue
         if atom.rank == 4:
-            quads.append(_plan_quads(atom, factors))
+            quads.append(_plan_quads(atom))
             quad_atoms.append(atom)
         else:
             atoms.append(_plan_atom(atom, factors, closed_diag, closed_off))

@@ -60,7 +60,8 @@ def _smooth(k, m, s):
 #   * kinked factors: Gauss-Legendre on sub-intervals of length <= span, split at
 #     the kinks (the break points move with the outer variables).
 #   * innermost level: the closed-form smoothing E[f(m + s e)] when the rule table
-#     has one (_smooth), otherwise the same rules.  For three and four variables and a
+#     has one (_smooth), otherwise the same rules.  For three and four variables (only
+#     _shared_nested: one- and two-sample expectations use _nested) and a
 #     smooth innermost factor, g(m) = E[f(m + s e)] is tabulated once per integral on
 #     a uniform grid of step zstep/16 over the range of m reachable from the ball and
 #     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
@@ -326,9 +327,17 @@ def _shared_last(shape, i, shift, s, radius, h, grade, xs, ws, vals, out, flags)
         for j in range(nm):
             out[j] = _smooth(_SH_MONO[shape, i, j], shift, s)
         return
+    n = _level_nodes_at(_SH_KINKS[shape, i], _SH_NKINKS[shape, i], shift, s, h, radius, grade, xs, ws, flags)
+    _node_sum(shape, i, shift, s, n, xs, ws, vals, out)
+
+
+@numba.njit(cache=True)
+def _node_sum(shape, i, shift, s, n, xs, ws, vals, out):
+    """out[j] = sum_k ws[k] f_j(shift + s xs[k]) over the n nodes, for the monomials f_j of
+    sample i of the shape (one _monomials call per node)."""
+    nm = _SH_NMONO[shape, i]
     for j in range(nm):
         out[j] = 0.0
-    n = _level_nodes_at(_SH_KINKS[shape, i], _SH_NKINKS[shape, i], shift, s, h, radius, grade, xs, ws, flags)
     for k in range(n):
         _monomials(shape, i, shift + s * xs[k], vals)
         w = ws[k]
@@ -391,14 +400,8 @@ def _shared_nested(shape, L, tol, grade, flags, sums):
             shift = lo + t * delta
             if sl <= 1e-13 * abs(shift):
                 _monomials(shape, last, shift, table[t])
-                continue
-            for j in range(nml):
-                table[t, j] = 0.0
-            for k in range(nl):
-                _monomials(shape, last, shift + sl * xs[3, k], v3)
-                w = ws[3, k]
-                for j in range(nml):
-                    table[t, j] += w * v3[j]
+            else:
+                _node_sum(shape, last, shift, sl, nl, xs[3], ws[3], v3, table[t])
     nm0 = _SH_NMONO[shape, 0]
     nm1 = _SH_NMONO[shape, 1]
     nm2 = _SH_NMONO[shape, 2] if m > 2 else np.int64(0)

@@ -31,16 +31,16 @@ STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1', 6: 'A', 7: 'B', 8: 'D', 9: 'F', 10: '
 @numba.njit(cache=True)
 def _smooth(k, m, s):
     """Closed-form E[f_k(m + s e)], e ~ N(0, 1), where the rule table has one."""
-    if k == 0:
+    if k == 2:
+        return math.erf(m/math.sqrt(_pos(2*s**2 + 1)))
+    if k == 4:
         t0 = s**2
         t1 = 2*t0 + 1
         t2 = m*math.exp(-m**2/t1)/1.772453850905516
         return 8*t0*t2/_pos(t1)**1.5 - 4*t2/math.sqrt(_pos(t1))
-    if k == 1:
+    if k == 5:
         t0 = 2*s**2 + 1
         return 2*math.exp(-m**2/t0)/(1.772453850905516*math.sqrt(_pos(t0)))
-    if k == 2:
-        return math.erf(m/math.sqrt(_pos(2*s**2 + 1)))
     return math.nan
 
 
@@ -68,7 +68,8 @@ def _smooth(k, m, s):
 #   * kinked factors: Gauss-Legendre on sub-intervals of length <= span, split at
 #     the kinks (the break points move with the outer variables).
 #   * innermost level: the closed-form smoothing E[f(m + s e)] when the rule table
-#     has one (_smooth), otherwise the same rules.  For three and four variables and a
+#     has one (_smooth), otherwise the same rules.  For three and four variables (only
+#     _shared_nested: one- and two-sample expectations use _nested) and a
 #     smooth innermost factor, g(m) = E[f(m + s e)] is tabulated once per integral on
 #     a uniform grid of step zstep/16 over the range of m reachable from the ball and
 #     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
@@ -334,9 +335,17 @@ def _shared_last(shape, i, shift, s, radius, h, grade, xs, ws, vals, out, flags)
         for j in range(nm):
             out[j] = _smooth(_SH_MONO[shape, i, j], shift, s)
         return
+    n = _level_nodes_at(_SH_KINKS[shape, i], _SH_NKINKS[shape, i], shift, s, h, radius, grade, xs, ws, flags)
+    _node_sum(shape, i, shift, s, n, xs, ws, vals, out)
+
+
+@numba.njit(cache=True)
+def _node_sum(shape, i, shift, s, n, xs, ws, vals, out):
+    """out[j] = sum_k ws[k] f_j(shift + s xs[k]) over the n nodes, for the monomials f_j of
+    sample i of the shape (one _monomials call per node)."""
+    nm = _SH_NMONO[shape, i]
     for j in range(nm):
         out[j] = 0.0
-    n = _level_nodes_at(_SH_KINKS[shape, i], _SH_NKINKS[shape, i], shift, s, h, radius, grade, xs, ws, flags)
     for k in range(n):
         _monomials(shape, i, shift + s * xs[k], vals)
         w = ws[k]
@@ -399,14 +408,8 @@ def _shared_nested(shape, L, tol, grade, flags, sums):
             shift = lo + t * delta
             if sl <= 1e-13 * abs(shift):
                 _monomials(shape, last, shift, table[t])
-                continue
-            for j in range(nml):
-                table[t, j] = 0.0
-            for k in range(nl):
-                _monomials(shape, last, shift + sl * xs[3, k], v3)
-                w = ws[3, k]
-                for j in range(nml):
-                    table[t, j] += w * v3[j]
+            else:
+                _node_sum(shape, last, shift, sl, nl, xs[3], ws[3], v3, table[t])
     nm0 = _SH_NMONO[shape, 0]
     nm1 = _SH_NMONO[shape, 1]
     nm2 = _SH_NMONO[shape, 2] if m > 2 else np.int64(0)
@@ -1260,7 +1263,7 @@ _SH_WIDTH = 3
 _SH_MAXSIG = 20
 _SH_M = np.array([1, 2, 2, 3, 2, 3, 3, 4], dtype=np.int64)
 _SH_NMONO = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 0], [3, 3, 3, 3]], dtype=np.int64)
-_SH_MONO = np.array([[[3, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]], [[4, 0, 0], [2, 0, 0], [0, 0, 0], [0, 0, 0]], [[5, 0, 0], [5, 0, 0], [0, 0, 0], [0, 0, 0]], [[5, 0, 0], [2, 0, 0], [2, 0, 0], [0, 0, 0]], [[2, 0, 0], [4, 0, 0], [0, 0, 0], [0, 0, 0]], [[2, 0, 0], [5, 0, 0], [2, 0, 0], [0, 0, 0]], [[2, 0, 0], [2, 0, 0], [5, 0, 0], [0, 0, 0]], [[0, 1, 2], [1, 2, 0], [1, 2, 0], [2, 1, 0]]], dtype=np.int64)
+_SH_MONO = np.array([[[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]], [[1, 0, 0], [2, 0, 0], [0, 0, 0], [0, 0, 0]], [[3, 0, 0], [3, 0, 0], [0, 0, 0], [0, 0, 0]], [[3, 0, 0], [2, 0, 0], [2, 0, 0], [0, 0, 0]], [[2, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0]], [[2, 0, 0], [3, 0, 0], [2, 0, 0], [0, 0, 0]], [[2, 0, 0], [2, 0, 0], [3, 0, 0], [0, 0, 0]], [[4, 5, 2], [5, 2, 4], [5, 2, 4], [2, 5, 4]]], dtype=np.int64)
 _SH_HZ = np.array([[0.269087, 1.0, 1.0, 1.0], [0.32, 0.452548, 1.0, 1.0], [0.380546, 0.380546, 1.0, 1.0], [0.380546, 0.452548, 0.452548, 1.0], [0.452548, 0.32, 1.0, 1.0], [0.452548, 0.380546, 0.452548, 1.0], [0.452548, 0.452548, 0.380546, 1.0], [0.380546, 0.380546, 0.380546, 0.380546]], dtype=np.float64)
 _SH_NKINKS = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.int64)
 _SH_KINKS = np.array([[[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]]], dtype=np.float64)

@@ -83,7 +83,8 @@ def _smooth(k, m, s):
 #   * kinked factors: Gauss-Legendre on sub-intervals of length <= span, split at
 #     the kinks (the break points move with the outer variables).
 #   * innermost level: the closed-form smoothing E[f(m + s e)] when the rule table
-#     has one (_smooth), otherwise the same rules.  For three and four variables and a
+#     has one (_smooth), otherwise the same rules.  For three and four variables (only
+#     _shared_nested: one- and two-sample expectations use _nested) and a
 #     smooth innermost factor, g(m) = E[f(m + s e)] is tabulated once per integral on
 #     a uniform grid of step zstep/16 over the range of m reachable from the ball and
 #     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
@@ -261,50 +262,18 @@ def _inner(fid, shift, s, radius, h, grade, xs, ws, flags):
 
 
 @numba.njit(cache=True)
-def _interp6(table, lo, delta, x):
-    """Six-point Lagrange interpolation of a table on the grid lo + t*delta."""
-    p = (x - lo) / delta
-    i = int(math.floor(p)) - 2
-    if i < 0:
-        i = 0
-    if i > table.shape[0] - 6:
-        i = table.shape[0] - 6
-    t = p - i
-    acc = 0.0
-    for k in range(6):
-        w = 1.0
-        for j in range(6):
-            if j != k:
-                w *= (t - j) / (k - j)
-        acc += w * table[i + k]
-    return acc
-
-
-@numba.njit(cache=True)
 def _nested(m, f, L, tol, grade, flags):
-    """< prod_i f[i](z_i) > for z = L u (m <= 4 levels, see the header)."""
+    """< prod_i f[i](z_i) > for z = L u, one or two samples (m <= 2; three and four
+    samples: _shared_nested)."""
     R = _radius(tol)
     hz = np.empty(4)
     for i in range(m):
         hz[i] = _HZ[f[i]]
     h = _level_steps(m, L, hz, tol)
-    xs = np.empty((4, _MAXN))
-    ws = np.empty((4, _MAXN))
+    xs = np.empty((2, _MAXN))
+    ws = np.empty((2, _MAXN))
     if m == 1:
         return _inner(f[0], 0.0, L[0, 0], R, h[0], grade, xs[0], ws[0], flags)
-    last = m - 1
-    span = 0.0
-    for j in range(last):
-        span += abs(L[last, j])
-    span *= R
-    delta = _zstep(f[last], tol) / 16.0
-    use_table = (m >= 3 and _NKINKS[f[last]] == 0 and not _HAS_SMOOTH[f[last]]
-                 and L[last, last] > 1e-300 and span > 0.0 and 2.0 * span / delta < 200000.0)
-    lo = -span - 3.0 * delta
-    table = np.empty(int(2.0 * span / delta) + 7 if use_table else 1)
-    if use_table:
-        for t in range(table.shape[0]):
-            table[t] = _inner(f[last], lo + t * delta, L[last, last], R, h[last], grade, xs[3], ws[3], flags)
     total = 0.0
     n0 = _level_nodes(f[0], 0.0, L[0, 0], h[0], R, grade, xs[0], ws[0], flags)
     for i0 in range(n0):
@@ -314,38 +283,7 @@ def _nested(m, f, L, tol, grade, flags):
             continue
         r0 = R * R - u0 * u0
         R1 = math.sqrt(r0) if r0 > 0.0 else 0.0
-        m1 = L[1, 0] * u0
-        if m == 2:
-            total += p0 * _inner(f[1], m1, L[1, 1], R1, h[1], grade, xs[1], ws[1], flags)
-            continue
-        n1 = _level_nodes(f[1], m1, L[1, 1], h[1], R1, grade, xs[1], ws[1], flags)
-        for i1 in range(n1):
-            u1 = xs[1, i1]
-            p1 = p0 * ws[1, i1] * _factor(f[1], m1 + L[1, 1] * u1)
-            if p1 == 0.0:
-                continue
-            r1 = r0 - u1 * u1
-            R2 = math.sqrt(r1) if r1 > 0.0 else 0.0
-            m2 = L[2, 0] * u0 + L[2, 1] * u1
-            if m == 3:
-                if use_table:
-                    total += p1 * _interp6(table, lo, delta, m2)
-                else:
-                    total += p1 * _inner(f[2], m2, L[2, 2], R2, h[2], grade, xs[2], ws[2], flags)
-                continue
-            n2 = _level_nodes(f[2], m2, L[2, 2], h[2], R2, grade, xs[2], ws[2], flags)
-            for i2 in range(n2):
-                u2 = xs[2, i2]
-                p2 = p1 * ws[2, i2] * _factor(f[2], m2 + L[2, 2] * u2)
-                if p2 == 0.0:
-                    continue
-                r2 = r1 - u2 * u2
-                R3 = math.sqrt(r2) if r2 > 0.0 else 0.0
-                m3 = L[3, 0] * u0 + L[3, 1] * u1 + L[3, 2] * u2
-                if use_table:
-                    total += p2 * _interp6(table, lo, delta, m3)
-                else:
-                    total += p2 * _inner(f[3], m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], flags)
+        total += p0 * _inner(f[1], L[1, 0] * u0, L[1, 1], R1, h[1], grade, xs[1], ws[1], flags)
     return total
 
 

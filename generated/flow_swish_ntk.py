@@ -28,7 +28,7 @@ STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2), ('A', 4), ('B', 4), ('D', 4),
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1', 6: 'A', 7: 'B', 8: 'D', 9: 'F', 10: 'H1', 11: 'P', 12: 'Q'}
 
 
-_HZ = np.array([0.452548, 0.452548, 0.761093, 0.452548, 0.538174, 0.380546, 0.452548, 0.380546, 0.452548, 0.452548, 0.452548, 0.380546, 0.452548, 0.452548, 0.32, 0.380546, 0.380546, 0.380546, 0.32, 0.380546, 0.380546, 0.380546, 0.64, 0.538174, 0.380546, 0.452548, 0.538174, 0.761093, 0.64, 0.452548, 0.380546, 0.761093, 0.761093], dtype=np.float64)
+_HZ = np.array([0.452548, 0.452548, 0.761093, 0.452548, 0.538174, 0.380546, 0.452548, 0.380546, 0.452548, 0.452548, 0.452548, 0.380546, 0.452548, 0.452548, 0.32, 0.380546, 0.380546, 0.380546, 0.452548, 0.380546, 0.761093, 0.32, 0.380546, 0.538174, 0.761093, 0.380546, 0.380546, 0.538174, 0.452548, 0.64, 0.761093, 0.380546, 0.64], dtype=np.float64)
 _NKINKS = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.int64)
 _KINKS = np.array([[0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0]], dtype=np.float64)
 _HAS_SMOOTH = np.array([False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False, False], dtype=np.bool_)
@@ -93,50 +93,50 @@ def _factor(k, z):
         # f_17(z) = 24*z/(exp(9*z) + 10*exp(8*z) + 45*exp(7*z) + 120*exp(6*z) + 210*exp(5*z) + 252*exp(4*z) + 210*exp(3*z) + 120*exp(2*z) + 45*exp(z) + 10 + exp(-z)) - 96*z/(exp(7*z) + 10*exp(6*z) + 45*exp(5*z) + 120*exp(4*z) + 210*exp(3*z) + 252*exp(2*z) + 210*exp(z) + 120 + 45*exp(-z) + 10*exp(-2*z) + exp(-3*z)) + 24*z*exp(4*z)/(exp(5*z) + 10*exp(4*z) + 45*exp(3*z) + 120*exp(2*z) + 210*exp(z) + 252 + 210*exp(-z) + 120*exp(-2*z) + 45*exp(-3*z) + 10*exp(-4*z) + exp(-5*z)) - 96*z*exp(2*z)/(exp(5*z) + 10*exp(4*z) + 45*exp(3*z) + 120*exp(2*z) + 210*exp(z) + 252 + 210*exp(-z) + 120*exp(-2*z) + 45*exp(-3*z) + 10*exp(-4*z) + exp(-5*z)) + 144*z/(exp(5*z) + 10*exp(4*z) + 45*exp(3*z) + 120*exp(2*z) + 210*exp(z) + 252 + 210*exp(-z) + 120*exp(-2*z) + 45*exp(-3*z) + 10*exp(-4*z) + exp(-5*z)) - 36*z/(exp(7*z) + 8*exp(6*z) + 28*exp(5*z) + 56*exp(4*z) + 70*exp(3*z) + 56*exp(2*z) + 28*exp(z) + 8 + exp(-z)) + 36*z/(exp(5*z) + 8*exp(4*z) + 28*exp(3*z) + 56*exp(2*z) + 70*exp(z) + 56 + 28*exp(-z) + 8*exp(-2*z) + exp(-3*z)) - 36*z*exp(3*z)/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) + 36*z*exp(z)/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) + 14*z/(exp(5*z) + 6*exp(4*z) + 15*exp(3*z) + 20*exp(2*z) + 15*exp(z) + 6 + exp(-z)) + 14*z*exp(2*z)/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) - 4*z/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) - z/(exp(3*z) + 4*exp(2*z) + 6*exp(z) + 4 + exp(-z)) - z*exp(z)/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) + 24/(exp(7*z) + 8*exp(6*z) + 28*exp(5*z) + 56*exp(4*z) + 70*exp(3*z) + 56*exp(2*z) + 28*exp(z) + 8 + exp(-z)) - 72/(exp(5*z) + 8*exp(4*z) + 28*exp(3*z) + 56*exp(2*z) + 70*exp(z) + 56 + 28*exp(-z) + 8*exp(-2*z) + exp(-3*z)) - 24*exp(3*z)/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) + 72*exp(z)/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) - 24/(exp(5*z) + 6*exp(4*z) + 15*exp(3*z) + 20*exp(2*z) + 15*exp(z) + 6 + exp(-z)) + 24*exp(2*z)/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) + 24/(exp(4*z) + 5*exp(3*z) + 10*exp(2*z) + 10*exp(z) + 5 + exp(-z)) - 32/(exp(3*z) + 4*exp(2*z) + 6*exp(z) + 4 + exp(-z)) - 4*exp(z)/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) + 14/(exp(2*z) + 3*exp(z) + 3 + exp(-z)) - 1/(exp(z) + 2 + exp(-z))
         return 24*z/(math.exp(9*z) + 10*math.exp(8*z) + 45*math.exp(7*z) + 120*math.exp(6*z) + 210*math.exp(5*z) + 252*math.exp(4*z) + 210*math.exp(3*z) + 120*math.exp(2*z) + 45*math.exp(z) + 10 + math.exp(-z)) - 96*z/(math.exp(7*z) + 10*math.exp(6*z) + 45*math.exp(5*z) + 120*math.exp(4*z) + 210*math.exp(3*z) + 252*math.exp(2*z) + 210*math.exp(z) + 120 + 45*math.exp(-z) + 10*math.exp(-2*z) + math.exp(-3*z)) + 24*z*math.exp(4*z)/(math.exp(5*z) + 10*math.exp(4*z) + 45*math.exp(3*z) + 120*math.exp(2*z) + 210*math.exp(z) + 252 + 210*math.exp(-z) + 120*math.exp(-2*z) + 45*math.exp(-3*z) + 10*math.exp(-4*z) + math.exp(-5*z)) - 96*z*math.exp(2*z)/(math.exp(5*z) + 10*math.exp(4*z) + 45*math.exp(3*z) + 120*math.exp(2*z) + 210*math.exp(z) + 252 + 210*math.exp(-z) + 120*math.exp(-2*z) + 45*math.exp(-3*z) + 10*math.exp(-4*z) + math.exp(-5*z)) + 144*z/(math.exp(5*z) + 10*math.exp(4*z) + 45*math.exp(3*z) + 120*math.exp(2*z) + 210*math.exp(z) + 252 + 210*math.exp(-z) + 120*math.exp(-2*z) + 45*math.exp(-3*z) + 10*math.exp(-4*z) + math.exp(-5*z)) - 36*z/(math.exp(7*z) + 8*math.exp(6*z) + 28*math.exp(5*z) + 56*math.exp(4*z) + 70*math.exp(3*z) + 56*math.exp(2*z) + 28*math.exp(z) + 8 + math.exp(-z)) + 36*z/(math.exp(5*z) + 8*math.exp(4*z) + 28*math.exp(3*z) + 56*math.exp(2*z) + 70*math.exp(z) + 56 + 28*math.exp(-z) + 8*math.exp(-2*z) + math.exp(-3*z)) - 36*z*math.exp(3*z)/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) + 36*z*math.exp(z)/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) + 14*z/(math.exp(5*z) + 6*math.exp(4*z) + 15*math.exp(3*z) + 20*math.exp(2*z) + 15*math.exp(z) + 6 + math.exp(-z)) + 14*z*math.exp(2*z)/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) - 4*z/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) - z/(math.exp(3*z) + 4*math.exp(2*z) + 6*math.exp(z) + 4 + math.exp(-z)) - z*math.exp(z)/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) + 24/(math.exp(7*z) + 8*math.exp(6*z) + 28*math.exp(5*z) + 56*math.exp(4*z) + 70*math.exp(3*z) + 56*math.exp(2*z) + 28*math.exp(z) + 8 + math.exp(-z)) - 72/(math.exp(5*z) + 8*math.exp(4*z) + 28*math.exp(3*z) + 56*math.exp(2*z) + 70*math.exp(z) + 56 + 28*math.exp(-z) + 8*math.exp(-2*z) + math.exp(-3*z)) - 24*math.exp(3*z)/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) + 72*math.exp(z)/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) - 24/(math.exp(5*z) + 6*math.exp(4*z) + 15*math.exp(3*z) + 20*math.exp(2*z) + 15*math.exp(z) + 6 + math.exp(-z)) + 24*math.exp(2*z)/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) + 24/(math.exp(4*z) + 5*math.exp(3*z) + 10*math.exp(2*z) + 10*math.exp(z) + 5 + math.exp(-z)) - 32/(math.exp(3*z) + 4*math.exp(2*z) + 6*math.exp(z) + 4 + math.exp(-z)) - 4*math.exp(z)/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) + 14/(math.exp(2*z) + 3*math.exp(z) + 3 + math.exp(-z)) - 1/(math.exp(z) + 2 + math.exp(-z))
     if k == 18:
-        # f_18(z) = 2*z**4/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) - z**4/(exp(3*z) + 7*exp(2*z) + 21*exp(z) + 35 + 35*exp(-z) + 21*exp(-2*z) + 7*exp(-3*z) + exp(-4*z)) + 6*z**3/(exp(3*z) + 7*exp(2*z) + 21*exp(z) + 35 + 35*exp(-z) + 21*exp(-2*z) + 7*exp(-3*z) + exp(-4*z)) - 2*z**3/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) + 6*z**2/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) - z**2/(exp(z) + 5 + 10*exp(-z) + 10*exp(-2*z) + 5*exp(-3*z) + exp(-4*z)) + 2*z/(exp(z) + 5 + 10*exp(-z) + 10*exp(-2*z) + 5*exp(-3*z) + exp(-4*z))
-        return 2*z**4/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) - z**4/(math.exp(3*z) + 7*math.exp(2*z) + 21*math.exp(z) + 35 + 35*math.exp(-z) + 21*math.exp(-2*z) + 7*math.exp(-3*z) + math.exp(-4*z)) + 6*z**3/(math.exp(3*z) + 7*math.exp(2*z) + 21*math.exp(z) + 35 + 35*math.exp(-z) + 21*math.exp(-2*z) + 7*math.exp(-3*z) + math.exp(-4*z)) - 2*z**3/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) + 6*z**2/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) - z**2/(math.exp(z) + 5 + 10*math.exp(-z) + 10*math.exp(-2*z) + 5*math.exp(-3*z) + math.exp(-4*z)) + 2*z/(math.exp(z) + 5 + 10*math.exp(-z) + 10*math.exp(-2*z) + 5*math.exp(-3*z) + math.exp(-4*z))
-    if k == 19:
-        # f_19(z) = 2*z**3/(exp(4*z) + 7*exp(3*z) + 21*exp(2*z) + 35*exp(z) + 35 + 21*exp(-z) + 7*exp(-2*z) + exp(-3*z)) - z**3/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) + 6*z**2/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) - 2*z**2/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) + 6*z/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) - z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z))
-        return 2*z**3/(math.exp(4*z) + 7*math.exp(3*z) + 21*math.exp(2*z) + 35*math.exp(z) + 35 + 21*math.exp(-z) + 7*math.exp(-2*z) + math.exp(-3*z)) - z**3/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) + 6*z**2/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) - 2*z**2/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) + 6*z/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) - z/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 2/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z))
-    if k == 20:
-        # f_20(z) = 2*z**3/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) - z**3/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) + 4*z**2/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) - z**2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 2*z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z))
-        return 2*z**3/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) - z**3/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) + 4*z**2/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) - z**2/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 2*z/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z))
-    if k == 21:
-        # f_21(z) = 2*z**2/(exp(3*z) + 5*exp(2*z) + 10*exp(z) + 10 + 5*exp(-z) + exp(-2*z)) - z**2/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) + 4*z/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) - z/(exp(z) + 3 + 3*exp(-z) + exp(-2*z)) + 2/(exp(z) + 3 + 3*exp(-z) + exp(-2*z))
-        return 2*z**2/(math.exp(3*z) + 5*math.exp(2*z) + 10*math.exp(z) + 10 + 5*math.exp(-z) + math.exp(-2*z)) - z**2/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) + 4*z/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) - z/(math.exp(z) + 3 + 3*math.exp(-z) + math.exp(-2*z)) + 2/(math.exp(z) + 3 + 3*math.exp(-z) + math.exp(-2*z))
-    if k == 22:
-        # f_22(z) = z**2/(exp(z) + 3 + 3*exp(-z) + exp(-2*z)) + z/(1 + 2*exp(-z) + exp(-2*z))
-        return z**2/(math.exp(z) + 3 + 3*math.exp(-z) + math.exp(-2*z)) + z/(1 + 2*math.exp(-z) + math.exp(-2*z))
-    if k == 23:
-        # f_23(z) = z**3/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) + 2*z**2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + z/(1 + 3*exp(-z) + 3*exp(-2*z) + exp(-3*z))
-        return z**3/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) + 2*z**2/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + z/(1 + 3*math.exp(-z) + 3*math.exp(-2*z) + math.exp(-3*z))
-    if k == 24:
-        # f_24(z) = z**4/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) + 4*z**3/(exp(3*z) + 7*exp(2*z) + 21*exp(z) + 35 + 35*exp(-z) + 21*exp(-2*z) + 7*exp(-3*z) + exp(-4*z)) + 6*z**2/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) + 4*z/(exp(z) + 5 + 10*exp(-z) + 10*exp(-2*z) + 5*exp(-3*z) + exp(-4*z)) + 1/(1 + 4*exp(-z) + 6*exp(-2*z) + 4*exp(-3*z) + exp(-4*z))
-        return z**4/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) + 4*z**3/(math.exp(3*z) + 7*math.exp(2*z) + 21*math.exp(z) + 35 + 35*math.exp(-z) + 21*math.exp(-2*z) + 7*math.exp(-3*z) + math.exp(-4*z)) + 6*z**2/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) + 4*z/(math.exp(z) + 5 + 10*math.exp(-z) + 10*math.exp(-2*z) + 5*math.exp(-3*z) + math.exp(-4*z)) + 1/(1 + 4*math.exp(-z) + 6*math.exp(-2*z) + 4*math.exp(-3*z) + math.exp(-4*z))
-    if k == 25:
-        # f_25(z) = z**3/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) + 3*z**2/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) + 3*z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 1/(1 + 3*exp(-z) + 3*exp(-2*z) + exp(-3*z))
-        return z**3/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) + 3*z**2/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) + 3*z/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 1/(1 + 3*math.exp(-z) + 3*math.exp(-2*z) + math.exp(-3*z))
-    if k == 26:
-        # f_26(z) = z**4/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) + 2*z**3/(exp(z) + 5 + 10*exp(-z) + 10*exp(-2*z) + 5*exp(-3*z) + exp(-4*z)) + z**2/(1 + 4*exp(-z) + 6*exp(-2*z) + 4*exp(-3*z) + exp(-4*z))
-        return z**4/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) + 2*z**3/(math.exp(z) + 5 + 10*math.exp(-z) + 10*math.exp(-2*z) + 5*math.exp(-3*z) + math.exp(-4*z)) + z**2/(1 + 4*math.exp(-z) + 6*math.exp(-2*z) + 4*math.exp(-3*z) + math.exp(-4*z))
-    if k == 27:
-        # f_27(z) = z**2/(1 + 2*exp(-z) + exp(-2*z))
-        return z**2/(1 + 2*math.exp(-z) + math.exp(-2*z))
-    if k == 28:
-        # f_28(z) = z**3/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + z**2/(1 + 3*exp(-z) + 3*exp(-2*z) + exp(-3*z))
-        return z**3/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + z**2/(1 + 3*math.exp(-z) + 3*math.exp(-2*z) + math.exp(-3*z))
-    if k == 29:
-        # f_29(z) = 4*z**2/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) - 2*z**2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 8*z/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) + 8*z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 2/(1 + 2*exp(-z) + exp(-2*z))
+        # f_18(z) = 4*z**2/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) - 2*z**2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 8*z/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) + 8*z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 2/(1 + 2*exp(-z) + exp(-2*z))
         return 4*z**2/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) - 2*z**2/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 8*z/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) + 8*z/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 2/(1 + 2*math.exp(-z) + math.exp(-2*z))
-    if k == 30:
-        # f_30(z) = 384*z**2/(exp(8*z) + 10*exp(7*z) + 45*exp(6*z) + 120*exp(5*z) + 210*exp(4*z) + 252*exp(3*z) + 210*exp(2*z) + 120*exp(z) + 45 + 10*exp(-z) + exp(-2*z)) + 1536*z**2/(exp(7*z) + 10*exp(6*z) + 45*exp(5*z) + 120*exp(4*z) + 210*exp(3*z) + 252*exp(2*z) + 210*exp(z) + 120 + 45*exp(-z) + 10*exp(-2*z) + exp(-3*z)) + 2304*z**2/(exp(6*z) + 10*exp(5*z) + 45*exp(4*z) + 120*exp(3*z) + 210*exp(2*z) + 252*exp(z) + 210 + 120*exp(-z) + 45*exp(-2*z) + 10*exp(-3*z) + exp(-4*z)) + 1536*z**2/(exp(5*z) + 10*exp(4*z) + 45*exp(3*z) + 120*exp(2*z) + 210*exp(z) + 252 + 210*exp(-z) + 120*exp(-2*z) + 45*exp(-3*z) + 10*exp(-4*z) + exp(-5*z)) + 384*z**2/(exp(4*z) + 10*exp(3*z) + 45*exp(2*z) + 120*exp(z) + 210 + 252*exp(-z) + 210*exp(-2*z) + 120*exp(-3*z) + 45*exp(-4*z) + 10*exp(-5*z) + exp(-6*z)) - 576*z**2/(exp(6*z) + 8*exp(5*z) + 28*exp(4*z) + 56*exp(3*z) + 70*exp(2*z) + 56*exp(z) + 28 + 8*exp(-z) + exp(-2*z)) - 1440*z**2/(exp(5*z) + 8*exp(4*z) + 28*exp(3*z) + 56*exp(2*z) + 70*exp(z) + 56 + 28*exp(-z) + 8*exp(-2*z) + exp(-3*z)) - 1152*z**2/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) - 288*z**2/(exp(3*z) + 8*exp(2*z) + 28*exp(z) + 56 + 70*exp(-z) + 56*exp(-2*z) + 28*exp(-3*z) + 8*exp(-4*z) + exp(-5*z)) + 224*z**2/(exp(4*z) + 6*exp(3*z) + 15*exp(2*z) + 20*exp(z) + 15 + 6*exp(-z) + exp(-2*z)) + 256*z**2/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) + 56*z**2/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) - 16*z**2/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) - 2*z**2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 384*z/(exp(6*z) + 8*exp(5*z) + 28*exp(4*z) + 56*exp(3*z) + 70*exp(2*z) + 56*exp(z) + 28 + 8*exp(-z) + exp(-2*z)) + 1152*z/(exp(5*z) + 8*exp(4*z) + 28*exp(3*z) + 56*exp(2*z) + 70*exp(z) + 56 + 28*exp(-z) + 8*exp(-2*z) + exp(-3*z)) + 1152*z/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) + 384*z/(exp(3*z) + 8*exp(2*z) + 28*exp(z) + 56 + 70*exp(-z) + 56*exp(-2*z) + 28*exp(-3*z) + 8*exp(-4*z) + exp(-5*z)) - 384*z/(exp(4*z) + 6*exp(3*z) + 15*exp(2*z) + 20*exp(z) + 15 + 6*exp(-z) + exp(-2*z)) - 576*z/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) - 192*z/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) + 64*z/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) + 16*z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 48/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) - 24/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z))
+    if k == 19:
+        # f_19(z) = 384*z**2/(exp(8*z) + 10*exp(7*z) + 45*exp(6*z) + 120*exp(5*z) + 210*exp(4*z) + 252*exp(3*z) + 210*exp(2*z) + 120*exp(z) + 45 + 10*exp(-z) + exp(-2*z)) + 1536*z**2/(exp(7*z) + 10*exp(6*z) + 45*exp(5*z) + 120*exp(4*z) + 210*exp(3*z) + 252*exp(2*z) + 210*exp(z) + 120 + 45*exp(-z) + 10*exp(-2*z) + exp(-3*z)) + 2304*z**2/(exp(6*z) + 10*exp(5*z) + 45*exp(4*z) + 120*exp(3*z) + 210*exp(2*z) + 252*exp(z) + 210 + 120*exp(-z) + 45*exp(-2*z) + 10*exp(-3*z) + exp(-4*z)) + 1536*z**2/(exp(5*z) + 10*exp(4*z) + 45*exp(3*z) + 120*exp(2*z) + 210*exp(z) + 252 + 210*exp(-z) + 120*exp(-2*z) + 45*exp(-3*z) + 10*exp(-4*z) + exp(-5*z)) + 384*z**2/(exp(4*z) + 10*exp(3*z) + 45*exp(2*z) + 120*exp(z) + 210 + 252*exp(-z) + 210*exp(-2*z) + 120*exp(-3*z) + 45*exp(-4*z) + 10*exp(-5*z) + exp(-6*z)) - 576*z**2/(exp(6*z) + 8*exp(5*z) + 28*exp(4*z) + 56*exp(3*z) + 70*exp(2*z) + 56*exp(z) + 28 + 8*exp(-z) + exp(-2*z)) - 1440*z**2/(exp(5*z) + 8*exp(4*z) + 28*exp(3*z) + 56*exp(2*z) + 70*exp(z) + 56 + 28*exp(-z) + 8*exp(-2*z) + exp(-3*z)) - 1152*z**2/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) - 288*z**2/(exp(3*z) + 8*exp(2*z) + 28*exp(z) + 56 + 70*exp(-z) + 56*exp(-2*z) + 28*exp(-3*z) + 8*exp(-4*z) + exp(-5*z)) + 224*z**2/(exp(4*z) + 6*exp(3*z) + 15*exp(2*z) + 20*exp(z) + 15 + 6*exp(-z) + exp(-2*z)) + 256*z**2/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) + 56*z**2/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) - 16*z**2/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) - 2*z**2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 384*z/(exp(6*z) + 8*exp(5*z) + 28*exp(4*z) + 56*exp(3*z) + 70*exp(2*z) + 56*exp(z) + 28 + 8*exp(-z) + exp(-2*z)) + 1152*z/(exp(5*z) + 8*exp(4*z) + 28*exp(3*z) + 56*exp(2*z) + 70*exp(z) + 56 + 28*exp(-z) + 8*exp(-2*z) + exp(-3*z)) + 1152*z/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) + 384*z/(exp(3*z) + 8*exp(2*z) + 28*exp(z) + 56 + 70*exp(-z) + 56*exp(-2*z) + 28*exp(-3*z) + 8*exp(-4*z) + exp(-5*z)) - 384*z/(exp(4*z) + 6*exp(3*z) + 15*exp(2*z) + 20*exp(z) + 15 + 6*exp(-z) + exp(-2*z)) - 576*z/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) - 192*z/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) + 64*z/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) + 16*z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 48/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) - 24/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z))
         return 384*z**2/(math.exp(8*z) + 10*math.exp(7*z) + 45*math.exp(6*z) + 120*math.exp(5*z) + 210*math.exp(4*z) + 252*math.exp(3*z) + 210*math.exp(2*z) + 120*math.exp(z) + 45 + 10*math.exp(-z) + math.exp(-2*z)) + 1536*z**2/(math.exp(7*z) + 10*math.exp(6*z) + 45*math.exp(5*z) + 120*math.exp(4*z) + 210*math.exp(3*z) + 252*math.exp(2*z) + 210*math.exp(z) + 120 + 45*math.exp(-z) + 10*math.exp(-2*z) + math.exp(-3*z)) + 2304*z**2/(math.exp(6*z) + 10*math.exp(5*z) + 45*math.exp(4*z) + 120*math.exp(3*z) + 210*math.exp(2*z) + 252*math.exp(z) + 210 + 120*math.exp(-z) + 45*math.exp(-2*z) + 10*math.exp(-3*z) + math.exp(-4*z)) + 1536*z**2/(math.exp(5*z) + 10*math.exp(4*z) + 45*math.exp(3*z) + 120*math.exp(2*z) + 210*math.exp(z) + 252 + 210*math.exp(-z) + 120*math.exp(-2*z) + 45*math.exp(-3*z) + 10*math.exp(-4*z) + math.exp(-5*z)) + 384*z**2/(math.exp(4*z) + 10*math.exp(3*z) + 45*math.exp(2*z) + 120*math.exp(z) + 210 + 252*math.exp(-z) + 210*math.exp(-2*z) + 120*math.exp(-3*z) + 45*math.exp(-4*z) + 10*math.exp(-5*z) + math.exp(-6*z)) - 576*z**2/(math.exp(6*z) + 8*math.exp(5*z) + 28*math.exp(4*z) + 56*math.exp(3*z) + 70*math.exp(2*z) + 56*math.exp(z) + 28 + 8*math.exp(-z) + math.exp(-2*z)) - 1440*z**2/(math.exp(5*z) + 8*math.exp(4*z) + 28*math.exp(3*z) + 56*math.exp(2*z) + 70*math.exp(z) + 56 + 28*math.exp(-z) + 8*math.exp(-2*z) + math.exp(-3*z)) - 1152*z**2/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) - 288*z**2/(math.exp(3*z) + 8*math.exp(2*z) + 28*math.exp(z) + 56 + 70*math.exp(-z) + 56*math.exp(-2*z) + 28*math.exp(-3*z) + 8*math.exp(-4*z) + math.exp(-5*z)) + 224*z**2/(math.exp(4*z) + 6*math.exp(3*z) + 15*math.exp(2*z) + 20*math.exp(z) + 15 + 6*math.exp(-z) + math.exp(-2*z)) + 256*z**2/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) + 56*z**2/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) - 16*z**2/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) - 2*z**2/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 384*z/(math.exp(6*z) + 8*math.exp(5*z) + 28*math.exp(4*z) + 56*math.exp(3*z) + 70*math.exp(2*z) + 56*math.exp(z) + 28 + 8*math.exp(-z) + math.exp(-2*z)) + 1152*z/(math.exp(5*z) + 8*math.exp(4*z) + 28*math.exp(3*z) + 56*math.exp(2*z) + 70*math.exp(z) + 56 + 28*math.exp(-z) + 8*math.exp(-2*z) + math.exp(-3*z)) + 1152*z/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) + 384*z/(math.exp(3*z) + 8*math.exp(2*z) + 28*math.exp(z) + 56 + 70*math.exp(-z) + 56*math.exp(-2*z) + 28*math.exp(-3*z) + 8*math.exp(-4*z) + math.exp(-5*z)) - 384*z/(math.exp(4*z) + 6*math.exp(3*z) + 15*math.exp(2*z) + 20*math.exp(z) + 15 + 6*math.exp(-z) + math.exp(-2*z)) - 576*z/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) - 192*z/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) + 64*z/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) + 16*z/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 48/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) - 24/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z))
-    if k == 31:
-        # f_31(z) = z**4/(1 + 4*exp(-z) + 6*exp(-2*z) + 4*exp(-3*z) + exp(-4*z))
+    if k == 20:
+        # f_20(z) = z**2/(1 + 2*exp(-z) + exp(-2*z))
+        return z**2/(1 + 2*math.exp(-z) + math.exp(-2*z))
+    if k == 21:
+        # f_21(z) = 2*z**4/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) - z**4/(exp(3*z) + 7*exp(2*z) + 21*exp(z) + 35 + 35*exp(-z) + 21*exp(-2*z) + 7*exp(-3*z) + exp(-4*z)) + 6*z**3/(exp(3*z) + 7*exp(2*z) + 21*exp(z) + 35 + 35*exp(-z) + 21*exp(-2*z) + 7*exp(-3*z) + exp(-4*z)) - 2*z**3/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) + 6*z**2/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) - z**2/(exp(z) + 5 + 10*exp(-z) + 10*exp(-2*z) + 5*exp(-3*z) + exp(-4*z)) + 2*z/(exp(z) + 5 + 10*exp(-z) + 10*exp(-2*z) + 5*exp(-3*z) + exp(-4*z))
+        return 2*z**4/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) - z**4/(math.exp(3*z) + 7*math.exp(2*z) + 21*math.exp(z) + 35 + 35*math.exp(-z) + 21*math.exp(-2*z) + 7*math.exp(-3*z) + math.exp(-4*z)) + 6*z**3/(math.exp(3*z) + 7*math.exp(2*z) + 21*math.exp(z) + 35 + 35*math.exp(-z) + 21*math.exp(-2*z) + 7*math.exp(-3*z) + math.exp(-4*z)) - 2*z**3/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) + 6*z**2/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) - z**2/(math.exp(z) + 5 + 10*math.exp(-z) + 10*math.exp(-2*z) + 5*math.exp(-3*z) + math.exp(-4*z)) + 2*z/(math.exp(z) + 5 + 10*math.exp(-z) + 10*math.exp(-2*z) + 5*math.exp(-3*z) + math.exp(-4*z))
+    if k == 22:
+        # f_22(z) = z**4/(exp(4*z) + 8*exp(3*z) + 28*exp(2*z) + 56*exp(z) + 70 + 56*exp(-z) + 28*exp(-2*z) + 8*exp(-3*z) + exp(-4*z)) + 4*z**3/(exp(3*z) + 7*exp(2*z) + 21*exp(z) + 35 + 35*exp(-z) + 21*exp(-2*z) + 7*exp(-3*z) + exp(-4*z)) + 6*z**2/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) + 4*z/(exp(z) + 5 + 10*exp(-z) + 10*exp(-2*z) + 5*exp(-3*z) + exp(-4*z)) + 1/(1 + 4*exp(-z) + 6*exp(-2*z) + 4*exp(-3*z) + exp(-4*z))
+        return z**4/(math.exp(4*z) + 8*math.exp(3*z) + 28*math.exp(2*z) + 56*math.exp(z) + 70 + 56*math.exp(-z) + 28*math.exp(-2*z) + 8*math.exp(-3*z) + math.exp(-4*z)) + 4*z**3/(math.exp(3*z) + 7*math.exp(2*z) + 21*math.exp(z) + 35 + 35*math.exp(-z) + 21*math.exp(-2*z) + 7*math.exp(-3*z) + math.exp(-4*z)) + 6*z**2/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) + 4*z/(math.exp(z) + 5 + 10*math.exp(-z) + 10*math.exp(-2*z) + 5*math.exp(-3*z) + math.exp(-4*z)) + 1/(1 + 4*math.exp(-z) + 6*math.exp(-2*z) + 4*math.exp(-3*z) + math.exp(-4*z))
+    if k == 23:
+        # f_23(z) = z**4/(exp(2*z) + 6*exp(z) + 15 + 20*exp(-z) + 15*exp(-2*z) + 6*exp(-3*z) + exp(-4*z)) + 2*z**3/(exp(z) + 5 + 10*exp(-z) + 10*exp(-2*z) + 5*exp(-3*z) + exp(-4*z)) + z**2/(1 + 4*exp(-z) + 6*exp(-2*z) + 4*exp(-3*z) + exp(-4*z))
+        return z**4/(math.exp(2*z) + 6*math.exp(z) + 15 + 20*math.exp(-z) + 15*math.exp(-2*z) + 6*math.exp(-3*z) + math.exp(-4*z)) + 2*z**3/(math.exp(z) + 5 + 10*math.exp(-z) + 10*math.exp(-2*z) + 5*math.exp(-3*z) + math.exp(-4*z)) + z**2/(1 + 4*math.exp(-z) + 6*math.exp(-2*z) + 4*math.exp(-3*z) + math.exp(-4*z))
+    if k == 24:
+        # f_24(z) = z**4/(1 + 4*exp(-z) + 6*exp(-2*z) + 4*exp(-3*z) + exp(-4*z))
         return z**4/(1 + 4*math.exp(-z) + 6*math.exp(-2*z) + 4*math.exp(-3*z) + math.exp(-4*z))
-    if k == 32:
-        # f_32(z) = z**3/(1 + 3*exp(-z) + 3*exp(-2*z) + exp(-3*z))
+    if k == 25:
+        # f_25(z) = 2*z**3/(exp(4*z) + 7*exp(3*z) + 21*exp(2*z) + 35*exp(z) + 35 + 21*exp(-z) + 7*exp(-2*z) + exp(-3*z)) - z**3/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) + 6*z**2/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) - 2*z**2/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) + 6*z/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) - z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z))
+        return 2*z**3/(math.exp(4*z) + 7*math.exp(3*z) + 21*math.exp(2*z) + 35*math.exp(z) + 35 + 21*math.exp(-z) + 7*math.exp(-2*z) + math.exp(-3*z)) - z**3/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) + 6*z**2/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) - 2*z**2/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) + 6*z/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) - z/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 2/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z))
+    if k == 26:
+        # f_26(z) = 2*z**3/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) - z**3/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) + 4*z**2/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) - z**2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 2*z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z))
+        return 2*z**3/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) - z**3/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) + 4*z**2/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) - z**2/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 2*z/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z))
+    if k == 27:
+        # f_27(z) = z**3/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) + 2*z**2/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + z/(1 + 3*exp(-z) + 3*exp(-2*z) + exp(-3*z))
+        return z**3/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) + 2*z**2/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + z/(1 + 3*math.exp(-z) + 3*math.exp(-2*z) + math.exp(-3*z))
+    if k == 28:
+        # f_28(z) = z**3/(exp(3*z) + 6*exp(2*z) + 15*exp(z) + 20 + 15*exp(-z) + 6*exp(-2*z) + exp(-3*z)) + 3*z**2/(exp(2*z) + 5*exp(z) + 10 + 10*exp(-z) + 5*exp(-2*z) + exp(-3*z)) + 3*z/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + 1/(1 + 3*exp(-z) + 3*exp(-2*z) + exp(-3*z))
+        return z**3/(math.exp(3*z) + 6*math.exp(2*z) + 15*math.exp(z) + 20 + 15*math.exp(-z) + 6*math.exp(-2*z) + math.exp(-3*z)) + 3*z**2/(math.exp(2*z) + 5*math.exp(z) + 10 + 10*math.exp(-z) + 5*math.exp(-2*z) + math.exp(-3*z)) + 3*z/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + 1/(1 + 3*math.exp(-z) + 3*math.exp(-2*z) + math.exp(-3*z))
+    if k == 29:
+        # f_29(z) = z**3/(exp(z) + 4 + 6*exp(-z) + 4*exp(-2*z) + exp(-3*z)) + z**2/(1 + 3*exp(-z) + 3*exp(-2*z) + exp(-3*z))
+        return z**3/(math.exp(z) + 4 + 6*math.exp(-z) + 4*math.exp(-2*z) + math.exp(-3*z)) + z**2/(1 + 3*math.exp(-z) + 3*math.exp(-2*z) + math.exp(-3*z))
+    if k == 30:
+        # f_30(z) = z**3/(1 + 3*exp(-z) + 3*exp(-2*z) + exp(-3*z))
         return z**3/(1 + 3*math.exp(-z) + 3*math.exp(-2*z) + math.exp(-3*z))
+    if k == 31:
+        # f_31(z) = 2*z**2/(exp(3*z) + 5*exp(2*z) + 10*exp(z) + 10 + 5*exp(-z) + exp(-2*z)) - z**2/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) + 4*z/(exp(2*z) + 4*exp(z) + 6 + 4*exp(-z) + exp(-2*z)) - z/(exp(z) + 3 + 3*exp(-z) + exp(-2*z)) + 2/(exp(z) + 3 + 3*exp(-z) + exp(-2*z))
+        return 2*z**2/(math.exp(3*z) + 5*math.exp(2*z) + 10*math.exp(z) + 10 + 5*math.exp(-z) + math.exp(-2*z)) - z**2/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) + 4*z/(math.exp(2*z) + 4*math.exp(z) + 6 + 4*math.exp(-z) + math.exp(-2*z)) - z/(math.exp(z) + 3 + 3*math.exp(-z) + math.exp(-2*z)) + 2/(math.exp(z) + 3 + 3*math.exp(-z) + math.exp(-2*z))
+    if k == 32:
+        # f_32(z) = z**2/(exp(z) + 3 + 3*exp(-z) + exp(-2*z)) + z/(1 + 2*exp(-z) + exp(-2*z))
+        return z**2/(math.exp(z) + 3 + 3*math.exp(-z) + math.exp(-2*z)) + z/(1 + 2*math.exp(-z) + math.exp(-2*z))
     return math.nan
 
 
@@ -170,7 +170,8 @@ def _smooth(k, m, s):
 #   * kinked factors: Gauss-Legendre on sub-intervals of length <= span, split at
 #     the kinks (the break points move with the outer variables).
 #   * innermost level: the closed-form smoothing E[f(m + s e)] when the rule table
-#     has one (_smooth), otherwise the same rules.  For three and four variables and a
+#     has one (_smooth), otherwise the same rules.  For three and four variables (only
+#     _shared_nested: one- and two-sample expectations use _nested) and a
 #     smooth innermost factor, g(m) = E[f(m + s e)] is tabulated once per integral on
 #     a uniform grid of step zstep/16 over the range of m reachable from the ball and
 #     read by 6-point Lagrange interpolation (error ~ (step/strip)^6, below the
@@ -354,50 +355,18 @@ def _inner(fid, shift, s, radius, h, grade, xs, ws, flags):
 
 
 @numba.njit(cache=True)
-def _interp6(table, lo, delta, x):
-    """Six-point Lagrange interpolation of a table on the grid lo + t*delta."""
-    p = (x - lo) / delta
-    i = int(math.floor(p)) - 2
-    if i < 0:
-        i = 0
-    if i > table.shape[0] - 6:
-        i = table.shape[0] - 6
-    t = p - i
-    acc = 0.0
-    for k in range(6):
-        w = 1.0
-        for j in range(6):
-            if j != k:
-                w *= (t - j) / (k - j)
-        acc += w * table[i + k]
-    return acc
-
-
-@numba.njit(cache=True)
 def _nested(m, f, L, tol, grade, flags):
-    """< prod_i f[i](z_i) > for z = L u (m <= 4 levels, see the header)."""
+    """< prod_i f[i](z_i) > for z = L u, one or two samples (m <= 2; three and four
+    samples: _shared_nested)."""
     R = _radius(tol)
     hz = np.empty(4)
     for i in range(m):
         hz[i] = _HZ[f[i]]
     h = _level_steps(m, L, hz, tol)
-    xs = np.empty((4, _MAXN))
-    ws = np.empty((4, _MAXN))
+    xs = np.empty((2, _MAXN))
+    ws = np.empty((2, _MAXN))
     if m == 1:
         return _inner(f[0], 0.0, L[0, 0], R, h[0], grade, xs[0], ws[0], flags)
-    last = m - 1
-    span = 0.0
-    for j in range(last):
-        span += abs(L[last, j])
-    span *= R
-    delta = _zstep(f[last], tol) / 16.0
-    use_table = (m >= 3 and _NKINKS[f[last]] == 0 and not _HAS_SMOOTH[f[last]]
-                 and L[last, last] > 1e-300 and span > 0.0 and 2.0 * span / delta < 200000.0)
-    lo = -span - 3.0 * delta
-    table = np.empty(int(2.0 * span / delta) + 7 if use_table else 1)
-    if use_table:
-        for t in range(table.shape[0]):
-            table[t] = _inner(f[last], lo + t * delta, L[last, last], R, h[last], grade, xs[3], ws[3], flags)
     total = 0.0
     n0 = _level_nodes(f[0], 0.0, L[0, 0], h[0], R, grade, xs[0], ws[0], flags)
     for i0 in range(n0):
@@ -407,38 +376,7 @@ def _nested(m, f, L, tol, grade, flags):
             continue
         r0 = R * R - u0 * u0
         R1 = math.sqrt(r0) if r0 > 0.0 else 0.0
-        m1 = L[1, 0] * u0
-        if m == 2:
-            total += p0 * _inner(f[1], m1, L[1, 1], R1, h[1], grade, xs[1], ws[1], flags)
-            continue
-        n1 = _level_nodes(f[1], m1, L[1, 1], h[1], R1, grade, xs[1], ws[1], flags)
-        for i1 in range(n1):
-            u1 = xs[1, i1]
-            p1 = p0 * ws[1, i1] * _factor(f[1], m1 + L[1, 1] * u1)
-            if p1 == 0.0:
-                continue
-            r1 = r0 - u1 * u1
-            R2 = math.sqrt(r1) if r1 > 0.0 else 0.0
-            m2 = L[2, 0] * u0 + L[2, 1] * u1
-            if m == 3:
-                if use_table:
-                    total += p1 * _interp6(table, lo, delta, m2)
-                else:
-                    total += p1 * _inner(f[2], m2, L[2, 2], R2, h[2], grade, xs[2], ws[2], flags)
-                continue
-            n2 = _level_nodes(f[2], m2, L[2, 2], h[2], R2, grade, xs[2], ws[2], flags)
-            for i2 in range(n2):
-                u2 = xs[2, i2]
-                p2 = p1 * ws[2, i2] * _factor(f[2], m2 + L[2, 2] * u2)
-                if p2 == 0.0:
-                    continue
-                r2 = r1 - u2 * u2
-                R3 = math.sqrt(r2) if r2 > 0.0 else 0.0
-                m3 = L[3, 0] * u0 + L[3, 1] * u1 + L[3, 2] * u2
-                if use_table:
-                    total += p2 * _interp6(table, lo, delta, m3)
-                else:
-                    total += p2 * _inner(f[3], m3, L[3, 3], R3, h[3], grade, xs[3], ws[3], flags)
+        total += p0 * _inner(f[1], L[1, 0] * u0, L[1, 1], R1, h[1], grade, xs[1], ws[1], flags)
     return total
 
 
@@ -490,9 +428,17 @@ def _shared_last(shape, i, shift, s, radius, h, grade, xs, ws, vals, out, flags)
         for j in range(nm):
             out[j] = _smooth(_SH_MONO[shape, i, j], shift, s)
         return
+    n = _level_nodes_at(_SH_KINKS[shape, i], _SH_NKINKS[shape, i], shift, s, h, radius, grade, xs, ws, flags)
+    _node_sum(shape, i, shift, s, n, xs, ws, vals, out)
+
+
+@numba.njit(cache=True)
+def _node_sum(shape, i, shift, s, n, xs, ws, vals, out):
+    """out[j] = sum_k ws[k] f_j(shift + s xs[k]) over the n nodes, for the monomials f_j of
+    sample i of the shape (one _monomials call per node)."""
+    nm = _SH_NMONO[shape, i]
     for j in range(nm):
         out[j] = 0.0
-    n = _level_nodes_at(_SH_KINKS[shape, i], _SH_NKINKS[shape, i], shift, s, h, radius, grade, xs, ws, flags)
     for k in range(n):
         _monomials(shape, i, shift + s * xs[k], vals)
         w = ws[k]
@@ -555,14 +501,8 @@ def _shared_nested(shape, L, tol, grade, flags, sums):
             shift = lo + t * delta
             if sl <= 1e-13 * abs(shift):
                 _monomials(shape, last, shift, table[t])
-                continue
-            for j in range(nml):
-                table[t, j] = 0.0
-            for k in range(nl):
-                _monomials(shape, last, shift + sl * xs[3, k], v3)
-                w = ws[3, k]
-                for j in range(nml):
-                    table[t, j] += w * v3[j]
+            else:
+                _node_sum(shape, last, shift, sl, nl, xs[3], ws[3], v3, table[t])
     nm0 = _SH_NMONO[shape, 0]
     nm1 = _SH_NMONO[shape, 1]
     nm2 = _SH_NMONO[shape, 2] if m > 2 else np.int64(0)
@@ -803,7 +743,7 @@ def _correlation(k11, k12, k22):
     return _clip1(k12 / math.sqrt(k11 * k22))
 
 
-_DIAG_FIDS = np.array([1, 6, 1, 7, 7, 10, 10, 11, 12, 11, 12, 14, 15, 14, 15, 14, 15, 29, 30, 27], dtype=np.int64)
+_DIAG_FIDS = np.array([1, 6, 1, 7, 7, 10, 10, 11, 12, 11, 12, 14, 15, 14, 15, 14, 15, 18, 19, 20], dtype=np.int64)
 _PAIR_FIDS = np.array([[0, 0], [0, 2], [0, 2], [3, 4], [3, 4], [5, 2], [5, 2], [4, 4], [0, 2], [0, 2], [8, 4], [8, 4], [9, 0], [9, 0], [9, 2], [9, 2], [4, 4], [4, 4], [9, 9], [4, 4], [13, 4], [13, 4], [0, 2], [0, 2], [13, 13], [0, 0], [16, 9], [16, 9], [3, 4], [3, 4], [17, 4], [17, 4], [5, 2], [5, 2], [2, 2]], dtype=np.int64)
 _PAIR_MEHLER = np.array([[0, 0], [0, 1], [0, 1], [2, 3], [2, 3], [4, 1], [4, 1], [3, 3], [0, 1], [0, 1], [5, 3], [5, 3], [6, 0], [6, 0], [6, 1], [6, 1], [3, 3], [3, 3], [6, 6], [3, 3], [7, 3], [7, 3], [0, 1], [0, 1], [7, 7], [0, 0], [8, 6], [8, 6], [2, 3], [2, 3], [9, 3], [9, 3], [4, 1], [4, 1], [1, 1]], dtype=np.int64)
 _PAIR_SWAP = np.array([0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0], dtype=np.int64)
@@ -1015,7 +955,7 @@ _SH_WIDTH = 6
 _SH_MAXSIG = 20
 _SH_M = np.array([1, 2, 2, 3, 2, 3, 3, 4], dtype=np.int64)
 _SH_NMONO = np.array([[4, 0, 0, 0], [6, 3, 0, 0], [5, 5, 0, 0], [5, 3, 3, 0], [3, 6, 0, 0], [3, 5, 3, 0], [3, 3, 5, 0], [3, 3, 3, 3]], dtype=np.int64)
-_SH_MONO = np.array([[[18, 24, 26, 31, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[19, 20, 23, 25, 28, 32], [2, 4, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[21, 1, 6, 22, 27, 0], [22, 6, 1, 21, 27, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[21, 1, 6, 22, 27, 0], [4, 2, 0, 0, 0, 0], [2, 4, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[0, 4, 2, 0, 0, 0], [23, 20, 19, 25, 28, 32], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[0, 4, 2, 0, 0, 0], [6, 22, 21, 1, 27, 0], [2, 4, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[0, 4, 2, 0, 0, 0], [4, 2, 0, 0, 0, 0], [22, 6, 1, 21, 27, 0], [0, 0, 0, 0, 0, 0]], [[0, 4, 2, 0, 0, 0], [4, 2, 0, 0, 0, 0], [4, 2, 0, 0, 0, 0], [2, 4, 0, 0, 0, 0]]], dtype=np.int64)
+_SH_MONO = np.array([[[21, 22, 23, 24, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[25, 26, 27, 28, 29, 30], [2, 4, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[31, 1, 6, 32, 20, 0], [32, 6, 1, 31, 20, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[31, 1, 6, 32, 20, 0], [4, 2, 0, 0, 0, 0], [2, 4, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[0, 4, 2, 0, 0, 0], [27, 26, 25, 28, 29, 30], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[0, 4, 2, 0, 0, 0], [6, 32, 31, 1, 20, 0], [2, 4, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], [[0, 4, 2, 0, 0, 0], [4, 2, 0, 0, 0, 0], [32, 6, 1, 31, 20, 0], [0, 0, 0, 0, 0, 0]], [[0, 4, 2, 0, 0, 0], [4, 2, 0, 0, 0, 0], [4, 2, 0, 0, 0, 0], [2, 4, 0, 0, 0, 0]]], dtype=np.int64)
 _SH_HZ = np.array([[0.32, 1.0, 1.0, 1.0], [0.380546, 0.452548, 1.0, 1.0], [0.380546, 0.380546, 1.0, 1.0], [0.380546, 0.452548, 0.452548, 1.0], [0.452548, 0.380546, 1.0, 1.0], [0.452548, 0.380546, 0.452548, 1.0], [0.452548, 0.452548, 0.380546, 1.0], [0.452548, 0.452548, 0.452548, 0.452548]], dtype=np.float64)
 _SH_NKINKS = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.int64)
 _SH_KINKS = np.array([[[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]], [[0.0], [0.0], [0.0], [0.0]]], dtype=np.float64)

@@ -20,9 +20,9 @@ from derive.flow import flow
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GENERATED = ROOT / "generated"
-QUADRATURE = {"_nested", "_expect_1d", "_expect_nd", "_expect_pair_nested", "_level_nodes", "_inner",
+QUADRATURE = {"_nested", "_expect_1d", "_expect_pair_nested", "_level_nodes", "_inner",
               "_mehler_tables", "_mehler_value", "_chol", "_factor", "_smooth", "_shared_nested",
-              "_shared_last", "_level_nodes_at", "_monomials", "_interp6_rows"}
+              "_shared_last", "_node_sum", "_level_nodes_at", "_monomials", "_interp6_rows"}
 
 
 def _functions(stem):
