@@ -193,6 +193,7 @@ def load_verified(path: pathlib.Path, name: str, expected_sha256: str | None = N
     code = compile(data, str(path), "exec", dont_inherit=True)
     module = types.ModuleType(name)
     module.__file__ = str(path)
+    module.__rgflow_sha256__ = expected_sha256   # what a worker process re-verifies (codegen.tiles.ModuleRef)
     sys.modules[name] = module
     try:
         exec(code, module.__dict__)

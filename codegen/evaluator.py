@@ -251,13 +251,17 @@ def available_memory() -> int:
         return 1 << 62
 
 
-def memory_estimate(n_inputs: int, n_unique: int, depth: int, ranks, layers: int | None = None) -> int:
+def memory_estimate(n_inputs: int, n_unique: int, depth: int, ranks, layers: int | None = None,
+                    tiled: bool = False) -> int:
     """Bytes the run allocates: outputs of the ``depth`` stored layers of states with the
     given tensor ``ranks``, per-layer work arrays (pair atoms; the four-point function
-    and its orbit representatives when a rank-4 state is present) and the per-layer
-    hyperparameters of all ``layers`` layers (default ``depth``)."""
+    and its orbit representatives when a rank-4 state is present; none for a tiled run,
+    whose per-sample tables are O(N_D L), but the unique inputs' outputs when inputs
+    repeat) and the per-layer hyperparameters of all ``layers`` layers (default ``depth``)."""
     total = sum(depth * 8 * n_inputs**rank for rank in ranks)
     total += 8 * 8 * (depth if layers is None else layers)   # C_b, C_W, λ_b, λ_W, ratios, widths
+    if tiled:
+        return total + (sum(depth * 8 * n_unique**rank for rank in ranks) if n_unique != n_inputs else 0)
     work = 8 * 12 * n_unique**2
     fours = sum(rank == 4 for rank in ranks)
     if fours:
@@ -321,9 +325,10 @@ class Evaluator:
         return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "
                 f"origin={self.origin!r})")
 
-    def _check_memory(self, n_inputs: int, n_unique: int, stored: int, depth: int) -> None:
+    def _check_memory(self, n_inputs: int, n_unique: int, stored: int, depth: int, tiled: bool = False) -> None:
         """FlowMemoryError before anything large is allocated (the estimate comes first)."""
-        need = memory_estimate(n_inputs, n_unique, stored, [rank for _, rank in self.states], layers=depth)
+        need = memory_estimate(n_inputs, n_unique, stored, [rank for _, rank in self.states], layers=depth,
+                               tiled=tiled)
         have = available_memory()
         if need > 0.8 * have:
             detail = (f" (V alone: {stored} layers x N_D^4 x 8 bytes = {_gib(stored * 8 * n_inputs**4)})"
@@ -333,7 +338,7 @@ class Evaluator:
                                   "or request observables without V")
 
     def run(self, X, depth: int, width=None, C_b=0.0, C_W=1.0, lambda_b=None, lambda_W=None,
-            keep: str = "all", progress=None) -> FlowResult:
+            keep: str = "all", progress=None, tile=None, out=None) -> FlowResult:
         """Evaluate the recursions for inputs ``X`` through ``depth`` layers.
 
         Parameters
@@ -349,21 +354,125 @@ class Evaluator:
             Per-layer hyperparameters (layer ℓ uses entry ℓ−1).  ``lambda_b`` and
             ``lambda_W`` default to C_b and C_W (neural-tangents' "ntk" convention).
         keep : "all" or "last"
-            Return every layer 1..L, or only layer L (memory for two layers instead of
-            L: for large N_D, and what a kernel library returns).
+            Return every layer 1..L, or only layer L (memory for one or two layers instead
+            of L: for large N_D, and what a kernel library returns).
         progress : None, bool or callable
             Messages on stderr: that numba is compiling the evaluator (first use in a
-            process with a cold numba cache) and, for runs longer than 2 s, the layer
-            reached.  None: on unless ``$RGFLOW_QUIET`` is set; False: off; a callable is
-            called as ``progress(layer, depth)`` after every layer instead.
+            process with a cold numba cache) and, for runs longer than 2 s, how far it got.
+            None: on unless ``$RGFLOW_QUIET`` is set; False: off; a callable is called as
+            ``progress(done, total)`` instead — layers, or for a tiled run tiles (rows of
+            the matrix with ``out``).
+        tile : None, int or False
+            Flows whose states are pair-closed (K, H; ``evaluator.tiled``) run by
+            layer-fused tiles (``codegen.tiles``): the diagonal first, then each tile of
+            pairs through all layers.  None: tiles of the default side (256); an int: that
+            side; False: layer by layer (every layer streams the whole matrix).  Both give
+            the same numbers up to the Gram matrix's rounding (≈ 1e-16).
+        out : path or None
+            With ``keep="last"``: write layer L of every state to ``out/<name>.npy``
+            (N_D × N_D float64, e.g. ``out/K.npy``, ``out/H.npy``), tile strip by strip with
+            resident memory bounded independently of N_D (tiled flows), after checking that
+            the disk has room; the result's arrays are read-only memory maps of those
+            files.  Flows that are not tiled compute in memory and then write the files.
         """
         X = _as_inputs(X)
         depth = _as_depth(depth)
         if keep not in ("all", "last"):
             raise InputError(f"keep must be 'all' or 'last', got {keep!r}")
-        stored = depth if keep == "all" else min(2, depth)
-        self._check_memory(X.shape[0], X.shape[0], stored, depth)
+        if tile is not None and tile is not False and (isinstance(tile, bool) or not isinstance(tile, numbers.Integral)
+                                                       or tile < 1):
+            raise InputError(f"tile must be None, False or a positive integer, got {tile!r}")
+        if out is not None and keep != "last":
+            raise InputError("out= writes layer L only; pass keep='last' with it")
+        use_tiles = tile is not False and self.tiled
+        stored = depth if keep == "all" else (1 if use_tiles else min(2, depth))
+        if out is None:
+            self._check_memory(X.shape[0], X.shape[0], stored, depth, tiled=use_tiles)
         widths = _as_widths(width, depth)
+        params = self._parameters(depth, widths, C_b, C_W, lambda_b, lambda_W)
+        n_inputs = X.shape[0]
+        unique, inverse = np.unique(X, axis=0, return_inverse=True)
+        if len(unique) == n_inputs:
+            unique, inverse = X, None
+        n = len(unique)
+        directory = None
+        if out is not None:
+            from . import tiles
+            try:
+                directory = tiles.output_directory(out, n_inputs, [q for q, _ in self.states], n_unique=n)
+            except tiles.TileError as exc:
+                raise InputError(str(exc)) from None
+            if not use_tiles:
+                self._check_memory(n_inputs, n, stored, depth)
+        elif not use_tiles:
+            self._check_memory(n_inputs, n, stored, depth)
+        speak = runtime.messages_enabled(progress)
+        threads = runtime.threads_for(self.module, n)
+        parallel = threads is None and runtime.available_threads() > 1
+        if use_tiles:
+            arrays = self._run_tiles(X, unique, inverse, params, keep, progress, speak, threads, parallel,
+                                     tile, directory)
+        else:
+            arrays = self._run_layers(X, unique, params, stored, progress, speak, threads, parallel)
+        result = {}
+        for (q, _), arr in zip(self.states, arrays):
+            if directory is None or not use_tiles:   # (tiled runs into files return the files)
+                if keep == "last":
+                    arr = arr[(depth - 1) % len(arr)][None]
+                if inverse is not None:
+                    idx = inverse.ravel()
+                    arr = arr[(slice(None),) + np.ix_(*([idx] * (arr.ndim - 1)))]
+            result[q] = LayerSeries(arr, first=depth - len(arr) + 1)
+        if directory is not None and not use_tiles:
+            result = self._save(directory, result)
+        return FlowResult(depth, widths, result, known=self._declared_names())
+
+    def to_dask(self, X, depth: int, chunks: int = 2048, width=None, C_b=0.0, C_W=1.0, lambda_b=None,
+                lambda_W=None, keep: str = "last", tile: int | None = None) -> dict:
+        """Dask arrays of every state of a tiled flow (K, H): ``{"K": array, "H": array}``,
+        each (N_D, N_D) for layer L (``keep="last"``) or (L, N_D, N_D) (``keep="all"``),
+        chunked ``chunks`` × ``chunks``; one task per chunk runs the compiled tile kernel
+        (``codegen/dask_graph.py``).  The inputs are checked and the diagonal pass is run
+        here (O(N_D L): a bad input fails now, not inside a worker), once, and shared by
+        every task.  Entries are bitwise equal to :meth:`run`'s.  Needs dask (``pip
+        install -e ".[scale]"``); compute on any scheduler, e.g. a
+        ``distributed.Client``, or store with ``dask.array.to_zarr``.
+        """
+        from . import dask_graph, tiles
+        try:
+            import dask.array  # noqa: F401
+        except ImportError:
+            raise InputError('to_dask needs dask: pip install -e ".[scale]" (or pip install "dask[array]")') from None
+        if not self.tiled:
+            raise InputError(f"to_dask evaluates tiled flows (pair-closed states such as K, H); this one computes "
+                             f"{', '.join(self.quantities)}; use run()")
+        X = _as_inputs(X)
+        depth = _as_depth(depth)
+        if keep not in ("all", "last"):
+            raise InputError(f"keep must be 'all' or 'last', got {keep!r}")
+        if tile is not None and (isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < 1):
+            raise InputError(f"tile must be None or a positive integer, got {tile!r}")
+        widths = _as_widths(width, depth)
+        params = self._parameters(depth, widths, C_b, C_W, lambda_b, lambda_W)
+        unique, inverse = np.unique(X, axis=0, return_inverse=True)
+        if len(unique) == len(X):
+            unique, inverse = X, None
+        prep = tiles.prepare(self.module, unique, params)
+        if prep.status:
+            self._fail(prep.status, prep.layer, X, params, prep.flags)
+        try:
+            return dask_graph.dask_arrays(self.module, prep, chunks, keep == "all",
+                                          tiles.DEFAULT_TILE if tile is None else int(tile), inverse)
+        except RGFlowError as exc:
+            raise InputError(str(exc)) from None
+
+    @property
+    def tiled(self) -> bool:
+        """Whether :meth:`run` evaluates this flow by layer-fused tiles (pair-closed states)."""
+        return bool(getattr(self.module, "TILED", False))
+
+    def _parameters(self, depth, widths, C_b, C_W, lambda_b, lambda_W):
+        """(C_b, C_W, λ_b, λ_W, r) arrays over layers, checked (r: width ratios n_ℓ/n_{ℓ−1})."""
         cb = _as_parameter("C_b", C_b, depth)
         cw = _as_parameter("C_W", C_W, depth)
         lb = _as_parameter("lambda_b", C_b if lambda_b is None else lambda_b, depth)
@@ -372,29 +481,12 @@ class Evaluator:
         if widths is not None:
             for layer in range(2, depth):   # layer ℓ+1 from ℓ uses n_ℓ / n_{ℓ−1}
                 ratio[layer] = widths[layer - 1] / widths[layer - 2]
+        return cb, cw, lb, lw, ratio
 
-        n_inputs = X.shape[0]
-        unique, inverse = np.unique(X, axis=0, return_inverse=True)
-        if len(unique) == n_inputs:
-            unique, inverse = X, None
-        n = len(unique)
-        self._check_memory(n_inputs, n, stored, depth)
-
-        gram = unique @ unique.T / X.shape[1]
-        init = self.module.initial_state(gram, cb[0], cw[0], lb[0], lw[0])
-        arrays = tuple(np.empty((stored,) + (n,) * rank) for _, rank in self.states)
-        flags = np.zeros(4, dtype=np.int64)
-        speak = runtime.messages_enabled(progress)
-        threads = runtime.threads_for(self.module, n)
-        parallel = threads is None and runtime.available_threads() > 1
-        with runtime.first_use(self.module, speak, parallel), runtime.thread_count(threads):
-            hook = progress if callable(progress) else (runtime.Progress() if speak else None)
-            with np.errstate(all="ignore"):
-                code, layer = self.module.run_layers(init, (cb, cw, lb, lw, ratio), arrays, flags, hook,
-                                                     parallel=parallel)
-            if isinstance(hook, runtime.Progress):
-                hook.done()
-        code, layer = int(code), int(layer)
+    def _fail(self, code: int, layer: int, X, params, flags) -> None:
+        """Raise for run_layers' status ``code`` at ``layer``; warn for degraded quadrature."""
+        cb, cw = params[0], params[1]
+        depth = len(cb)
         if code == 2:
             raise InputError(_zero_variance_message(layer, X, cb, cw))
         if code:
@@ -403,16 +495,65 @@ class Evaluator:
                                     "the network explodes; reduce C_W, the input scale or the depth")
         if flags[0]:
             warnings.warn("quadrature node limit reached (very large kernel): accuracy below the stated "
-                          "tolerance for some expectations", RuntimeWarning, stacklevel=2)
-        out = {}
-        for (q, _), arr in zip(self.states, arrays):
-            if keep == "last":
-                arr = arr[(depth - 1) % stored][None]
-            if inverse is not None:
-                idx = inverse.ravel()
-                arr = arr[(slice(None),) + np.ix_(*([idx] * (arr.ndim - 1)))]
-            out[q] = LayerSeries(arr, first=depth - len(arr) + 1)
-        return FlowResult(depth, widths, out, known=self._declared_names())
+                          "tolerance for some expectations", RuntimeWarning, stacklevel=3)
+
+    def _run_layers(self, X, unique, params, stored, progress, speak, threads, parallel):
+        """Layer by layer: run_layers over whole tensors (every flow)."""
+        n = len(unique)
+        cb, cw, lb, lw, _ = params
+        gram = unique @ unique.T / X.shape[1]
+        init = self.module.initial_state(gram, cb[0], cw[0], lb[0], lw[0])
+        arrays = tuple(np.empty((stored,) + (n,) * rank) for _, rank in self.states)
+        flags = np.zeros(4, dtype=np.int64)
+        with runtime.first_use(self.module, speak, parallel), runtime.thread_count(threads):
+            hook = progress if callable(progress) else (runtime.Progress() if speak else None)
+            with np.errstate(all="ignore"):
+                code, layer = self.module.run_layers(init, params, arrays, flags, hook, parallel=parallel)
+            if isinstance(hook, runtime.Progress):
+                hook.done()
+        self._fail(int(code), int(layer), X, params, flags)
+        return arrays
+
+    def _run_tiles(self, X, unique, inverse, params, keep, progress, speak, threads, parallel, tile, directory):
+        """Diagonal pass, then layer-fused tiles (codegen.tiles): in memory or into .npy files."""
+        from . import tiles
+        side = tiles.DEFAULT_TILE if tile is None else int(tile)
+        keep_all = keep == "all"
+        with runtime.first_use(self.module, speak, parallel, tiled=True), runtime.thread_count(threads):
+            prep = tiles.prepare(self.module, unique, params)
+            if prep.status:
+                self._fail(prep.status, prep.layer, X, params, prep.flags)
+            hook = progress if callable(progress) else (runtime.Progress(unit="tiles") if speak else None)
+            if directory is None:
+                arrays, bad = tiles.run_in_memory(self.module, prep, keep_all, side, parallel, progress=hook)
+            else:
+                if isinstance(hook, runtime.Progress):
+                    hook.unit = "rows"
+                bad = tiles.write_npy(self.module, prep, directory, inverse, side, parallel, progress=hook)
+                arrays = tuple(np.lib.format.open_memmap(directory / f"{q}.npy", mode="r")[None]
+                               for q, _ in self.states)
+            if isinstance(hook, runtime.Progress):
+                hook.done()
+        code, layer = tiles.bad_layer(self.module, prep, bad)
+        self._fail(code, layer, X, params, prep.flags)
+        return arrays
+
+    def _save(self, directory, result: dict) -> dict:
+        """Layer L of every state into directory/<name>.npy (written atomically); the
+        series become read-only memory maps of the files."""
+        saved = {}
+        for q, series in result.items():
+            path = directory / f"{q}.npy"
+            part = directory / f".{q}.npy.part-{os.getpid()}"
+            try:
+                with open(part, "wb") as fh:
+                    np.save(fh, np.ascontiguousarray(series.array[-1]))
+                os.replace(part, path)
+            finally:
+                if part.exists():
+                    part.unlink()
+            saved[q] = LayerSeries(np.load(path, mmap_mode="r")[None], first=series.first + len(series) - 1)
+        return saved
 
     def _declared_names(self) -> tuple[str, ...]:
         from derive import observables

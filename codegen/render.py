@@ -32,11 +32,12 @@ from derive.symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b
 
 from .lower import Absent, Closed, KernelPlan, Mehler, Nested, Quadrature1D
 from .printer import NumbaPrinter, number_literal
+from .render_tiles import TILE_ROOTS, tile_functions
 
 __all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND", "NUMERICS"]
 
 #: Bumped whenever the emitted format changes (part of every cache key and manifest entry).
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 DEFAULT_COMMAND = "python -m codegen regenerate"
 NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text()
 _JIT = "@numba.njit(cache=True)"
@@ -137,6 +138,8 @@ def _metadata(plan: KernelPlan) -> list[str]:
         f"STATES = {tuple((s.name, s.rank) for s in plan.states)!r}",
         "#: run_layers status code -> the state that stopped being finite (2: a vanishing variance)",
         "STATUS = {" + ", ".join(f"{s.status}: {s.name!r}" for s in plan.states) + "}",
+        "#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)",
+        f"TILED = {triangular_layers(plan)}",
         "",
     ]
     return lines
@@ -878,7 +881,7 @@ def used_definitions(lines: list[str], roots) -> list[str]:
 
 #: Functions of a generated module that are plain Python (they sequence the compiled kernels
 #: or run once per call in numpy); every other function is ``numba.njit(cache=True)``.
-PLAIN_PYTHON = ("run_layers", "initial_state", "_orbit_representatives")
+PLAIN_PYTHON = ("run_layers", "initial_state", "_orbit_representatives") + TILE_ROOTS
 
 #: Suffix of the serial twin of a parallel kernel.
 SERIAL = "_serial"
@@ -925,7 +928,11 @@ def render_module(plan: KernelPlan, command: str = DEFAULT_COMMAND) -> str:
     body += _step_function(plan)
     body += _initial_function(plan)
     body += _run_function(plan)
-    body = used_definitions(serial_twins(body), {"run_layers", "initial_state"})
+    roots = {"run_layers", "initial_state"}
+    if triangular_layers(plan):
+        body += tile_functions(plan, _cse_block, _bad)
+        roots |= set(TILE_ROOTS)
+    body = used_definitions(serial_twins(body), roots)
     while body and not body[0].strip():
         body.pop(0)
     lines += [""] + body

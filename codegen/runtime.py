@@ -67,8 +67,9 @@ class Progress:
     has taken ``first_after`` seconds, then at most every ``every`` seconds; :meth:`done`
     adds the total if anything was printed."""
 
-    def __init__(self, first_after: float = 2.0, every: float = 5.0, clock=time.perf_counter):
+    def __init__(self, first_after: float = 2.0, every: float = 5.0, clock=time.perf_counter, unit: str = "layers"):
         self.clock = clock
+        self.unit = unit
         self.t0 = clock()
         self.first_after = first_after
         self.every = every
@@ -84,11 +85,12 @@ class Progress:
             return   # the last layer is announced by done()
         self.last = now
         left = elapsed / max(layer - 1, 1) * (depth - layer)
-        say(f"layer {layer}/{depth} ({elapsed:.0f} s, about {left:.0f} s left)")
+        what = "layer" if self.unit == "layers" else self.unit
+        say(f"{what} {layer}/{depth} ({elapsed:.0f} s, about {left:.0f} s left)")
 
     def done(self) -> None:
         if self.last is not None:
-            say(f"{self.depth} layers in {self.clock() - self.t0:.1f} s")
+            say(f"{self.depth} {self.unit} in {self.clock() - self.t0:.1f} s")
 
 
 class _CompileWatch:
@@ -131,7 +133,7 @@ class _CompileWatch:
         self.t0 = None
 
 
-#: (module name, parallel) of the kernels this process has compiled or loaded.
+#: (module name, parallel, tiled) of the kernels this process has compiled or loaded.
 _READY: set[tuple[str, bool]] = set()
 
 
@@ -143,20 +145,34 @@ def _tiny_arguments(module):
     return init, params, states, np.zeros(4, dtype=np.int64)
 
 
+def _tiny_tiled_run(module, parallel: bool) -> None:
+    """diagonal_pass and run_tiles on two inputs and two layers (every tiled kernel)."""
+    from . import tiles
+    params = (np.zeros(2), np.ones(2), np.zeros(2), np.ones(2), np.ones(2))
+    prep = tiles.prepare(module, np.eye(2), params)
+    outs = tuple(np.empty((1, 2, 2)) for _ in module.STATES)
+    module.run_tiles(prep.X, prep.XT, tiles.upper_blocks(0, 2, 2), prep.diag, prep.params, outs, (0, 0), False,
+                     prep.flags, parallel=parallel)
+
+
 @contextlib.contextmanager
-def first_use(module, enabled: bool, parallel: bool = True):
-    """Context for a call of ``module.run_layers`` (its ``parallel`` or serial kernels): on
-    their first use in this process, every kernel is compiled (or loaded from numba's cache)
-    first by a tiny run, with a message on stderr if numba really compiles (``enabled``); a
-    compile during the real call (a kernel the tiny run did not reach) is reported too."""
-    key = (module.__name__, bool(parallel))
+def first_use(module, enabled: bool, parallel: bool = True, tiled: bool = False):
+    """Context for a call of ``module.run_layers`` (its ``parallel`` or serial kernels), or
+    of its tiled kernels (``tiled``): on their first use in this process, every kernel is
+    compiled (or loaded from numba's cache) first by a tiny run, with a message on stderr
+    if numba really compiles (``enabled``); a compile during the real call (a kernel the
+    tiny run did not reach) is reported too."""
+    key = (module.__name__, bool(parallel), bool(tiled))
     if key in _READY:
         yield
         return
     watch = _CompileWatch(module, enabled)
     with watch.watching():
         with thread_count(1), np.errstate(all="ignore"):
-            module.run_layers(*_tiny_arguments(module), parallel=parallel)
+            if tiled:
+                _tiny_tiled_run(module, parallel)
+            else:
+                module.run_layers(*_tiny_arguments(module), parallel=parallel)
         watch.finish()
         yield
         watch.finish()

@@ -2,7 +2,7 @@
 # spec: flow('erf', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = erf(z)
 # flow-signature: c830042e58c1326002dd3d40fc0704c28df9fc6f81e7b33991f8271c3ce35e03
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of erf for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'c830042e58c1326002dd3d40fc0704c28df9fc6f81e7b33991f8271c3ce35e03'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'erf'
 SIGMA = 'erf(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 @numba.njit(cache=True)

@@ -2,7 +2,7 @@
 # spec: flow('erf', observables=('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q'))
 # activation: sigma(z) = erf(z)
 # flow-signature: b97f02fc5330ce7203d89dbd5bcb162b8c578baee37d437219f800d5c1b6320f
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of erf for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'b97f02fc5330ce7203d89dbd5bcb162b8c578baee37d437219f800d5c1b6320f'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'erf'
 SIGMA = 'erf(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'A',
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2), ('A', 4), ('B', 4), ('D', 4), ('F', 4), ('H1', 2), ('P', 4), ('Q', 4))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1', 6: 'A', 7: 'B', 8: 'D', 9: 'F', 10: 'H1', 11: 'P', 12: 'Q'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 @numba.njit(cache=True)

@@ -2,7 +2,7 @@
 # spec: flow('gelu', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z*(erf(sqrt(2)*z/2)/2 + 1/2)
 # flow-signature: a83dc5f7c2e3675590820934cdb6c95767b0f5fab1416a52cd51f0a5311330ff
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of gelu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'a83dc5f7c2e3675590820934cdb6c95767b0f5fab1416a52cd51f0a5311330ff'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'gelu'
 SIGMA = 'z*(erf(sqrt(2)*z/2)/2 + 1/2)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 @numba.njit(cache=True)

@@ -2,7 +2,7 @@
 # spec: flow('gelu', observables=('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q'))
 # activation: sigma(z) = z*(erf(sqrt(2)*z/2)/2 + 1/2)
 # flow-signature: c091d87985ab3e00209b00eee8a8acf2397efb36f7d1dce89974b788ac2db946
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of gelu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'c091d87985ab3e00209b00eee8a8acf2397efb36f7d1dce89974b788ac2db946'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'gelu'
 SIGMA = 'z*(erf(sqrt(2)*z/2)/2 + 1/2)'
 OBSERVABLES = ('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'A',
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2), ('A', 4), ('B', 4), ('D', 4), ('F', 4), ('H1', 2), ('P', 4), ('Q', 4))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1', 6: 'A', 7: 'B', 8: 'D', 9: 'F', 10: 'H1', 11: 'P', 12: 'Q'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 _HZ = np.array([0.380546, 0.380546, 0.380546, 0.32, 0.32, 0.269087, 0.32, 0.452548, 0.64, 0.32, 0.64, 0.32, 0.64, 0.380546, 0.538174, 0.32, 0.538174, 0.64, 0.380546, 0.452548, 0.452548, 0.64], dtype=np.float64)

@@ -2,7 +2,7 @@
 # spec: flow('linear', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z
 # flow-signature: ffd56800ffa9615db4a4cff08701e1aced8a9b508a9851f6f55098de0dec89c4
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of linear for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'ffd56800ffa9615db4a4cff08701e1aced8a9b508a9851f6f55098de0dec89c4'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'linear'
 SIGMA = 'z'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 #: The 24 permutations of four positions (to fill symmetric four-index arrays).

@@ -2,7 +2,7 @@
 # spec: flow('relu', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z*Heaviside(z)
 # flow-signature: 98e1e33b6408a5bb7024a2e6f582de382e0a481d8466cbef28cf4db5d8928410
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of relu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '98e1e33b6408a5bb7024a2e6f582de382e0a481d8466cbef28cf4db5d8928410'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'relu'
 SIGMA = 'z*Heaviside(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 @numba.njit(cache=True)

@@ -2,7 +2,7 @@
 # spec: flow('swish', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z/(1 + exp(-z))
 # flow-signature: d31616ca18cbb70d8a07974411b4e26f5a6a94367f0a6fc1c53528d4ee8a4840
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of swish for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'd31616ca18cbb70d8a07974411b4e26f5a6a94367f0a6fc1c53528d4ee8a4840'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'swish'
 SIGMA = 'z/(1 + exp(-z))'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 _HZ = np.array([0.452548, 0.452548, 0.761093, 0.452548, 0.538174, 0.380546, 0.452548, 0.452548, 0.380546, 0.761093, 0.761093, 0.761093], dtype=np.float64)

@@ -2,7 +2,7 @@
 # spec: flow('tanh', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = tanh(z)
 # flow-signature: 32f4f452af21aecf039a1916c97e1306f4f30751ef6fb8b9add044617af68589
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of tanh for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '32f4f452af21aecf039a1916c97e1306f4f30751ef6fb8b9add044617af68589'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'tanh'
 SIGMA = 'tanh(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'E[d
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 _HZ = np.array([0.226274, 0.226274, 0.380546, 0.226274, 0.269087, 0.190273, 0.226274, 0.226274, 0.190273, 0.32, 0.269087, 0.269087], dtype=np.float64)

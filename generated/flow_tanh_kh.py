@@ -2,7 +2,7 @@
 # spec: flow('tanh', observables=('K', 'H'))
 # activation: sigma(z) = tanh(z)
 # flow-signature: b5189bf6adb453c0b50d95666200e425260455310d8f789f9484052fd823595f
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of tanh for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'b5189bf6adb453c0b50d95666200e425260455310d8f789f9484052fd823595f'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'tanh'
 SIGMA = 'tanh(z)'
 OBSERVABLES = ('K', 'H')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'K', 'H', 'E[dsds]', 'E[ss]', 
 STATES = (('K', 2), ('H', 2))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = True
 
 
 _HZ = np.array([0.226274, 0.269087, 0.32, 0.380546], dtype=np.float64)
@@ -665,6 +667,252 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
         mirror_kernel(K[s])
         mirror_kernel(H[s])
     return 0, 0
+
+@numba.njit(cache=True)
+def _initial_entry(g, C_b, C_W, lambda_b, lambda_W):
+    """Layer-1 value of every state (STATES order) for the Gram entry g = x_a.x_b/n_0."""
+    return (C_W*g + C_b, g*lambda_W + lambda_b,)
+
+
+@numba.njit(cache=True)
+def _initial_diagonal(gd, C_b, C_W, lambda_b, lambda_W):
+    """_initial_entry for every Gram diagonal entry: array (states, N_D)."""
+    out = np.empty((2, gd.shape[0]))
+    for a in range(gd.shape[0]):
+        v = _initial_entry(gd[a], C_b, C_W, lambda_b, lambda_W)
+        for s in range(2):
+            out[s, a] = v[s]
+    return out
+
+
+@numba.njit(cache=True)
+def _pieces(kd, pr, pc):
+    """Per-sample pieces of the closed pair forms (rows of pr, pc) for the variances kd."""
+    for a in range(kd.shape[0]):
+        pass
+
+
+@numba.njit(cache=True)
+def _diagonal_step(sd, da, l, flags, C_b_all, C_W_all, lambda_b_all, lambda_W_all, r_all):
+    """Diagonal atoms of layer l (index l is layer l + 1) into da[l], and the diagonal of
+    every state at layer l + 2 into sd[:, l + 1] from its rule at a1 = a2.  Returns the
+    number of bad new entries per state (as _step counts them)."""
+    n = sd.shape[2]
+    C_b = C_b_all[l + 1]
+    C_W = C_W_all[l + 1]
+    lambda_b = lambda_b_all[l + 1]
+    lambda_W = lambda_W_all[l + 1]
+    r = r_all[l + 1]
+    bad_K = 0
+    bad_H = 0
+    for a in range(n):
+        kd = sd[0, l, a]
+        d_dsds = _expect_1d(np.int64(0), kd, flags)
+        da[l, 0, a] = d_dsds
+        d_ss = _expect_1d(np.int64(2), kd, flags)
+        da[l, 1, a] = d_ss
+        d_K = sd[0, l, a]
+        d_H = sd[1, l, a]
+        v_K = C_W*d_ss + C_b
+        sd[0, l + 1, a] = v_K
+        bad_K += not abs(v_K) <= 1e300   # also true for nan
+        v_H = C_W*d_H*d_dsds + d_ss*lambda_W + lambda_b
+        sd[1, l + 1, a] = v_H
+        bad_H += not math.isfinite(v_H)
+    return (bad_K, bad_H,)
+
+
+@numba.njit(cache=True)
+def _tile(X, XT, i0, i1, j0, j1, sd, da, pr, pc, coef, tail, energy, ok,
+          C_b_all, C_W_all, lambda_b_all, lambda_W_all, r_all, out_K, out_H, oi, oj, keep_all, bad, flags):
+    """Pairs a < b with i0 <= a < i1, j0 <= b < j1, through all layers: the Gram entry
+    (summed over features in order, so its bits do not depend on the tile), the initial
+    states, then per layer the pair atoms and the update rules on the row segment
+    w = s[q, lo - j0:] held in cache.  Layer l + 1 (all layers, keep_all) or the last
+    layer is stored at out[k, a - oi, b - oj] and out[k, b - oi, a - oj] where those fall
+    inside the output block (the last layer's transposed entries GROUP rows at a time).
+    bad[s] becomes the first layer (1-based) where state s had a bad entry, if earlier."""
+    n0 = X.shape[1]
+    depth = C_b_all.shape[0]
+    ni = out_K.shape[1]
+    nj = out_K.shape[2]
+    width = max(j1 - j0, 1)
+    g = np.empty(width)
+    s_K = np.empty((8, width))
+    s_H = np.empty((8, width))
+    inv_n0 = 1.0 / n0
+    for a0 in range(i0, i1, 8):
+        nr = min(8, i1 - a0)
+        for q in range(nr):
+            a = a0 + q
+            lo = max(j0, a + 1)
+            m = j1 - lo
+            if m <= 0:
+                continue
+            w_K = s_K[q, lo - j0:]
+            w_H = s_H[q, lo - j0:]
+            for t in range(m):
+                g[t] = 0.0
+            for k in range(n0):
+                xa = X[a, k]
+                xb = XT[k, lo:j1]
+                for t in range(m):
+                    g[t] += xa * xb[t]
+            for t in range(m):
+                v0 = _initial_entry(g[t] * inv_n0, C_b_all[0], C_W_all[0], lambda_b_all[0], lambda_W_all[0])
+                w_K[t] = v0[0]
+                w_H[t] = v0[1]
+            for l in range(depth):
+                if l > 0:
+                    C_b = C_b_all[l]
+                    C_W = C_W_all[l]
+                    lambda_b = lambda_b_all[l]
+                    lambda_W = lambda_W_all[l]
+                    r = r_all[l]
+                    p = l - 1
+                    kda = sd[0, p, a]
+                    kdb = sd[0, p, lo:j1]
+                    bad_K = 0
+                    bad_H = 0
+                    for t in range(m):
+                        p_K = w_K[t]
+                        p_H = w_H[t]
+                        rho = _correlation(kda, p_K, kdb[t])
+                        p_dsds = _mehler_value(coef[p], tail[p], energy[p], ok[p], np.int64(0), a, np.int64(0), lo + t, rho)
+                        if p_dsds != p_dsds:
+                            p_dsds = _expect_pair_nested(np.int64(1), np.int64(1), kda, p_K, kdb[t], flags)
+                        p_ss = _mehler_value(coef[p], tail[p], energy[p], ok[p], np.int64(1), a, np.int64(1), lo + t, rho)
+                        if p_ss != p_ss:
+                            p_ss = _expect_pair_nested(np.int64(3), np.int64(3), kda, p_K, kdb[t], flags)
+                        v_K = C_W*p_ss + C_b
+                        w_K[t] = v_K
+                        bad_K += not abs(v_K) <= 1e300   # also true for nan
+                        v_H = C_W*p_H*p_dsds + lambda_W*p_ss + lambda_b
+                        w_H[t] = v_H
+                        bad_H += not math.isfinite(v_H)
+                    if bad_K and (bad[0] == 0 or bad[0] > l + 1):
+                        bad[0] = l + 1
+                    if bad_H and (bad[1] == 0 or bad[1] > l + 1):
+                        bad[1] = l + 1
+                if keep_all or l == depth - 1:
+                    k = l if keep_all else 0
+                    ra = a - oi
+                    if 0 <= ra < ni:
+                        c0 = lo - oj
+                        for t in range(max(0, -c0), min(m, nj - c0)):
+                            out_K[k, ra, c0 + t] = w_K[t]
+                            out_H[k, ra, c0 + t] = w_H[t]
+                if keep_all:
+                    ca = a - oj
+                    if 0 <= ca < nj:
+                        r0 = lo - oi
+                        for t in range(max(0, -r0), min(m, ni - r0)):
+                            out_K[l, r0 + t, ca] = w_K[t]
+                            out_H[l, r0 + t, ca] = w_H[t]
+        if not keep_all:
+            for c in range(j1 - j0):
+                b = j0 + c
+                rb = b - oi
+                if rb < 0 or rb >= ni:
+                    continue
+                for q in range(nr):
+                    a = a0 + q
+                    ca = a - oj
+                    if b > a and 0 <= ca < nj:
+                        out_K[0, rb, ca] = s_K[q, c]
+                        out_H[0, rb, ca] = s_H[q, c]
+
+
+@numba.njit(cache=True, parallel=True)
+def _tiles(X, XT, blocks, sd, da, pr, pc, coef, tail, energy, ok,
+           C_b_all, C_W_all, lambda_b_all, lambda_W_all, r_all, out_K, out_H, oi, oj, keep_all, bad, flags):
+    """_tile for every row (i0, i1, j0, j1) of blocks, on threads (bad: one row per block)."""
+    for q in numba.prange(blocks.shape[0]):
+        _tile(X, XT, blocks[q, 0], blocks[q, 1], blocks[q, 2], blocks[q, 3], sd, da, pr, pc, coef, tail,
+              energy, ok, C_b_all, C_W_all, lambda_b_all, lambda_W_all, r_all, out_K, out_H, oi, oj, keep_all, bad[q], flags)
+
+
+
+@numba.njit(cache=True)
+def _tiles_serial(X, XT, blocks, sd, da, pr, pc, coef, tail, energy, ok,
+           C_b_all, C_W_all, lambda_b_all, lambda_W_all, r_all, out_K, out_H, oi, oj, keep_all, bad, flags):
+    """_tile for every row (i0, i1, j0, j1) of blocks, on threads (bad: one row per block)."""
+    for q in numba.prange(blocks.shape[0]):
+        _tile(X, XT, blocks[q, 0], blocks[q, 1], blocks[q, 2], blocks[q, 3], sd, da, pr, pc, coef, tail,
+              energy, ok, C_b_all, C_W_all, lambda_b_all, lambda_W_all, r_all, out_K, out_H, oi, oj, keep_all, bad[q], flags)
+
+
+def diagonal_pass(gd, params, flags):
+    """The diagonal of every state for all layers, and what the tiles read per sample.
+
+    gd: the Gram diagonal |x_a|^2/n_0; params as for run_layers.  Returns (status, layer,
+    diag) with status and layer as run_layers reports them and diag = (sd, da, pr, pc,
+    coef, tail, energy, ok): sd[s, l, a] state s (STATES order) at layer l + 1, da the
+    per-sample atoms, pr/pc the pieces of the closed pair forms, and the Mehler tables
+    per layer (padded with zero coefficients and infinite tails, which the series never
+    accepts).  Plain Python: it sequences O(N_D) kernels once per layer."""
+    C_b, C_W, lambda_b, lambda_W, r = params
+    depth = C_b.shape[0]
+    n = gd.shape[0]
+    sd = np.empty((2, depth, n))
+    da = np.full((depth, 2, n), np.nan)
+    pr = np.empty((depth, 0, n))
+    pc = np.empty((depth, 0, n))
+    init = _initial_diagonal(gd, C_b[0], C_W[0], lambda_b[0], lambda_W[0])
+    for s in range(2):
+        sd[s, 0] = init[s]
+    tables = []
+    status, where = 0, 0
+    for l in range(depth):
+        kd = sd[0, l]
+        if not np.all(np.abs(kd) <= 1e300):   # also false for nan
+            status, where = 1, l + 1
+            break
+        if not np.all(kd > 0.0):
+            status, where = 2, l + 1
+            break
+        if l == depth - 1:
+            break
+        _pieces(kd, pr[l], pc[l])
+        tables.append(_mehler_tables(_MEHLER_FIDS, kd, flags))
+        bad = _diagonal_step(sd, da, np.int64(l), flags, C_b, C_W, lambda_b, lambda_W, r)
+        if bad[0]:
+            status, where = 1, l + 2
+            break
+        if bad[1]:
+            status, where = 3, l + 2
+            break
+        if status:
+            break
+    M = max([t[0].shape[2] for t in tables] + [1])
+    coef = np.zeros((max(len(tables), 1), 2, n, M))
+    tail = np.full(coef.shape, np.inf)
+    energy = np.zeros((coef.shape[0], 2, n))
+    ok = np.zeros(energy.shape, dtype=np.bool_)
+    for l, (c, t, e, o) in enumerate(tables):
+        coef[l, :, :, :c.shape[2]] = c
+        tail[l, :, :, :c.shape[2]] = t
+        energy[l] = e
+        ok[l] = o
+    return status, where, (sd, da, pr, pc, coef, tail, energy, ok)
+
+
+def run_tiles(X, XT, blocks, diag, params, outs, origin, keep_all, flags, parallel=True):
+    """_tile for every row (i0, i1, j0, j1) of blocks (int64), into the output block outs
+    (one array (layers, rows, columns) per state, STATES order) whose entry [k, 0, 0] is
+    pair origin = (oi, oj).  X (N_D, n_0) and XT = X.T, both C-contiguous; diag and params
+    from diagonal_pass and run_layers.  Returns bad (blocks, states): per block the first
+    layer where a state had a bad entry (0: none).  Diagonal entries are diagonal_pass's
+    (the caller copies them).  Plain Python: it picks the parallel or the serial kernel."""
+    out_K, out_H = outs
+    sd, da, pr, pc, coef, tail, energy, ok = diag
+    C_b, C_W, lambda_b, lambda_W, r = params
+    bad = np.zeros((blocks.shape[0], 2), dtype=np.int64)
+    kernel = _tiles if parallel else _tiles_serial
+    kernel(X, XT, blocks, sd, da, pr, pc, coef, tail, energy, ok, C_b, C_W, lambda_b, lambda_W, r,
+           out_K, out_H, np.int64(origin[0]), np.int64(origin[1]), bool(keep_all), bad, flags)
+    return bad
+
 
 
 __all__ = ["run_layers", "initial_state", "SIGNATURE", "STATES", "STATUS", "QUANTITIES", "OBSERVABLES", "ATOM_METHODS"]

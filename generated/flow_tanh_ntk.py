@@ -2,7 +2,7 @@
 # spec: flow('tanh', observables=('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q'))
 # activation: sigma(z) = tanh(z)
 # flow-signature: bb176ab86fe7b3e540b433e822af17d07a2bdf1d2d89e61ac96c6a2fe6989005
-# generator-format: 4
+# generator-format: 5
 """rgflow evaluator of the finite-width recursions of tanh for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'bb176ab86fe7b3e540b433e822af17d07a2bdf1d2d89e61ac96c6a2fe6989005'
-GENERATOR_FORMAT = 4
+GENERATOR_FORMAT = 5
 ACTIVATION = 'tanh'
 SIGMA = 'tanh(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q')
@@ -26,6 +26,8 @@ SCHEDULE = ('C_W', 'C_b', 'lambda_W', 'lambda_b', 'r', 'K', 'H', 'V', 'G1', 'A',
 STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2), ('A', 4), ('B', 4), ('D', 4), ('F', 4), ('H1', 2), ('P', 4), ('Q', 4))
 #: run_layers status code -> the state that stopped being finite (2: a vanishing variance)
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1', 6: 'A', 7: 'B', 8: 'D', 9: 'F', 10: 'H1', 11: 'P', 12: 'Q'}
+#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
+TILED = False
 
 
 _HZ = np.array([0.226274, 0.226274, 0.380546, 0.226274, 0.269087, 0.190273, 0.226274, 0.190273, 0.226274, 0.16, 0.190273, 0.190273, 0.226274, 0.190273, 0.32, 0.16, 0.190273, 0.190273, 0.269087, 0.190273, 0.190273, 0.190273, 0.190273, 0.226274, 0.269087, 0.190273, 0.226274], dtype=np.float64)

@@ -96,9 +96,20 @@ def test_progress_lines_are_rate_limited(capsys):
 
 def test_progress_callable_sees_every_layer(capsys):
     seen = []
-    codegen.compile(flow("relu", ("K", "H"))).run(np.eye(2), depth=5, C_W=2.0,
+    codegen.compile(flow("relu", ("K", "H"))).run(np.eye(2), depth=5, C_W=2.0, tile=False,
                                                   progress=lambda layer, depth: seen.append((layer, depth)))
     assert seen == [(2, 5), (3, 5), (4, 5), (5, 5)]
+
+
+def test_progress_callable_sees_the_tiles_of_a_tiled_run():
+    """A tiled run reports tiles done (up to 20 launches), ending at the total."""
+    seen = []
+    X = np.random.default_rng(0).standard_normal((300, 3))
+    codegen.compile(flow("relu", ("K", "H"))).run(X, depth=3, C_W=2.0, tile=16,
+                                                  progress=lambda done, total: seen.append((done, total)))
+    total = 19 * 20 // 2   # 19 tiles of 16 per side, upper triangle with the diagonal
+    assert len(seen) == 20 and seen[-1] == (total, total)
+    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:]))
 
 
 def test_messages_enabled(monkeypatch):
@@ -128,8 +139,11 @@ def test_small_problems_run_on_one_thread(monkeypatch):
     import numba
     ev = codegen.compile(flow("relu", ("K", "H")))
     seen = []
-    ev.run(np.eye(2), depth=3, C_W=2.0, progress=lambda layer, depth: seen.append(numba.get_num_threads()))
+    ev.run(np.eye(2), depth=3, C_W=2.0, tile=False,
+           progress=lambda layer, depth: seen.append(numba.get_num_threads()))
     assert seen == [1, 1]
+    ev.run(np.eye(2), depth=3, C_W=2.0, progress=lambda done, total: seen.append(numba.get_num_threads()))
+    assert seen == [1, 1, 1]
     assert runtime.threads_for(ev.module, 10**6) is None
 
 
@@ -144,7 +158,8 @@ def test_thread_count_restores_the_setting():
 @pytest.mark.parametrize("entry", CATALOGUE, ids=[e.stem for e in CATALOGUE])
 def test_modules_define_only_what_run_layers_uses(entry):
     """No dead definitions: everything at module level after the metadata is reachable
-    from run_layers, so closed-form modules carry no quadrature helpers."""
+    from run_layers (or the tiled entry points), so closed-form modules carry no
+    quadrature helpers."""
     tree, functions = _functions(entry.stem)
     defs = {}
     for node in tree.body:
@@ -156,8 +171,8 @@ def test_modules_define_only_what_run_layers_uses(entry):
                     if isinstance(n, ast.Name):
                         defs[n.id] = node
     metadata = {"SIGNATURE", "GENERATOR_FORMAT", "ACTIVATION", "SIGMA", "OBSERVABLES", "QUANTITIES",
-                "ATOM_METHODS", "SCHEDULE", "STATES", "STATUS", "__all__"}
-    reached, todo = set(), ["run_layers", "initial_state"]
+                "ATOM_METHODS", "SCHEDULE", "STATES", "STATUS", "TILED", "__all__"}
+    reached, todo = set(), ["run_layers", "initial_state", "diagonal_pass", "run_tiles"]
     while todo:
         name = todo.pop()
         if name in reached or name not in defs:
