@@ -7,9 +7,8 @@ rectangles and drives them for the three consumers:
 
 * :func:`run_in_memory` — ``Evaluator.run``: upper-triangle tiles on threads, each
   written at (a, b) and (b, a), the diagonal from the diagonal pass;
-* :func:`write_npy` — ``Evaluator.run(..., out=PATH)``: row strips of tiles into ``.npy``
-  memory maps, each strip mapped, written and unmapped in turn, so resident memory is
-  bounded by the strip, not by N_D²;
+* :func:`write_npy` — ``Evaluator.run(..., out=PATH)``: whole row strips of tiles written
+  sequentially into ``.npy`` files, so resident memory is bounded by the strip, not by N_D²;
 * :func:`block` — one chunk (rows × columns, any position), what a Dask task computes
   (``codegen.distributed``).
 
@@ -236,22 +235,43 @@ def _strip_rows(n: int, n_states: int, tile: int) -> int:
     return max(tile, (rows // tile) * tile)
 
 
-def _write_strips(module, prep: Prepared, paths: dict, tile: int, parallel: bool, progress) -> list:
-    """Layer L of every state on all unique pairs into the (existing) ``.npy`` files ``paths``."""
+def _create_npy(path: pathlib.Path, n: int) -> int:
+    """A (sparse) float64 ``.npy`` file of shape (n, n) at ``path``; returns the byte offset
+    of its data."""
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n, n))
+    offset = mm.offset
+    del mm
+    return offset
+
+
+def _write_rows(path: pathlib.Path, offset: int, n_cols: int, first_row: int, rows: np.ndarray) -> None:
+    """Write the C-contiguous float64 rows at row ``first_row`` of the (·, n_cols) ``.npy`` data
+    (one sequential write: no mapping, so nothing of the file counts as resident memory)."""
+    data = np.ascontiguousarray(rows, dtype=np.float64)
+    view = memoryview(data).cast("B")
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        pos, start = 0, offset + 8 * n_cols * first_row
+        while pos < len(view):
+            pos += os.pwrite(fd, view[pos:], start + pos)
+    finally:
+        os.close(fd)
+
+
+def _write_strips(module, prep: Prepared, paths: dict, offsets: dict, tile: int, parallel: bool, progress) -> list:
+    """Layer L of every state on all unique pairs into the ``.npy`` files ``paths``: whole
+    rows [i0, i1) per strip (the entries left of the diagonal are the mirror tiles' pairs,
+    computed again rather than read back), each strip one sequential write per file."""
     names = [name for name, _ in module.STATES]
     n = prep.n
     rows_per = _strip_rows(n, len(names), tile)
     bads = []
     for i0 in range(0, n, rows_per):
         i1 = min(i0 + rows_per, n)
-        outs, bad = block(module, prep, (i0, i1), (i0, n), tile=tile, parallel=parallel)
+        outs, bad = block(module, prep, (i0, i1), (0, n), tile=tile, parallel=parallel)
         bads.append(bad)
         for name, out in zip(names, outs):
-            mm = np.lib.format.open_memmap(paths[name], mode="r+")
-            mm[i0:i1, i0:] = out[0]
-            mm[i1:, i0:i1] = out[0][:, i1 - i0:].T
-            mm.flush()
-            del mm
+            _write_rows(paths[name], offsets[name], n, i0, out[0])
         if progress is not None:
             progress(i1, n)
     return bads
@@ -261,12 +281,12 @@ def write_npy(module, prep: Prepared, directory: pathlib.Path, inverse=None, til
               parallel: bool = True, progress=None) -> np.ndarray:
     """Layer L of every state into ``directory/<name>.npy`` (N_D, N_D), row strip by row strip.
 
-    Strip [i0, i1) computes rows i0..i1 from column i0 on (its upper part) into a buffer,
-    writes it and its transpose (columns i0..i1 from row i0 on) into the memory-mapped
-    file, flushes and unmaps: resident memory is the buffer plus the pages one strip
-    touches, whatever N_D.  With duplicate inputs (``inverse`` from ``np.unique``) the
-    unique matrix is written first and then expanded strip by strip.  Files are written
-    under temporary names and renamed when complete.  Returns the tiles' bad-layer table.
+    Each strip of rows is computed whole into a buffer of :data:`STRIP_BYTES` and written
+    with one sequential write per file: resident memory is the buffer, whatever N_D, and
+    the disk sees sequential writes only.  With duplicate inputs (``inverse`` from
+    ``np.unique``) the unique matrix is written first and then expanded strip by strip.
+    Files are written under temporary names and renamed when complete.  Returns the tiles'
+    bad-layer table.
     """
     names = [name for name, _ in module.STATES]
     n_out = prep.n if inverse is None else len(inverse)
@@ -275,21 +295,17 @@ def write_npy(module, prep: Prepared, directory: pathlib.Path, inverse=None, til
     uniq = {name: directory / f".{name}.unique.npy.part-{os.getpid()}" for name in names}
     try:
         first = part if inverse is None else uniq
-        for name in names:
-            np.lib.format.open_memmap(first[name], mode="w+", dtype=np.float64, shape=(prep.n, prep.n)).flush()
-        bads = _write_strips(module, prep, first, tile, parallel, progress)
+        offsets = {name: _create_npy(first[name], prep.n) for name in names}
+        bads = _write_strips(module, prep, first, offsets, tile, parallel, progress)
         if inverse is not None:
             inverse = np.asarray(inverse).ravel()
             rows_per = _strip_rows(n_out, len(names), tile)
             for name in names:
-                src = np.lib.format.open_memmap(uniq[name], mode="r")
-                np.lib.format.open_memmap(part[name], mode="w+", dtype=np.float64, shape=(n_out, n_out)).flush()
+                src = np.load(uniq[name], mmap_mode="r")
+                offset = _create_npy(part[name], n_out)
                 for i0 in range(0, n_out, rows_per):
                     i1 = min(i0 + rows_per, n_out)
-                    mm = np.lib.format.open_memmap(part[name], mode="r+")
-                    mm[i0:i1] = np.asarray(src[inverse[i0:i1]])[:, inverse]
-                    mm.flush()
-                    del mm
+                    _write_rows(part[name], offset, n_out, i0, np.asarray(src[inverse[i0:i1]])[:, inverse])
                 del src
         for name in names:
             os.replace(part[name], final[name])
