@@ -407,7 +407,7 @@ class Evaluator:
         elif not use_tiles:
             self._check_memory(n_inputs, n, stored, depth)
         speak = runtime.messages_enabled(progress)
-        threads = runtime.threads_for(self.module, n)
+        threads = runtime.threads_for(self.module, n, tiled=use_tiles)
         parallel = threads is None and runtime.available_threads() > 1
         if use_tiles:
             arrays = self._run_tiles(X, unique, inverse, params, keep, progress, speak, threads, parallel,

@@ -46,7 +46,11 @@ QUIET_ENV = "RGFLOW_QUIET"
 #: and runs faster on two threads from N_D = 3, but below N_D = 6 a serial layer takes
 #: under 40 ms while the parallel kernels cost about 5 s more to compile on first use
 #: (benchmarks/RESULTS.md, "First use"), so they start at 6.
-PARALLEL_FROM = {"closed": 256, "numeric": 1024, "vertex-numeric": 6, "vertex-closed": 64}
+#: The tiled kernels (``codegen/tiles.py``) have their own entries: a tile does all layers of
+#: its pairs in one launch, so two threads pay later for closed forms
+#: (``benchmarks/bench_scale.py --only crossover``, RESULTS.md "Data-set scale").
+PARALLEL_FROM = {"closed": 256, "numeric": 1024, "vertex-numeric": 6, "vertex-closed": 64,
+                 "tiled-closed": 512, "tiled-numeric": 1024}
 
 
 def messages_enabled(progress=None) -> bool:
@@ -179,23 +183,25 @@ def first_use(module, enabled: bool, parallel: bool = True, tiled: bool = False)
     _READY.add(key)
 
 
-def _kind(module) -> str:
+def _kind(module, tiled: bool = False) -> str:
     methods = dict(getattr(module, "ATOM_METHODS", {}))
+    if tiled:
+        return "tiled-closed" if all(m in ("closed", "") for m in methods.values()) else "tiled-numeric"
     quads = [methods.pop(k) for k in sorted(methods) if k == "ssss" or k.startswith("q_")]
     if quads:
         return "vertex-closed" if all(q == "closed" for q in quads) else "vertex-numeric"
     return "closed" if all(m in ("closed", "") for m in methods.values()) else "numeric"
 
 
-def kind(module) -> str:
-    """The module's key in :data:`PARALLEL_FROM`."""
-    return _kind(module)
+def kind(module, tiled: bool = False) -> str:
+    """The module's key in :data:`PARALLEL_FROM` (for its tiled kernels with ``tiled``)."""
+    return _kind(module, tiled)
 
 
-def threads_for(module, n: int) -> int | None:
+def threads_for(module, n: int, tiled: bool = False) -> int | None:
     """1 for a problem with ``n`` distinct inputs below :data:`PARALLEL_FROM` of the
     module's kind, else None (numba's setting stands)."""
-    return 1 if n < PARALLEL_FROM[_kind(module)] else None
+    return 1 if n < PARALLEL_FROM[_kind(module, tiled)] else None
 
 
 def available_threads() -> int:
