@@ -325,10 +325,12 @@ class Evaluator:
         return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "
                 f"origin={self.origin!r})")
 
-    def _check_memory(self, n_inputs: int, n_unique: int, stored: int, depth: int, tiled: bool = False) -> None:
-        """FlowMemoryError before anything large is allocated (the estimate comes first)."""
-        need = memory_estimate(n_inputs, n_unique, stored, [rank for _, rank in self.states], layers=depth,
-                               tiled=tiled)
+    def _check_memory(self, n_inputs: int, n_unique: int, stored: int, depth: int, tiled: bool = False,
+                      pairs: bool = False) -> None:
+        """FlowMemoryError before anything large is allocated (the estimate comes first);
+        ``pairs``: only the pair states are stored (per-pair sub-problems)."""
+        ranks = [2] * len(getattr(self.module, "PAIR_STATES", ())) if pairs else [rank for _, rank in self.states]
+        need = memory_estimate(n_inputs, n_unique, stored, ranks, layers=depth, tiled=tiled or pairs)
         have = available_memory()
         if need > 0.8 * have:
             detail = (f" (V alone: {stored} layers x N_D^4 x 8 bytes = {_gib(stored * 8 * n_inputs**4)})"
@@ -385,9 +387,14 @@ class Evaluator:
         if out is not None and keep != "last":
             raise InputError("out= writes layer L only; pass keep='last' with it")
         use_tiles = tile is not False and self.tiled
-        stored = depth if keep == "all" else (1 if use_tiles else min(2, depth))
+        use_pairs = (not self.tiled and tile is not None and tile is not False
+                     and bool(getattr(self.module, "PAIR_STATES", ())))
+        if use_pairs and out is not None:
+            raise InputError("out= with a flow of four-point states writes them too; run it without tile=, or "
+                             "request the pair states' flow")
+        stored = depth if keep == "all" else (1 if use_tiles or use_pairs else min(2, depth))
         if out is None:
-            self._check_memory(X.shape[0], X.shape[0], stored, depth, tiled=use_tiles)
+            self._check_memory(X.shape[0], X.shape[0], stored, depth, tiled=use_tiles, pairs=use_pairs)
         widths = _as_widths(width, depth)
         params = self._parameters(depth, widths, C_b, C_W, lambda_b, lambda_W)
         n_inputs = X.shape[0]
@@ -405,10 +412,13 @@ class Evaluator:
             if not use_tiles:
                 self._check_memory(n_inputs, n, stored, depth)
         elif not use_tiles:
-            self._check_memory(n_inputs, n, stored, depth)
+            self._check_memory(n_inputs, n, stored, depth, pairs=use_pairs)
         speak = runtime.messages_enabled(progress)
         threads = runtime.threads_for(self.module, n, tiled=use_tiles)
         parallel = threads is None and runtime.available_threads() > 1
+        if use_pairs:
+            return self._run_pairs(X, unique, inverse, depth, widths, params, keep, progress, speak, threads,
+                                   parallel, tile)
         if use_tiles:
             arrays = self._run_tiles(X, unique, inverse, params, keep, progress, speak, threads, parallel,
                                      tile, directory)
@@ -537,6 +547,26 @@ class Evaluator:
         code, layer = tiles.bad_layer(self.module, prep, bad)
         self._fail(code, layer, X, params, prep.flags)
         return arrays
+
+    def _run_pairs(self, X, unique, inverse, depth, widths, params, keep, progress, speak, threads, parallel, tile):
+        """The pair states of a flow with four-point states, tile by tile from per-pair
+        problems (codegen.tiles.run_pairs); the four-point states are not returned."""
+        from . import tiles
+        names = tiles.pair_states(self.module)
+        with runtime.first_use(self.module, speak, parallel, tiled="pairs"), runtime.thread_count(threads):
+            hook = progress if callable(progress) else (runtime.Progress(unit="tiles") if speak else None)
+            arrays, (code, layer), flags = tiles.run_pairs(self.module, unique, params, keep == "all", int(tile),
+                                                          parallel, progress=hook)
+            if isinstance(hook, runtime.Progress):
+                hook.done()
+        self._fail(code, layer, X, params, flags)
+        result = {}
+        for q, arr in zip(names, arrays):
+            if inverse is not None:
+                idx = inverse.ravel()
+                arr = arr[(slice(None),) + np.ix_(idx, idx)]
+            result[q] = LayerSeries(arr, first=depth - len(arr) + 1)
+        return FlowResult(depth, widths, result, known=self._declared_names())
 
     def _save(self, directory, result: dict) -> dict:
         """Layer L of every state into directory/<name>.npy (written atomically); the

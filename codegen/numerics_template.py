@@ -651,6 +651,15 @@ def _mirror_upper(A):
 
 
 @numba.njit(cache=True)
+def _positive_diagonal(K):
+    """Whether every K[a, a] > 0 (false for nan)."""
+    for a in range(K.shape[0]):
+        if not K[a, a] > 0.0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
 def _multisets(n):
     """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
     count = n * (n + 1) * (n + 2) * (n + 3) // 24

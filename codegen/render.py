@@ -32,7 +32,7 @@ from derive.symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b
 
 from .lower import Absent, Closed, KernelPlan, Mehler, Nested, Quadrature1D
 from .printer import NumbaPrinter, number_literal
-from .render_tiles import TILE_ROOTS, tile_functions
+from .render_tiles import PAIR_ROOTS, TILE_ROOTS, pair_functions, tile_functions
 
 __all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND", "NUMERICS"]
 
@@ -140,6 +140,8 @@ def _metadata(plan: KernelPlan) -> list[str]:
         "STATUS = {" + ", ".join(f"{s.status}: {s.name!r}" for s in plan.states) + "}",
         "#: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)",
         f"TILED = {triangular_layers(plan)}",
+        "#: the rank-2 states run_pair_tiles computes (flows that are not pair-closed: per-pair sub-problems)",
+        f"PAIR_STATES = {tuple(s.name for s in plan.states if s.rank == 2) if not triangular_layers(plan) else ()!r}",
         "",
     ]
     return lines
@@ -754,6 +756,39 @@ _RUN_DOC = [
 ]
 
 
+def _layer_body(plan: KernelPlan, kernel: dict, indent: str, fail=None) -> list[str]:
+    """One layer l -> l + 1 of the layer loop (states at index i -> j): atoms, mirrors,
+    four-point atoms, the update step and its checks, calling the kernels named in
+    ``kernel`` ("atoms", "step", "mirror", "quad"); shared by ``run_layers`` and the
+    compiled pair sub-problems.  ``fail(code, layer)`` gives the lines that end the loop
+    on a failure (default: return code, layer)."""
+    fail = fail or (lambda code, layer: [f"return {code}, {layer}"])
+    states = [s.name for s in plan.states]
+    atoms = [a.name for a in plan.atoms]
+    triangular = triangular_layers(plan)
+    L = [f"{indent}{kernel['atoms']}(K[i], flags, {', '.join(atoms)})"]
+    if not triangular:
+        L += [f"{indent}{kernel['mirror']}({a.name})" for a in plan.atoms if a.rank == 2 and a.symmetric]
+    atom_args = list(atoms)
+    if plan.quads:
+        L.append(f"{indent}Q4 = {kernel['quad']}(K[i], flags, multisets)")
+    for k, q in enumerate(plan.quads):
+        L.append(f"{indent}{q.name} = Q4[{k}]")
+        atom_args.append(q.name)
+    reps = [f"reps_{s.name}" for s in plan.states if s.loop == "quadruple-orbits"]
+    args = ([f"{s}[i]" for s in states] + atom_args + reps
+            + ["C_b[l + 1]", "C_W[l + 1]", "lambda_b[l + 1]", "lambda_W[l + 1]", "r[l + 1]"]
+            + [f"{s}[j]" for s in states])
+    L.append(f"{indent}bad = {kernel['step']}({', '.join(args)})")
+    if not triangular:
+        L += [f"{indent}{kernel['mirror']}({s.name}[j])" for s in plan.states if s.loop == "symmetric-pairs"]
+    checks = [(f"bad[{k}]", s.status) for k, s in enumerate(plan.states) if not s.bounded]
+    checks += [("bad[0]", 1), ("not _positive_diagonal(K[j])", 2)]
+    for test, code in checks:
+        L += [f"{indent}if {test}:"] + [f"{indent}    {line}" for line in fail(code, "l + 2")]
+    return L
+
+
 def _run_function(plan: KernelPlan) -> list[str]:
     """The plain-Python layer loop ``run_layers(init, params, states, flags, progress)``.
 
@@ -764,8 +799,7 @@ def _run_function(plan: KernelPlan) -> list[str]:
     are checked with numpy here.
     """
     states = [s.name for s in plan.states]
-    atoms = [a.name for a in plan.atoms]
-    triangular = triangular_layers(plan)
+    pair_states = [s.name for s in plan.states if s.loop == "symmetric-pairs"]
     comma = "," if len(states) == 1 else ""
     L = ["def run_layers(init, params, states, flags, progress=None, parallel=True):"]
     L += _RUN_DOC
@@ -779,38 +813,17 @@ def _run_function(plan: KernelPlan) -> list[str]:
           "    depth = C_b.shape[0]", "    nb = K.shape[0]", "    n = init_K.shape[0]"]
     L += [f"    {s}[0] = init_{s}" for s in states]
     L += ["    if not np.all(np.abs(init_K) <= 1e300):   # also false for nan", "        return 1, 1",
-          "    if not np.all(np.diagonal(init_K) > 0.0):", "        return 2, 1"]
+          "    if not _positive_diagonal(init_K):", "        return 2, 1"]
     L += [f"    reps_{s.name} = _orbit_representatives(n, _GROUP_{s.name})"
           for s in plan.states if s.loop == "quadruple-orbits"]
     if plan.quads:
         L.append("    multisets = _multisets(np.int64(n))")
     # atom buffers are allocated once (fresh pages cost as much as computing closed atoms)
     L += [f"    {a.name} = np.empty({'(n, n)' if a.rank == 2 else 'n'})" for a in plan.atoms]
-    L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb",
-          f"        atoms_kernel(K[i], flags, {', '.join(atoms)})"]
-    if not triangular:
-        L += [f"        mirror_kernel({a.name})" for a in plan.atoms if a.rank == 2 and a.symmetric]
-    atom_args = list(atoms)
-    if plan.quads:
-        L.append("        Q4 = quad_kernel(K[i], flags, multisets)")
-    for k, q in enumerate(plan.quads):
-        L.append(f"        {q.name} = Q4[{k}]")
-        atom_args.append(q.name)
-    reps = [f"reps_{s.name}" for s in plan.states if s.loop == "quadruple-orbits"]
-    args = ([f"{s}[i]" for s in states] + atom_args + reps
-            + ["C_b[l + 1]", "C_W[l + 1]", "lambda_b[l + 1]", "lambda_W[l + 1]", "r[l + 1]"]
-            + [f"{s}[j]" for s in states])
-    L.append(f"        bad = step_kernel({', '.join(args)})")
-    pair_states = [s.name for s in plan.states if s.loop == "symmetric-pairs"]
-    if not triangular:
-        L += [f"        mirror_kernel({s}[j])" for s in pair_states]
-    for k, s in enumerate(plan.states):
-        if not s.bounded:
-            L += [f"        if bad[{k}]:", f"            return {s.status}, l + 2"]
-    L += ["        if bad[0]:", "            return 1, l + 2",
-          "        if not np.all(np.diagonal(K[j]) > 0.0):", "            return 2, l + 2",
-          "        if progress is not None:", "            progress(l + 2, depth)"]
-    if triangular:
+    L += ["    for l in range(depth - 1):", "        i, j = l % nb, (l + 1) % nb"]
+    L += _layer_body(plan, {k: f"{k}_kernel" for k in ("atoms", "step", "mirror", "quad")}, "        ")
+    L += ["        if progress is not None:", "            progress(l + 2, depth)"]
+    if triangular_layers(plan):
         L += ["    for s in range(nb):   # the layers were computed upper-triangular"]
         L += [f"        mirror_kernel({s}[s])" for s in pair_states]
     L += ["    return 0, 0", ""]
@@ -881,7 +894,7 @@ def used_definitions(lines: list[str], roots) -> list[str]:
 
 #: Functions of a generated module that are plain Python (they sequence the compiled kernels
 #: or run once per call in numpy); every other function is ``numba.njit(cache=True)``.
-PLAIN_PYTHON = ("run_layers", "initial_state", "_orbit_representatives") + TILE_ROOTS
+PLAIN_PYTHON = ("run_layers", "initial_state", "_orbit_representatives") + TILE_ROOTS + PAIR_ROOTS
 
 #: Suffix of the serial twin of a parallel kernel.
 SERIAL = "_serial"
@@ -932,6 +945,9 @@ def render_module(plan: KernelPlan, command: str = DEFAULT_COMMAND) -> str:
     if triangular_layers(plan):
         body += tile_functions(plan, _cse_block, _bad)
         roots |= set(TILE_ROOTS)
+    else:
+        body += pair_functions(plan, _printer(), _layer_body)
+        roots |= set(PAIR_ROOTS)
     body = used_definitions(serial_twins(body), roots)
     while body and not body[0].strip():
         body.pop(0)

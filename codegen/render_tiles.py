@@ -379,3 +379,149 @@ def tile_functions(plan: KernelPlan, cse_block, bad) -> list[str]:
     return (_initial_entry(plan, cse_block) + _initial_diagonal(plan) + _pieces(plan)
             + _diagonal_step(plan, cse_block, bad) + _tile(plan, cse_block, bad) + _tiles(plan)
             + _diagonal_pass(plan) + _run_tiles(plan))
+
+
+# ---------------------------------------------------------------------------------
+# Pair sub-problems: flows that are not pair-closed (V, G1, the NTK family)
+# ---------------------------------------------------------------------------------
+#
+# Every rule of these flows reads, for an entry whose indices take the samples S, only
+# entries whose indices lie in S (sample locality of the recursions), so the pair states
+# of (a, b) — K, H, G1, H1 — are those of the two-input problem {x_a, x_b}, whose
+# four-point states are the pair block of V, D, F, ...  ``_pair_blocks`` runs that problem
+# (and the one-input problem of each diagonal entry) through all layers with the serial
+# kernels, for every pair of a rectangle, writing only the pair states.
+
+PAIR_ROOTS = ("run_pair_tiles",)
+
+
+def _pair_states(plan: KernelPlan):
+    return [s for s in plan.states if s.rank == 2]
+
+
+def _initial_into(plan: KernelPlan, printer) -> list[str]:
+    a1, a2 = sample_indices[:2]
+    gram = sp.IndexedBase("gram")
+    g = sp.Symbol("g")
+    names = [s.name for s in plan.states]
+    L = ["@numba.njit(cache=True)",
+         f"def _initial_into(gram, C_b, C_W, lambda_b, lambda_W, {', '.join(f'{s}0' for s in names)}):",
+         '    """The declared initial conditions (layer 1) of every state for the Gram matrix gram."""',
+         "    n = gram.shape[0]"]
+    for s in plan.states:
+        expr = s.initial
+        if expr.has(gram):
+            L += ["    for a1 in range(n):", "        for a2 in range(n):", "            g = gram[a1, a2]",
+                  f"            {s.name}0[a1, a2] = {printer.doprint(expr.xreplace({gram[a1, a2]: g}))}"]
+        else:
+            loops = [f"    {'    ' * k}for i{k} in range({s.name}0.shape[{k}]):" for k in range(s.rank)]
+            idx = ", ".join(f"i{k}" for k in range(s.rank))
+            L += loops + [f"    {'    ' * s.rank}{s.name}0[{idx}] = {printer.doprint(expr)}"]
+    return L + ["", ""]
+
+
+def _pair_blocks(plan: KernelPlan, layer_body) -> list[str]:
+    """``_pair_blocks``: for every block, the one-input problem of each diagonal entry inside
+    it and the two-input problem of each pair a < b, through all layers with the serial
+    kernels — inlined at one call site each, because numba re-optimises a callee's whole
+    call tree at every site that calls it (compile time)."""
+    states = [s.name for s in plan.states]
+    pairs = [s.name for s in _pair_states(plan)]
+    rank4 = [s for s in plan.states if s.loop == "quadruple-orbits"]
+    reps1 = [f"reps1_{s.name}" for s in rank4]
+    reps2 = [f"reps2_{s.name}" for s in rank4]
+    outs = [f"out_{s}" for s in pairs]
+    head = ", ".join(["C_b", "C_W", "lambda_b", "lambda_W", "r"] + reps1 + reps2 + ["ms1", "ms2"])
+    I = " " * 16   # the sub-problem's indentation
+
+    def fail(code, layer):
+        return [f"st, ly = {code}, {layer}", "break"]
+    L = ["@numba.njit(cache=True, parallel=True)",
+         f"def _pair_blocks(X, blocks, {head}, {', '.join(outs)}, oi, oj, keep_all, fails, flags):",
+         '    """For every row (i0, i1, j0, j1) of blocks: the pair states of each pair a < b of the',
+         "    rectangle from its two-input problem {x_a, x_b}, and of each diagonal entry (a, a) in it",
+         "    from its one-input problem, stored at (a, b) and (b, a) where those fall inside the",
+         "    output block (origin oi, oj).  fails[q] becomes (status, layer) of the block's earliest",
+         '    failure (as run_layers reports them)."""',
+         "    n0 = X.shape[1]",
+         "    ni = out_K.shape[1]",
+         "    nj = out_K.shape[2]",
+         "    depth = C_b.shape[0]",
+         "    nb = 2",
+         "    for q in numba.prange(blocks.shape[0]):",
+         "        i0, i1, j0, j1 = blocks[q, 0], blocks[q, 1], blocks[q, 2], blocks[q, 3]",
+         "        for a in range(i0, i1):",
+         "            for b in range(max(j0, a), j1):",
+         "                if b == a and not (0 <= a - oi < ni and 0 <= a - oj < nj):",
+         "                    continue",
+         "                m = 1 if b == a else 2",
+         "                gram = np.empty((m, m))",
+         "                gram[0, 0] = _dot_rows(X, a, a) / n0",
+         "                if m == 2:",
+         "                    gram[0, 1] = _dot_rows(X, a, b) / n0",
+         "                    gram[1, 0] = gram[0, 1]",
+         "                    gram[1, 1] = _dot_rows(X, b, b) / n0"]
+    L += [f"{I}reps_{s.name} = reps1_{s.name} if m == 1 else reps2_{s.name}" for s in rank4]
+    if plan.quads:
+        L.append(f"{I}multisets = ms1 if m == 1 else ms2")
+    L += [f"{I}{s.name} = np.empty((2{', m' * s.rank}))" for s in plan.states]
+    L += [f"{I}_initial_into(gram, C_b[0], C_W[0], lambda_b[0], lambda_W[0], {', '.join(f'{s}[0]' for s in states)})"]
+    L += [f"{I}n = m", f"{I}st, ly = 0, 0",
+          f"{I}if not np.all(np.abs(K[0]) <= 1e300):   # also false for nan", f"{I}    st, ly = 1, 1",
+          f"{I}elif not _positive_diagonal(K[0]):", f"{I}    st, ly = 2, 1"]
+    L += [f"{I}{x.name} = np.empty({'(n, n)' if x.rank == 2 else 'n'})" for x in plan.atoms]
+
+    def store(layer_slot: str, state_slot: str, indent: str) -> list[str]:
+        """Entries (0, m-1) and (m-1, 0) of the pair states at (a, b) and (b, a)."""
+        out = [f"{indent}for e in range(2):",
+               f"{indent}    u, w = (0, m - 1) if e == 0 else (m - 1, 0)",
+               f"{indent}    ra, ca = (a - oi, b - oj) if e == 0 else (b - oi, a - oj)",
+               f"{indent}    if 0 <= ra < ni and 0 <= ca < nj:"]
+        return out + [f"{indent}        out_{x}[{layer_slot}, ra, ca] = {x}[{state_slot}, u, w]" for x in pairs]
+    L += [f"{I}if keep_all:"] + store("0", "0", I + "    ")
+    L += [f"{I}last = 0",
+          f"{I}for l in range(depth - 1 if st == 0 else 0):",
+          f"{I}    i, j = l % nb, (l + 1) % nb"]
+    L += layer_body(plan, {"atoms": "_atoms_serial", "step": "_step_serial", "mirror": "_mirror_upper_serial",
+                           "quad": "_quad_serial"}, I + "    ", fail)
+    L += [f"{I}    last = l + 1", f"{I}    if keep_all:"] + store("l + 1", "j", I + "        ")
+    L += [f"{I}if not keep_all:"] + store("0", "last % nb", I + "    ")
+    L += [f"{I}if st and (fails[q, 0] == 0 or ly < fails[q, 1]):",
+          f"{I}    fails[q, 0] = st",
+          f"{I}    fails[q, 1] = ly"]
+    return L + ["", ""]
+
+
+def _run_pair_tiles(plan: KernelPlan) -> list[str]:
+    pairs = [s.name for s in _pair_states(plan)]
+    rank4 = [s for s in plan.states if s.loop == "quadruple-orbits"]
+    reps = []
+    for m in (1, 2):
+        reps += [f"_orbit_representatives({m}, _GROUP_{s.name})" for s in rank4]
+    comma = "," if len(pairs) == 1 else ""
+    return ["def run_pair_tiles(X, blocks, params, outs, origin, keep_all, flags, parallel=True):",
+            '    """The pair states (PAIR_STATES order; outs: one array (layers, rows, columns) each, entry',
+            "    [k, 0, 0] at pair origin) on the pairs of blocks (rows (i0, i1, j0, j1)) and the diagonal",
+            "    entries inside them, each from its own one- or two-input problem.  Returns bad (blocks, 2):",
+            '    per block (status, layer) of the earliest failure, (0, 0) if none."""',
+            f"    {', '.join(pairs)}{comma} = outs",
+            "    C_b, C_W, lambda_b, lambda_W, r = params",
+            f"    reps = ({''.join(f'{x}, ' for x in reps)})",
+            "    ms1 = _multisets(np.int64(1))",
+            "    ms2 = _multisets(np.int64(2))",
+            "    bad = np.zeros((blocks.shape[0], 2), dtype=np.int64)",
+            "    kernel = _pair_blocks if parallel else _pair_blocks_serial",
+            "    kernel(X, blocks, C_b, C_W, lambda_b, lambda_W, r, *reps, ms1, ms2, "
+            f"{', '.join(pairs)}, np.int64(origin[0]), np.int64(origin[1]), bool(keep_all), bad, flags)",
+            "    return bad", "", ""]
+
+
+def pair_functions(plan: KernelPlan, printer, layer_body) -> list[str]:
+    """The pair sub-problem kernels and ``run_pair_tiles`` of a flow that is not pair-closed
+    (``printer``: the renderer's printer; ``layer_body``: its layer-loop body emitter)."""
+    if plan.states[0].name != "K":   # pragma: no cover - K is always first
+        raise ValueError("the pair kernels need K as the first state")
+    return (["@numba.njit(cache=True)", "def _dot_rows(X, a, b):",
+             '    """x_a . x_b summed over features in order (the same bits wherever it is called)."""',
+             "    s = 0.0", "    for k in range(X.shape[1]):", "        s += X[a, k] * X[b, k]", "    return s", "", ""]
+            + _initial_into(plan, printer) + _pair_blocks(plan, layer_body) + _run_pair_tiles(plan))

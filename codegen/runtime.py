@@ -149,6 +149,13 @@ def _tiny_arguments(module):
     return init, params, states, np.zeros(4, dtype=np.int64)
 
 
+def _tiny_pair_run(module, parallel: bool) -> None:
+    """run_pair_tiles on two inputs and two layers (every pair kernel)."""
+    from . import tiles
+    params = (np.zeros(2), np.ones(2), np.zeros(2), np.ones(2), np.ones(2))
+    tiles.run_pairs(module, np.eye(2), params, False, 2, parallel)
+
+
 def _tiny_tiled_run(module, parallel: bool) -> None:
     """diagonal_pass and run_tiles on two inputs and two layers (every tiled kernel)."""
     from . import tiles
@@ -160,20 +167,22 @@ def _tiny_tiled_run(module, parallel: bool) -> None:
 
 
 @contextlib.contextmanager
-def first_use(module, enabled: bool, parallel: bool = True, tiled: bool = False):
+def first_use(module, enabled: bool, parallel: bool = True, tiled=False):
     """Context for a call of ``module.run_layers`` (its ``parallel`` or serial kernels), or
-    of its tiled kernels (``tiled``): on their first use in this process, every kernel is
+    of its tiled kernels (``tiled`` True: run_tiles; "pairs": run_pair_tiles): on their first use in this process, every kernel is
     compiled (or loaded from numba's cache) first by a tiny run, with a message on stderr
     if numba really compiles (``enabled``); a compile during the real call (a kernel the
     tiny run did not reach) is reported too."""
-    key = (module.__name__, bool(parallel), bool(tiled))
+    key = (module.__name__, bool(parallel), str(tiled))
     if key in _READY:
         yield
         return
     watch = _CompileWatch(module, enabled)
     with watch.watching():
         with thread_count(1), np.errstate(all="ignore"):
-            if tiled:
+            if tiled == "pairs":
+                _tiny_pair_run(module, parallel)
+            elif tiled:
                 _tiny_tiled_run(module, parallel)
             else:
                 module.run_layers(*_tiny_arguments(module), parallel=parallel)

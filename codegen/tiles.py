@@ -195,6 +195,43 @@ def run_in_memory(module, prep: Prepared, keep_all: bool, tile: int = DEFAULT_TI
 
 
 # ---------------------------------------------------------------------------------
+# Flows that are not pair-closed: pair sub-problems
+# ---------------------------------------------------------------------------------
+
+def pair_states(module) -> tuple[str, ...]:
+    """The rank-2 states ``run_pair_tiles`` computes (empty for pair-closed flows, whose
+    fused tiles are faster)."""
+    return tuple(getattr(module, "PAIR_STATES", ()))
+
+
+def run_pairs(module, X: np.ndarray, params, keep_all: bool, tile: int = DEFAULT_TILE, parallel: bool = True,
+              progress=None):
+    """The pair states (K, H, G1, H1, ...) of a flow with four-point states, on all pairs of the
+    (unique) inputs X, each pair from its own two-input problem (and each diagonal entry from
+    its one-input problem), tile by tile: arrays (layers, N_D, N_D) in PAIR_STATES order and
+    (status, layer) of the earliest failure."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    params = tuple(np.ascontiguousarray(p, dtype=np.float64) for p in params)
+    n, depth = X.shape[0], params[0].shape[0]
+    stored = depth if keep_all else 1
+    outs = tuple(np.empty((stored, n, n)) for _ in pair_states(module))
+    blocks = upper_blocks(0, n, tile)
+    flags = np.zeros(4, dtype=np.int64)
+    launches = 1 if progress is None else min(20, max(1, len(blocks) // 8))
+    bads = []
+    for part in np.array_split(np.arange(len(blocks)), launches):
+        with np.errstate(all="ignore"):
+            bads.append(module.run_pair_tiles(X, np.ascontiguousarray(blocks[part]), params, outs, (0, 0), keep_all,
+                                              flags, parallel=parallel))
+        if progress is not None:
+            progress(int(part[-1]) + 1 if len(part) else 0, len(blocks))
+    bad = np.concatenate(bads)
+    failed = bad[bad[:, 0] > 0]
+    status = (0, 0) if not len(failed) else tuple(int(v) for v in failed[np.argmin(failed[:, 1])])
+    return outs, status, flags
+
+
+# ---------------------------------------------------------------------------------
 # Out of core
 # ---------------------------------------------------------------------------------
 

@@ -28,6 +28,8 @@ STATES = (('K', 2), ('H', 2))
 STATUS = {1: 'K', 3: 'H'}
 #: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
 TILED = True
+#: the rank-2 states run_pair_tiles computes (flows that are not pair-closed: per-pair sub-problems)
+PAIR_STATES = ()
 
 
 @numba.njit(cache=True, parallel=True)
@@ -53,6 +55,15 @@ def _mirror_upper_serial(A):
             for i in range(bi * 64, min(n, bi * 64 + 64)):
                 for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
                     A[j, i] = A[i, j]
+
+
+@numba.njit(cache=True)
+def _positive_diagonal(K):
+    """Whether every K[a, a] > 0 (false for nan)."""
+    for a in range(K.shape[0]):
+        if not K[a, a] > 0.0:
+            return False
+    return True
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -251,7 +262,7 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
     H[0] = init_H
     if not np.all(np.abs(init_K) <= 1e300):   # also false for nan
         return 1, 1
-    if not np.all(np.diagonal(init_K) > 0.0):
+    if not _positive_diagonal(init_K):
         return 2, 1
     dsds = np.empty((n, n))
     ss = np.empty((n, n))
@@ -263,7 +274,7 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
             return 3, l + 2
         if bad[0]:
             return 1, l + 2
-        if not np.all(np.diagonal(K[j]) > 0.0):
+        if not _positive_diagonal(K[j]):
             return 2, l + 2
         if progress is not None:
             progress(l + 2, depth)

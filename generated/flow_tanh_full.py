@@ -28,6 +28,8 @@ STATES = (('K', 2), ('H', 2), ('V', 4), ('G1', 2))
 STATUS = {1: 'K', 3: 'H', 4: 'V', 5: 'G1'}
 #: whether diagonal_pass and run_tiles evaluate the flow by layer-fused tiles (codegen/render_tiles.py)
 TILED = False
+#: the rank-2 states run_pair_tiles computes (flows that are not pair-closed: per-pair sub-problems)
+PAIR_STATES = ('K', 'H', 'G1')
 
 
 _HZ = np.array([0.226274, 0.226274, 0.380546, 0.226274, 0.269087, 0.190273, 0.226274, 0.226274, 0.190273, 0.32, 0.269087, 0.269087], dtype=np.float64)
@@ -658,6 +660,15 @@ def _mirror_upper_serial(A):
 
 
 @numba.njit(cache=True)
+def _positive_diagonal(K):
+    """Whether every K[a, a] > 0 (false for nan)."""
+    for a in range(K.shape[0]):
+        if not K[a, a] > 0.0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
 def _multisets(n):
     """All (i, j, k, l) with 0 <= i <= j <= k <= l < n, lexicographic."""
     count = n * (n + 1) * (n + 2) * (n + 3) // 24
@@ -1181,7 +1192,7 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
     G1[0] = init_G1
     if not np.all(np.abs(init_K) <= 1e300):   # also false for nan
         return 1, 1
-    if not np.all(np.diagonal(init_K) > 0.0):
+    if not _positive_diagonal(init_K):
         return 2, 1
     reps_V = _orbit_representatives(n, _GROUP_V)
     multisets = _multisets(np.int64(n))
@@ -1212,11 +1223,265 @@ def run_layers(init, params, states, flags, progress=None, parallel=True):
             return 5, l + 2
         if bad[0]:
             return 1, l + 2
-        if not np.all(np.diagonal(K[j]) > 0.0):
+        if not _positive_diagonal(K[j]):
             return 2, l + 2
         if progress is not None:
             progress(l + 2, depth)
     return 0, 0
+
+@numba.njit(cache=True)
+def _dot_rows(X, a, b):
+    """x_a . x_b summed over features in order (the same bits wherever it is called)."""
+    s = 0.0
+    for k in range(X.shape[1]):
+        s += X[a, k] * X[b, k]
+    return s
+
+
+@numba.njit(cache=True)
+def _initial_into(gram, C_b, C_W, lambda_b, lambda_W, K0, H0, V0, G10):
+    """The declared initial conditions (layer 1) of every state for the Gram matrix gram."""
+    n = gram.shape[0]
+    for a1 in range(n):
+        for a2 in range(n):
+            g = gram[a1, a2]
+            K0[a1, a2] = C_W*g + C_b
+    for a1 in range(n):
+        for a2 in range(n):
+            g = gram[a1, a2]
+            H0[a1, a2] = g*lambda_W + lambda_b
+    for i0 in range(V0.shape[0]):
+        for i1 in range(V0.shape[1]):
+            for i2 in range(V0.shape[2]):
+                for i3 in range(V0.shape[3]):
+                    V0[i0, i1, i2, i3] = 0
+    for i0 in range(G10.shape[0]):
+        for i1 in range(G10.shape[1]):
+            G10[i0, i1] = 0
+
+
+@numba.njit(cache=True, parallel=True)
+def _pair_blocks(X, blocks, C_b, C_W, lambda_b, lambda_W, r, reps1_V, reps2_V, ms1, ms2, out_K, out_H, out_G1, oi, oj, keep_all, fails, flags):
+    """For every row (i0, i1, j0, j1) of blocks: the pair states of each pair a < b of the
+    rectangle from its two-input problem {x_a, x_b}, and of each diagonal entry (a, a) in it
+    from its one-input problem, stored at (a, b) and (b, a) where those fall inside the
+    output block (origin oi, oj).  fails[q] becomes (status, layer) of the block's earliest
+    failure (as run_layers reports them)."""
+    n0 = X.shape[1]
+    ni = out_K.shape[1]
+    nj = out_K.shape[2]
+    depth = C_b.shape[0]
+    nb = 2
+    for q in numba.prange(blocks.shape[0]):
+        i0, i1, j0, j1 = blocks[q, 0], blocks[q, 1], blocks[q, 2], blocks[q, 3]
+        for a in range(i0, i1):
+            for b in range(max(j0, a), j1):
+                if b == a and not (0 <= a - oi < ni and 0 <= a - oj < nj):
+                    continue
+                m = 1 if b == a else 2
+                gram = np.empty((m, m))
+                gram[0, 0] = _dot_rows(X, a, a) / n0
+                if m == 2:
+                    gram[0, 1] = _dot_rows(X, a, b) / n0
+                    gram[1, 0] = gram[0, 1]
+                    gram[1, 1] = _dot_rows(X, b, b) / n0
+                reps_V = reps1_V if m == 1 else reps2_V
+                multisets = ms1 if m == 1 else ms2
+                K = np.empty((2, m, m))
+                H = np.empty((2, m, m))
+                V = np.empty((2, m, m, m, m))
+                G1 = np.empty((2, m, m))
+                _initial_into(gram, C_b[0], C_W[0], lambda_b[0], lambda_W[0], K[0], H[0], V[0], G1[0])
+                n = m
+                st, ly = 0, 0
+                if not np.all(np.abs(K[0]) <= 1e300):   # also false for nan
+                    st, ly = 1, 1
+                elif not _positive_diagonal(K[0]):
+                    st, ly = 2, 1
+                d2sd2s = np.empty((n, n))
+                d2ss = np.empty((n, n))
+                d3sds = np.empty((n, n))
+                d4ss = np.empty((n, n))
+                dsds = np.empty((n, n))
+                s2d2 = np.empty(n)
+                s2d4 = np.empty(n)
+                ss = np.empty((n, n))
+                if keep_all:
+                    for e in range(2):
+                        u, w = (0, m - 1) if e == 0 else (m - 1, 0)
+                        ra, ca = (a - oi, b - oj) if e == 0 else (b - oi, a - oj)
+                        if 0 <= ra < ni and 0 <= ca < nj:
+                            out_K[0, ra, ca] = K[0, u, w]
+                            out_H[0, ra, ca] = H[0, u, w]
+                            out_G1[0, ra, ca] = G1[0, u, w]
+                last = 0
+                for l in range(depth - 1 if st == 0 else 0):
+                    i, j = l % nb, (l + 1) % nb
+                    _atoms_serial(K[i], flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss)
+                    _mirror_upper_serial(d2sd2s)
+                    _mirror_upper_serial(dsds)
+                    _mirror_upper_serial(ss)
+                    Q4 = _quad_serial(K[i], flags, multisets)
+                    ssss = Q4[0]
+                    bad = _step_serial(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, reps_V, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
+                    _mirror_upper_serial(K[j])
+                    _mirror_upper_serial(H[j])
+                    if bad[1]:
+                        st, ly = 3, l + 2
+                        break
+                    if bad[2]:
+                        st, ly = 4, l + 2
+                        break
+                    if bad[3]:
+                        st, ly = 5, l + 2
+                        break
+                    if bad[0]:
+                        st, ly = 1, l + 2
+                        break
+                    if not _positive_diagonal(K[j]):
+                        st, ly = 2, l + 2
+                        break
+                    last = l + 1
+                    if keep_all:
+                        for e in range(2):
+                            u, w = (0, m - 1) if e == 0 else (m - 1, 0)
+                            ra, ca = (a - oi, b - oj) if e == 0 else (b - oi, a - oj)
+                            if 0 <= ra < ni and 0 <= ca < nj:
+                                out_K[l + 1, ra, ca] = K[j, u, w]
+                                out_H[l + 1, ra, ca] = H[j, u, w]
+                                out_G1[l + 1, ra, ca] = G1[j, u, w]
+                if not keep_all:
+                    for e in range(2):
+                        u, w = (0, m - 1) if e == 0 else (m - 1, 0)
+                        ra, ca = (a - oi, b - oj) if e == 0 else (b - oi, a - oj)
+                        if 0 <= ra < ni and 0 <= ca < nj:
+                            out_K[0, ra, ca] = K[last % nb, u, w]
+                            out_H[0, ra, ca] = H[last % nb, u, w]
+                            out_G1[0, ra, ca] = G1[last % nb, u, w]
+                if st and (fails[q, 0] == 0 or ly < fails[q, 1]):
+                    fails[q, 0] = st
+                    fails[q, 1] = ly
+
+
+
+@numba.njit(cache=True)
+def _pair_blocks_serial(X, blocks, C_b, C_W, lambda_b, lambda_W, r, reps1_V, reps2_V, ms1, ms2, out_K, out_H, out_G1, oi, oj, keep_all, fails, flags):
+    """For every row (i0, i1, j0, j1) of blocks: the pair states of each pair a < b of the
+    rectangle from its two-input problem {x_a, x_b}, and of each diagonal entry (a, a) in it
+    from its one-input problem, stored at (a, b) and (b, a) where those fall inside the
+    output block (origin oi, oj).  fails[q] becomes (status, layer) of the block's earliest
+    failure (as run_layers reports them)."""
+    n0 = X.shape[1]
+    ni = out_K.shape[1]
+    nj = out_K.shape[2]
+    depth = C_b.shape[0]
+    nb = 2
+    for q in numba.prange(blocks.shape[0]):
+        i0, i1, j0, j1 = blocks[q, 0], blocks[q, 1], blocks[q, 2], blocks[q, 3]
+        for a in range(i0, i1):
+            for b in range(max(j0, a), j1):
+                if b == a and not (0 <= a - oi < ni and 0 <= a - oj < nj):
+                    continue
+                m = 1 if b == a else 2
+                gram = np.empty((m, m))
+                gram[0, 0] = _dot_rows(X, a, a) / n0
+                if m == 2:
+                    gram[0, 1] = _dot_rows(X, a, b) / n0
+                    gram[1, 0] = gram[0, 1]
+                    gram[1, 1] = _dot_rows(X, b, b) / n0
+                reps_V = reps1_V if m == 1 else reps2_V
+                multisets = ms1 if m == 1 else ms2
+                K = np.empty((2, m, m))
+                H = np.empty((2, m, m))
+                V = np.empty((2, m, m, m, m))
+                G1 = np.empty((2, m, m))
+                _initial_into(gram, C_b[0], C_W[0], lambda_b[0], lambda_W[0], K[0], H[0], V[0], G1[0])
+                n = m
+                st, ly = 0, 0
+                if not np.all(np.abs(K[0]) <= 1e300):   # also false for nan
+                    st, ly = 1, 1
+                elif not _positive_diagonal(K[0]):
+                    st, ly = 2, 1
+                d2sd2s = np.empty((n, n))
+                d2ss = np.empty((n, n))
+                d3sds = np.empty((n, n))
+                d4ss = np.empty((n, n))
+                dsds = np.empty((n, n))
+                s2d2 = np.empty(n)
+                s2d4 = np.empty(n)
+                ss = np.empty((n, n))
+                if keep_all:
+                    for e in range(2):
+                        u, w = (0, m - 1) if e == 0 else (m - 1, 0)
+                        ra, ca = (a - oi, b - oj) if e == 0 else (b - oi, a - oj)
+                        if 0 <= ra < ni and 0 <= ca < nj:
+                            out_K[0, ra, ca] = K[0, u, w]
+                            out_H[0, ra, ca] = H[0, u, w]
+                            out_G1[0, ra, ca] = G1[0, u, w]
+                last = 0
+                for l in range(depth - 1 if st == 0 else 0):
+                    i, j = l % nb, (l + 1) % nb
+                    _atoms_serial(K[i], flags, d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss)
+                    _mirror_upper_serial(d2sd2s)
+                    _mirror_upper_serial(dsds)
+                    _mirror_upper_serial(ss)
+                    Q4 = _quad_serial(K[i], flags, multisets)
+                    ssss = Q4[0]
+                    bad = _step_serial(K[i], H[i], V[i], G1[i], d2sd2s, d2ss, d3sds, d4ss, dsds, s2d2, s2d4, ss, ssss, reps_V, C_b[l + 1], C_W[l + 1], lambda_b[l + 1], lambda_W[l + 1], r[l + 1], K[j], H[j], V[j], G1[j])
+                    _mirror_upper_serial(K[j])
+                    _mirror_upper_serial(H[j])
+                    if bad[1]:
+                        st, ly = 3, l + 2
+                        break
+                    if bad[2]:
+                        st, ly = 4, l + 2
+                        break
+                    if bad[3]:
+                        st, ly = 5, l + 2
+                        break
+                    if bad[0]:
+                        st, ly = 1, l + 2
+                        break
+                    if not _positive_diagonal(K[j]):
+                        st, ly = 2, l + 2
+                        break
+                    last = l + 1
+                    if keep_all:
+                        for e in range(2):
+                            u, w = (0, m - 1) if e == 0 else (m - 1, 0)
+                            ra, ca = (a - oi, b - oj) if e == 0 else (b - oi, a - oj)
+                            if 0 <= ra < ni and 0 <= ca < nj:
+                                out_K[l + 1, ra, ca] = K[j, u, w]
+                                out_H[l + 1, ra, ca] = H[j, u, w]
+                                out_G1[l + 1, ra, ca] = G1[j, u, w]
+                if not keep_all:
+                    for e in range(2):
+                        u, w = (0, m - 1) if e == 0 else (m - 1, 0)
+                        ra, ca = (a - oi, b - oj) if e == 0 else (b - oi, a - oj)
+                        if 0 <= ra < ni and 0 <= ca < nj:
+                            out_K[0, ra, ca] = K[last % nb, u, w]
+                            out_H[0, ra, ca] = H[last % nb, u, w]
+                            out_G1[0, ra, ca] = G1[last % nb, u, w]
+                if st and (fails[q, 0] == 0 or ly < fails[q, 1]):
+                    fails[q, 0] = st
+                    fails[q, 1] = ly
+
+
+def run_pair_tiles(X, blocks, params, outs, origin, keep_all, flags, parallel=True):
+    """The pair states (PAIR_STATES order; outs: one array (layers, rows, columns) each, entry
+    [k, 0, 0] at pair origin) on the pairs of blocks (rows (i0, i1, j0, j1)) and the diagonal
+    entries inside them, each from its own one- or two-input problem.  Returns bad (blocks, 2):
+    per block (status, layer) of the earliest failure, (0, 0) if none."""
+    K, H, G1 = outs
+    C_b, C_W, lambda_b, lambda_W, r = params
+    reps = (_orbit_representatives(1, _GROUP_V), _orbit_representatives(2, _GROUP_V), )
+    ms1 = _multisets(np.int64(1))
+    ms2 = _multisets(np.int64(2))
+    bad = np.zeros((blocks.shape[0], 2), dtype=np.int64)
+    kernel = _pair_blocks if parallel else _pair_blocks_serial
+    kernel(X, blocks, C_b, C_W, lambda_b, lambda_W, r, *reps, ms1, ms2, K, H, G1, np.int64(origin[0]), np.int64(origin[1]), bool(keep_all), bad, flags)
+    return bad
+
 
 
 __all__ = ["run_layers", "initial_state", "SIGNATURE", "STATES", "STATUS", "QUANTITIES", "OBSERVABLES", "ATOM_METHODS"]

@@ -24,10 +24,10 @@ def _inputs(n, n0=5, seed=0, duplicate=False):
     return X
 
 
-@pytest.mark.parametrize("name, C_W", TILED)
-def test_catalogue_kh_flows_are_tiled_and_others_not(name, C_W):
-    assert codegen.compile(flow(name, ("K", "H"))).tiled
-    assert not codegen.compile(flow(name, ("K", "V"))).tiled
+def test_catalogue_kh_flows_are_tiled_and_others_not():
+    for name, _ in TILED:
+        assert codegen.compile(flow(name, ("K", "H"))).tiled
+    assert not codegen.compile(flow("relu", ("K", "V"))).tiled   # V reads (a1, a3), ...
 
 
 @pytest.mark.parametrize("name, C_W", TILED)
@@ -133,7 +133,7 @@ def test_out_of_core_files_reopen_with_the_in_memory_values(tmp_path, monkeypatc
 
 
 def test_out_of_core_for_a_flow_that_is_not_tiled(tmp_path):
-    ev = codegen.compile(flow("tanh", ("K", "V")))
+    ev = codegen.compile(flow("relu", ("K", "V")))
     X = _inputs(3)
     ref = ev.run(X, depth=3, keep="last", progress=False)
     res = ev.run(X, depth=3, keep="last", out=tmp_path, progress=False)
@@ -164,3 +164,41 @@ def test_memory_estimate_of_a_tiled_run_is_its_outputs():
     from codegen.evaluator import memory_estimate
     assert memory_estimate(100, 100, 1, [2, 2], layers=10, tiled=True) == 2 * 8 * 100**2 + 64 * 10
     assert memory_estimate(100, 90, 1, [2, 2], layers=10, tiled=True) == 2 * 8 * (100**2 + 90**2) + 64 * 10
+
+
+# ---------------------------------------------------------------------------------
+# flows with four-point states: pair states from per-pair sub-problems
+# ---------------------------------------------------------------------------------
+
+# one catalogue flow here (each flow compiles its pair kernel: the whole call tree of its
+# layer kernels); tanh (K, H, V, G1) and the relu NTK family (H1) pass the same check
+# (benchmarks/RESULTS.md, "Data-set scale")
+@pytest.mark.parametrize("name, observables, C_W", [("relu", ("K", "H", "V", "G1"), 2.0)])
+def test_pair_states_by_tiles_equal_the_layer_path(name, observables, C_W):
+    """G1 (and H1) only need the pair block of the four-point states: each pair's two-input
+    problem gives them; 1e-13 of the largest entry against the layer path (Gram rounding)."""
+    ev = codegen.compile(flow(name, observables))
+    assert not ev.tiled and "G1" in ev.module.PAIR_STATES
+    X = _inputs(6, duplicate=True)
+    kw = dict(depth=4, C_b=0.1, C_W=C_W, progress=False)
+    for keep in ("all", "last"):
+        ref = ev.run(X, keep=keep, **kw)
+        for tile in (1, 4):
+            got = ev.run(X, keep=keep, tile=tile, **kw)
+            assert got.quantities == ev.module.PAIR_STATES and got.V is None
+            for q in got.quantities:
+                a, b = np.asarray(getattr(ref, q)), np.asarray(getattr(got, q))
+                a = a if keep == "all" else a[-1:]
+                assert a.shape == b.shape
+                assert np.max(np.abs(a - b)) <= 1e-13 * np.max(np.abs(a)), (q, keep, tile)
+
+
+def test_pair_tiles_report_failures_like_the_layer_path():
+    ev = codegen.compile(flow("relu", ("K", "H", "V", "G1")))
+    for tile in (None, 8):
+        with pytest.raises(FlowOverflowError, match="layer"):
+            ev.run(_inputs(5), depth=80, C_W=1e9, progress=False, tile=tile)
+        with pytest.raises(InputError, match="variance"):
+            ev.run(np.zeros((3, 2)), depth=3, C_b=0.0, C_W=2.0, progress=False, tile=tile)
+    with pytest.raises(InputError, match="out="):
+        ev.run(_inputs(3), depth=3, keep="last", tile=8, out="never-written")
