@@ -50,7 +50,7 @@ QUIET_ENV = "RGFLOW_QUIET"
 #: its pairs in one launch, so two threads pay later for closed forms
 #: (``benchmarks/bench_scale.py --only crossover``, RESULTS.md "Data-set scale").
 PARALLEL_FROM = {"closed": 256, "numeric": 1024, "vertex-numeric": 6, "vertex-closed": 64,
-                 "tiled-closed": 512, "tiled-numeric": 1024}
+                 "tiled-closed": 512, "tiled-numeric": 512}
 
 
 def messages_enabled(progress=None) -> bool:
