@@ -31,7 +31,6 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,21 +42,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from benchmarks.bench_flow import _interleaved  # noqa: E402 - after the path set-up
+
 PARAMS = {"relu": (0.1, 2.0), "erf": (0.1, 1.5), "tanh": (0.1, 1.2)}
 
 
 def _inputs(n, n0=32, seed=0):
     return np.random.default_rng(seed).standard_normal((n, n0))
-
-
-def _interleaved(fns, repeats):
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-    return [statistics.median(ts) for ts in times]
 
 
 def _evaluator(act):
