@@ -25,7 +25,12 @@ from derive.errors import RGFlowError
 
 from . import tiles
 
-__all__ = ["dask_arrays", "chunk_task"]
+__all__ = ["dask_arrays", "chunk_task", "ChunkOverflowError"]
+
+
+class ChunkOverflowError(RGFlowError, ArithmeticError):
+    """A state stopped being finite inside a chunk (what ``ev.run`` reports as
+    :class:`codegen.evaluator.FlowOverflowError`, raised in the worker that computed it)."""
 
 
 def _chunk_bounds(n: int, chunks) -> tuple[int, ...]:
@@ -38,13 +43,12 @@ def _chunk_bounds(n: int, chunks) -> tuple[int, ...]:
 
 def chunk_task(ref: tiles.ModuleRef, prep: tiles.Prepared, rows, cols, keep_all: bool, tile: int):
     """One chunk of every state (a tuple in STATES order), computed in whatever process runs
-    the task; a bad entry raises the error ``ev.run`` would (with its layer)."""
-    from .evaluator import FlowOverflowError
+    the task; a bad entry raises :class:`ChunkOverflowError` with its layer."""
     module = ref.load()
     outs, bad = tiles.block(module, prep, tuple(rows), tuple(cols), keep_all=keep_all, tile=tile, parallel=False)
     code, layer = tiles.bad_layer(module, prep, bad)
     if code:
-        raise FlowOverflowError(f"the state {module.STATUS.get(code, 'K')} is not finite at layer {layer}: "
+        raise ChunkOverflowError(f"the state {module.STATUS.get(code, 'K')} is not finite at layer {layer}: "
                                 "the network explodes; reduce C_W, the input scale or the depth")
     return outs if keep_all else tuple(o[0] for o in outs)
 

@@ -66,3 +66,6 @@ def test_to_dask_refusals():
         codegen.compile(flow("relu", ("K", "V"))).to_dask(X, **kw)
     with pytest.raises(InputError, match="C_W"):
         ev.to_dask(X, depth=3, C_W=-1.0)
+    from codegen.evaluator import FlowOverflowError
+    with pytest.raises(FlowOverflowError, match="layer"):   # the diagonal pass runs here, not in a worker
+        ev.to_dask(X, depth=80, C_W=1e9)
