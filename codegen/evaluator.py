@@ -252,12 +252,14 @@ def available_memory() -> int:
 
 
 def memory_estimate(n_inputs: int, n_unique: int, depth: int, ranks, layers: int | None = None,
-                    tiled: bool = False) -> int:
+                    tiled: bool = False, block_tables: tuple[int, int, int] = (0, 0, 0)) -> int:
     """Bytes the run allocates: outputs of the ``depth`` stored layers of states with the
     given tensor ``ranks``, per-layer work arrays (pair atoms; the four-point function
-    and its orbit representatives when a rank-4 state is present; none for a tiled run,
-    whose per-sample tables are O(N_D L), but the unique inputs' outputs when inputs
-    repeat) and the per-layer hyperparameters of all ``layers`` layers (default ``depth``)."""
+    and its orbit representatives when a rank-4 state is present, and the block Hermite
+    tables of ``block_tables`` = (factor pairs, single factors, order): the module's
+    ``_BK_FIDS2``, ``_BK_FIDS1``, ``_BLOCK_ORDER``; none for a tiled run, whose per-sample tables are O(N_D L),
+    but the unique inputs' outputs when inputs repeat) and the per-layer hyperparameters of
+    all ``layers`` layers (default ``depth``)."""
     total = sum(depth * 8 * n_inputs**rank for rank in ranks)
     total += 8 * 8 * (depth if layers is None else layers)   # C_b, C_W, λ_b, λ_W, ratios, widths
     if tiled:
@@ -266,6 +268,10 @@ def memory_estimate(n_inputs: int, n_unique: int, depth: int, ranks, layers: int
     fours = sum(rank == 4 for rank in ranks)
     if fours:
         work += 4 * 8 * n_unique**4 + (fours * depth * 8 * n_unique**4 if n_unique != n_inputs else 0)
+        pairs, singles, order = block_tables
+        side = order + 1
+        if pairs:
+            work += 8 * (pairs * n_unique**2 * (side**2 + 1) + 3 * n_unique**2 + singles * n_unique * (side + 1))
     return total + work
 
 
@@ -330,7 +336,10 @@ class Evaluator:
         """FlowMemoryError before anything large is allocated (the estimate comes first);
         ``pairs``: only the pair states are stored (per-pair sub-problems)."""
         ranks = [2] * len(getattr(self.module, "PAIR_STATES", ())) if pairs else [rank for _, rank in self.states]
-        need = memory_estimate(n_inputs, n_unique, stored, ranks, layers=depth, tiled=tiled or pairs)
+        tables = (len(getattr(self.module, "_BK_FIDS2", ())), len(getattr(self.module, "_BK_FIDS1", ())),
+                  getattr(self.module, "_BLOCK_ORDER", 0))
+        need = memory_estimate(n_inputs, n_unique, stored, ranks, layers=depth, tiled=tiled or pairs,
+                               block_tables=tables)
         have = available_memory()
         if need > 0.8 * have:
             detail = (f" (V alone: {stored} layers x N_D^4 x 8 bytes = {_gib(stored * 8 * n_inputs**4)})"

@@ -524,6 +524,328 @@ def _shared_nested(shape, L, tol, grade, flags, sums):
                 sums[g] += w0 * v0[sig[g, 0]] * acc[sig[g, 1], sig[g, 2]]
 
 
+#: Block Hermite series of a three- or four-sample expectation (_block_sums): tables up to
+#: this total order, used where the two blocks' canonical correlation is at most _BLOCK_RHO,
+#: truncated when the tail bound is below _TOL_BLOCK * sqrt(E[F_A^2] E[F_B^2]) (>= E|F_A F_B|);
+#: table quadrature: trapezoid in whitened coordinates, |w| <= _BLOCK_RADIUS (normalised
+#: Hermite functions decay like exp(-w^2/4)), step at most _BLOCK_STEP (the order-24
+#: Hermite functions alias beyond it).
+_BLOCK_ORDER = 24
+_BLOCK_RHO = 0.8
+_TOL_BLOCK = 1e-11
+_BLOCK_RADIUS = 10.0
+_BLOCK_STEP = 0.35
+_TOL_TABLE = 1e-13
+_BLOCK_MAX_NODES = 301
+
+
+@numba.njit(cache=True)
+def _block_level(lii, hz, xs, ws, E):
+    """Trapezoid nodes xs, weights ws (normal density included) and Hermite rows
+    E[k, j] = He_j(xs[k]) of one whitened level whose factors have the calibrated z-step hz
+    and coefficient lii; one node at 0 (E row 1, 0, 0, ...) for a zero pivot.  Returns the
+    node count."""
+    order = E.shape[1] - 1
+    if lii <= 0.0:
+        xs[0] = 0.0
+        ws[0] = 1.0
+        E[0, 0] = 1.0
+        for j in range(1, order + 1):
+            E[0, j] = 0.0
+        return 1
+    h = _BLOCK_STEP
+    step = _hz_step(hz, _TOL_TABLE) / lii
+    if step < h:
+        h = step
+    J = int(_BLOCK_RADIUS / h) + 1
+    if 2 * J + 1 > xs.shape[0]:
+        J = (xs.shape[0] - 1) // 2
+    for k in range(2 * J + 1):
+        x = (k - J) * h
+        xs[k] = x
+        ws[k] = h * math.exp(-0.5 * x * x) * _INV_SQRT2PI
+        E[k, 0] = 1.0
+        E[k, 1] = x
+        for j in range(1, order):
+            E[k, j + 1] = x * E[k, j] - j * E[k, j - 1]
+    return 2 * J + 1
+
+
+@numba.njit(cache=True)
+def _hz_of(fids, nf):
+    """The finest calibrated z-step among the factors fids[:nf]."""
+    hz = 1e300
+    for i in range(nf):
+        if _HZ[fids[i]] < hz:
+            hz = _HZ[fids[i]]
+    return hz
+
+
+@numba.njit(cache=True)
+def _factors_at(fid, zs, n, out):
+    """out[k] = factor fid at zs[k], k < n (one call site of _factor for all the tables)."""
+    for k in range(n):
+        out[k] = _factor(fid, zs[k])
+
+
+@numba.njit(cache=True)
+def _block_nodes(K, hz):
+    """Trapezoid nodes per whitened level of _block_tables at the largest K_aa (the levels'
+    coefficients are at most sqrt(max K_aa))."""
+    kmax = 0.0
+    for a in range(K.shape[0]):
+        if K[a, a] > kmax:
+            kmax = K[a, a]
+    h = _BLOCK_STEP
+    if kmax > 0.0:
+        step = _hz_step(hz, _TOL_TABLE) / math.sqrt(kmax)
+        if step < h:
+            h = step
+    return 2 * (int(_BLOCK_RADIUS / h) + 1) + 1
+
+
+@numba.njit(cache=True)
+def _block_tables(K, c2, c1):
+    """Hermite tables of the blocks of _block_sums, for every pair a < b and pair of factors
+    c2[c] = (f, g):  T2[c, a, b, i, j] = E[f(z_a) g(z_b) He_i(w_1) He_j(w_2)] with
+    (z_a, z_b) = L (w_1, w_2) the Cholesky coordinates of K[(a, b), (a, b)] (L2[a, b] =
+    l11, l21, l22), S2[c, a, b] = E[(f(z_a) g(z_b))^2]; for every sample and factor c1[c]:
+    T1[c, a, i] = E[f(z_a) He_i(w)], z_a = sqrt(K_aa) w, S1[c, a] = E[f(z_a)^2].  Empty
+    tables (the rule is off for the layer) when a level would need more than
+    _BLOCK_MAX_NODES nodes (large K_aa: the series would not converge either)."""
+    n = K.shape[0]
+    order = _BLOCK_ORDER
+    hz = min(_hz_of(c2.ravel(), c2.size), _hz_of(c1, c1.shape[0]))
+    size = _block_nodes(K, hz)
+    nc2 = c2.shape[0]
+    nc1 = c1.shape[0]
+    if size > _BLOCK_MAX_NODES or n < 3:
+        nc2 = 0
+        nc1 = 0
+    T2 = np.zeros((nc2, n, n, order + 1, order + 1))
+    S2 = np.zeros((nc2, n, n))
+    L2 = np.zeros((n, n, 3))
+    T1 = np.zeros((nc1, n, order + 1))
+    S1 = np.zeros((nc1, n))
+    if nc2 == 0 and nc1 == 0:
+        return T2, S2, L2, T1, S1
+    for a in range(n):
+        x1 = np.empty(size)
+        w1 = np.empty(size)
+        E1 = np.empty((size, order + 1))
+        x2 = np.empty(size)
+        w2 = np.empty(size)
+        E2 = np.empty((size, order + 1))
+        zs = np.empty(size)
+        fv = np.empty(size)
+        fa1 = np.empty(size)
+        if nc1 > 0:
+            la = math.sqrt(K[a, a]) if K[a, a] > 0.0 else 0.0
+            q = _block_level(la, hz, x1, w1, E1)
+            for c in range(nc1):
+                sq = 0.0
+                for k in range(q):
+                    zs[k] = la * x1[k]
+                _factors_at(c1[c], zs, q, fv)
+                for k in range(q):
+                    v = w1[k] * fv[k]
+                    sq += v * fv[k]
+                    for i in range(order + 1):
+                        T1[c, a, i] += v * E1[k, i]
+                S1[c, a] = sq
+        C = np.empty((2, 2))
+        for b in range(a + 1, n if nc2 > 0 else 0):
+            C[0, 0] = K[a, a]
+            C[0, 1] = K[a, b]
+            C[1, 0] = K[a, b]
+            C[1, 1] = K[b, b]
+            L = _chol(C, np.int64(2))
+            L2[a, b, 0] = L[0, 0]
+            L2[a, b, 1] = L[1, 0]
+            L2[a, b, 2] = L[1, 1]
+            q1 = _block_level(max(L[0, 0], abs(L[1, 0])), hz, x1, w1, E1)
+            q2 = _block_level(L[1, 1], hz, x2, w2, E2)
+            G = np.empty(order + 1)
+            for c in range(nc2):
+                sq = 0.0
+                T = T2[c, a, b]
+                for i in range(q1):
+                    zs[i] = L[0, 0] * x1[i]
+                _factors_at(c2[c, 0], zs, q1, fa1)
+                for i in range(q1):
+                    fa = w1[i] * fa1[i]
+                    za = L[1, 0] * x1[i]
+                    for j in range(q2):
+                        zs[j] = za + L[1, 1] * x2[j]
+                    _factors_at(c2[c, 1], zs, q2, fv)
+                    G[:] = 0.0
+                    for j in range(q2):
+                        v = fa * w2[j] * fv[j]
+                        if v != 0.0:
+                            sq += v * v / (w1[i] * w2[j])
+                            for k in range(order + 1):
+                                G[k] += v * E2[j, k]
+                    for k in range(order + 1):
+                        e = E1[i, k]
+                        for l in range(order + 1):
+                            T[k, l] += e * G[l]
+                S2[c, a, b] = sq
+    return T2, S2, L2, T1, S1
+
+
+@numba.njit(cache=True)
+def _block_R(L2, K, a, b, c, d):
+    """R = L_A^-1 K[(a, b), (c, d)] L_B^-T for the blocks (a, b), (c, d) (a < b, c < d): the
+    correlations of their whitened coordinates (rows/columns of zero pivots are 0); returns
+    R (2 x 2) and its largest singular value (the blocks' canonical correlation)."""
+    R = np.zeros((2, 2))
+    X = np.zeros((2, 2))
+    la0 = L2[a, b, 0]
+    la1 = L2[a, b, 1]
+    la2 = L2[a, b, 2]
+    lb0 = L2[c, d, 0]
+    lb1 = L2[c, d, 1]
+    lb2 = L2[c, d, 2]
+    for j in range(2):
+        t = c if j == 0 else d
+        x0 = K[a, t] / la0 if la0 > 0.0 else 0.0
+        X[0, j] = x0
+        X[1, j] = (K[b, t] - la1 * x0) / la2 if la2 > 0.0 else 0.0
+    for i in range(2):
+        r0 = X[i, 0] / lb0 if lb0 > 0.0 else 0.0
+        R[i, 0] = r0
+        R[i, 1] = (X[i, 1] - lb1 * r0) / lb2 if lb2 > 0.0 else 0.0
+    t = R[0, 0] ** 2 + R[0, 1] ** 2 + R[1, 0] ** 2 + R[1, 1] ** 2
+    det = R[0, 0] * R[1, 1] - R[0, 1] * R[1, 0]
+    disc = t * t - 4.0 * det * det
+    rho = math.sqrt(0.5 * (t + math.sqrt(disc if disc > 0.0 else 0.0)))
+    return R, rho
+
+
+@numba.njit(cache=True)
+def _block_powers(R, nr, out):
+    """out[i, k] = R_i^k / k! for the nr entries R_i (flattened) and k <= _BLOCK_ORDER."""
+    for i in range(nr):
+        p = 1.0
+        out[i, 0] = 1.0
+        for k in range(1, _BLOCK_ORDER + 1):
+            p *= R[i] / k
+            out[i, k] = p
+    return out
+
+
+@numba.njit(cache=True)
+def _block_series(HA, HB, P, rho, tolabs, double):
+    """The block Hermite (Mehler) series of E[F_A F_B]:
+        sum_n  prod_ij R_ij^n_ij / n_ij!  E[F_A He_alpha(w_A)] E[F_B He_beta(w_B)],
+    alpha_i = sum_j n_ij, beta_j = sum_i n_ij, summed by total order s with the tail after s
+    bounded by (|shell s| + |shell s-1|) rho / (1 - rho); double: block A is one sample (HA[i,
+    0] its table, R one row).  Returns (value, converged)."""
+    total = 0.0
+    prev = 0.0
+    ratio = rho / (1.0 - rho)
+    for s in range(_BLOCK_ORDER + 1):
+        sh = 0.0
+        if double:
+            for n0 in range(s + 1):
+                sh += P[0, n0] * P[1, s - n0] * HA[s, 0] * HB[n0, s - n0]
+        else:
+            for n00 in range(s + 1):
+                for n01 in range(s + 1 - n00):
+                    p0 = P[0, n00] * P[1, n01]
+                    a0 = n00 + n01
+                    for n10 in range(s + 1 - a0):
+                        n11 = s - a0 - n10
+                        sh += p0 * P[2, n10] * P[3, n11] * HA[a0, n10 + n11] * HB[n00 + n10, n01 + n11]
+        total += sh
+        if s >= 3 and (abs(sh) + abs(prev)) * ratio <= tolabs:
+            return total, True
+        prev = sh
+    return total, False
+
+
+#: The three ways to split four distinct samples (positions) into two pairs.
+_SPLITS = np.array([[0, 1, 2, 3], [0, 2, 1, 3], [0, 3, 1, 2]], dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _block_sums(shape, s, K, T2, S2, L2, T1, S1, sums):
+    """sums[g] = < prod_i f_{g,i}(z_{s_i}) > for every signature g of a three- or
+    four-sample shape by the block Hermite series: the samples split into two blocks that
+    share none (four distinct samples: the pairing with the smallest canonical correlation;
+    three: the doubled sample alone), each block's factors integrated against Hermite
+    polynomials of its whitened coordinates once per layer (_block_tables), the blocks
+    coupled by the series in their cross-correlations R (_block_series; PDLT-style Wick
+    expansion in the off-diagonal block of the covariance).  Returns False (sums undefined)
+    where the split's canonical correlation exceeds _BLOCK_RHO or a series does not
+    converge by _BLOCK_ORDER: the caller falls back to _shared_nested."""
+    if T2.shape[0] == 0:
+        return False
+    m = _SH_M[shape]
+    P = np.empty((4, _BLOCK_ORDER + 1))
+    Rf = np.empty(4)
+    if m == 4:
+        best = 0
+        bestrho = 2.0
+        for k in range(3):
+            sp = _SPLITS[k]
+            R, rho = _block_R(L2, K, s[sp[0]], s[sp[1]], s[sp[2]], s[sp[3]])
+            if rho < bestrho:
+                bestrho = rho
+                best = k
+        if bestrho > _BLOCK_RHO:
+            return False
+        sp = _SPLITS[best]
+        R, rho = _block_R(L2, K, s[sp[0]], s[sp[1]], s[sp[2]], s[sp[3]])
+        Rf[0] = R[0, 0]
+        Rf[1] = R[0, 1]
+        Rf[2] = R[1, 0]
+        Rf[3] = R[1, 1]
+        _block_powers(Rf, np.int64(4), P)
+        for g in range(_SH_NSIG[shape]):
+            ca = _BK_C2[shape, g, sp[0], sp[1]]
+            cb = _BK_C2[shape, g, sp[2], sp[3]]
+            a = s[sp[0]]
+            b = s[sp[1]]
+            c = s[sp[2]]
+            d = s[sp[3]]
+            tolabs = _TOL_BLOCK * math.sqrt(S2[ca, a, b] * S2[cb, c, d])
+            v, ok = _block_series(T2[ca, a, b], T2[cb, c, d], P, rho, tolabs, False)
+            if not ok:
+                return False
+            sums[g] = v
+        return True
+    # three samples: the doubled one (position u) alone against the other two (p < q)
+    u = _BK_DOUBLE[shape]
+    p = 1 if u == 0 else 0
+    q = 1 if u == 2 else 2
+    t = s[u]
+    a = s[p]
+    b = s[q]
+    lt = math.sqrt(K[t, t]) if K[t, t] > 0.0 else 0.0
+    x0 = K[t, a] / lt if lt > 0.0 else 0.0
+    x1 = K[t, b] / lt if lt > 0.0 else 0.0
+    r0 = x0 / L2[a, b, 0] if L2[a, b, 0] > 0.0 else 0.0
+    r1 = (x1 - L2[a, b, 1] * r0) / L2[a, b, 2] if L2[a, b, 2] > 0.0 else 0.0
+    rho = math.sqrt(r0 * r0 + r1 * r1)
+    if rho > _BLOCK_RHO:
+        return False
+    Rf[0] = r0
+    Rf[1] = r1
+    _block_powers(Rf, np.int64(2), P)
+    HA = np.zeros((_BLOCK_ORDER + 1, 1))
+    for g in range(_SH_NSIG[shape]):
+        ca = _BK_C1[shape, g]
+        cb = _BK_C2[shape, g, p, q]
+        HA[:, 0] = T1[ca, t]
+        tolabs = _TOL_BLOCK * math.sqrt(S1[ca, t] * S2[cb, a, b])
+        v, ok = _block_series(HA, T2[cb, a, b], P, rho, tolabs, True)
+        if not ok:
+            return False
+        sums[g] = v
+    return True
+
+
 @numba.njit(cache=True)
 def _expect_1d(fid, k11, flags):
     """< f(z) > with z ~ N(0, k11) to _TOL_1D."""

@@ -37,7 +37,7 @@ from .render_tiles import PAIR_ROOTS, TILE_ROOTS, pair_functions, tile_functions
 __all__ = ["render_module", "GENERATOR_FORMAT", "DEFAULT_COMMAND", "NUMERICS"]
 
 #: Bumped whenever the emitted format changes (part of every cache key and manifest entry).
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 DEFAULT_COMMAND = "python -m codegen regenerate"
 NUMERICS = (pathlib.Path(__file__).with_name("numerics_template.py")).read_text()
 _JIT = "@numba.njit(cache=True)"
@@ -414,6 +414,58 @@ def _rgs_index() -> list[int]:
     return table
 
 
+#: Render the block Hermite series for three- and four-sample expectations where it applies
+#: (False: the nested rule alone, the previous algorithm; benchmarks/bench_vertex_scale.py).
+BLOCK_SERIES = True
+
+
+def block_rule(plan: KernelPlan) -> bool:
+    """Whether the three- and four-sample expectations use the block Hermite series
+    (``_block_sums``): every factor of those shapes is smooth (no break points)."""
+    return BLOCK_SERIES and plan.shared_quadrature and any(sh.samples >= 3 for sh in plan.shapes) and all(
+        not sh.kinks[i] for sh in plan.shapes if sh.samples >= 3 for i in range(sh.samples))
+
+
+def _block_rule_tables(plan: KernelPlan) -> list[str]:
+    """The factor pairs (``_BK_FIDS2``) and single factors (``_BK_FIDS1``) whose Hermite
+    tables ``_block_tables`` builds, and per shape and signature the table each block reads:
+    ``_BK_C2[shape, g, i, j]`` for the samples i < j, ``_BK_C1[shape, g]`` for the doubled
+    sample ``_BK_DOUBLE[shape]`` of a three-sample shape."""
+    if not block_rule(plan):
+        return []
+    shapes = plan.shapes
+    nsig = max(len(sh.signatures) for sh in shapes)
+
+    def fid(sh, g, i):
+        return sh.monomials[i][sh.signatures[g][i]]
+
+    def doubled(sh):
+        return next(i for i in range(sh.samples) if sh.rgs.count(i) == 2) if sh.samples == 3 else -1
+
+    def pairs(sh):
+        if sh.samples == 4:
+            return [(i, j) for i in range(4) for j in range(i + 1, 4)]
+        if sh.samples == 3:
+            return [tuple(i for i in range(3) if i != doubled(sh))]
+        return []
+
+    c2 = sorted({(fid(sh, g, i), fid(sh, g, j)) for sh in shapes for g in range(len(sh.signatures))
+                 for i, j in pairs(sh)})
+    c1 = sorted({fid(sh, g, doubled(sh)) for sh in shapes if sh.samples == 3 for g in range(len(sh.signatures))})
+    C2 = [[[[c2.index((fid(sh, g, i), fid(sh, g, j))) if g < len(sh.signatures) and (i, j) in pairs(sh) else -1
+             for j in range(4)] for i in range(4)] for g in range(nsig)] for sh in shapes]
+    C1 = [[c1.index(fid(sh, g, doubled(sh))) if sh.samples == 3 and g < len(sh.signatures) else -1
+           for g in range(nsig)] for sh in shapes]
+    return ["#: Block Hermite series (_block_sums): factor pairs and single factors with Hermite tables,",
+            "#: and per shape and signature the table of each block (-1: none); the doubled sample of",
+            "#: each three-sample shape (-1: other shapes).",
+            _table("_BK_FIDS2", [list(c) for c in c2]),
+            _table("_BK_FIDS1", c1) if c1 else "_BK_FIDS1 = np.zeros(0, dtype=np.int64)",
+            _table("_BK_C2", C2),
+            _table("_BK_C1", C1),
+            _table("_BK_DOUBLE", [doubled(sh) for sh in shapes])]
+
+
 def _shape_tables(plan: KernelPlan) -> list[str]:
     """The ``_SH_*`` tables of the shapes (:class:`codegen.lower.QuadShape`) that
     ``_shared_nested`` and ``_quad`` read, and ``_monomials``."""
@@ -462,6 +514,7 @@ def _shape_tables(plan: KernelPlan) -> list[str]:
          _table("_SH_REP_SIG", [[pad([r[1] for r in sh.reps[k]], 24) for sh in shapes]
                                 for k in range(len(plan.quads))]),
          _table("_SH_REP_OF", [[list(sh.rep_of[k]) for sh in shapes] for k in range(len(plan.quads))])]
+    L += _block_rule_tables(plan)
     if plan.shared_quadrature:
         L += ["", "", _JIT, "def _monomials(shape, i, z, out):",
               '    """out[j] = the j-th monomial (factor _SH_MONO[shape, i, j]) of sample i of the shape at z,',
@@ -544,6 +597,10 @@ def _quad_function(plan: KernelPlan) -> list[str]:
           "        r3 = r2 if a[3] == a[2] else r2 + 1",
           "        shape = _SHAPE_INDEX[r1 * 16 + r2 * 4 + r3]",
           "        sums = np.empty(_SH_MAXSIG)"]
+    if block_rule(plan):
+        L[L.index("    for q in numba.prange(multisets.shape[0]):")] = (
+            "    T2, S2, L2, T1, S1 = _block_tables(K, _BK_FIDS2, _BK_FIDS1)\n"
+            "    for q in numba.prange(multisets.shape[0]):")
     if plan.shared_quadrature:
         L += ["        if _SH_NSIG[shape] > 0:",
               "            m = r3 + 1",
@@ -561,6 +618,9 @@ def _quad_function(plan: KernelPlan) -> list[str]:
               "            tol = _TOL_1D if m == 1 else (_TOL_2D if m == 2 else _TOL_ND)",
               "            grade = np.int64(0) if m == 1 else np.int64(1)",
               "            _shared_nested(shape, _chol(C, m), tol, grade, flags, sums)"]
+        if block_rule(plan):
+            L[-1:] = ["            if m < 3 or not _block_sums(shape, s, K, T2, S2, L2, T1, S1, sums):",
+                      "    " + L[-1]]
     L += ["        vals = np.empty(24)",
           f"        for atom in range({len(plan.quads)}):",
           "            for r in range(_SH_NREP[atom, shape]):",

@@ -2,7 +2,7 @@
 # spec: flow('erf', observables=('K', 'H'))
 # activation: sigma(z) = erf(z)
 # flow-signature: 62cdfd35cfcc6daf687b5512802f252a46ad7d0a7e1c9a1be276eadc2c4d496b
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of erf for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '62cdfd35cfcc6daf687b5512802f252a46ad7d0a7e1c9a1be276eadc2c4d496b'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'erf'
 SIGMA = 'erf(z)'
 OBSERVABLES = ('K', 'H')

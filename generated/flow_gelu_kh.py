@@ -2,7 +2,7 @@
 # spec: flow('gelu', observables=('K', 'H'))
 # activation: sigma(z) = z*(erf(sqrt(2)*z/2)/2 + 1/2)
 # flow-signature: c2edc2b2fd1fd136f79be5e4a9da839e5fad685bb8f72cc2bdc691fa80f84c98
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of gelu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'c2edc2b2fd1fd136f79be5e4a9da839e5fad685bb8f72cc2bdc691fa80f84c98'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'gelu'
 SIGMA = 'z*(erf(sqrt(2)*z/2)/2 + 1/2)'
 OBSERVABLES = ('K', 'H')

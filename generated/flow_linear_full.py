@@ -2,7 +2,7 @@
 # spec: flow('linear', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z
 # flow-signature: ffd56800ffa9615db4a4cff08701e1aced8a9b508a9851f6f55098de0dec89c4
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of linear for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'ffd56800ffa9615db4a4cff08701e1aced8a9b508a9851f6f55098de0dec89c4'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'linear'
 SIGMA = 'z'
 OBSERVABLES = ('K', 'H', 'V', 'G1')

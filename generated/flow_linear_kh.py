@@ -2,7 +2,7 @@
 # spec: flow('linear', observables=('K', 'H'))
 # activation: sigma(z) = z
 # flow-signature: 013246a6e84fa133cba3b0fe505e5a43112414afd7b154bc9938128224edf366
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of linear for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '013246a6e84fa133cba3b0fe505e5a43112414afd7b154bc9938128224edf366'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'linear'
 SIGMA = 'z'
 OBSERVABLES = ('K', 'H')

@@ -2,7 +2,7 @@
 # spec: flow('relu', observables=('K', 'H', 'V', 'G1'))
 # activation: sigma(z) = z*Heaviside(z)
 # flow-signature: 98e1e33b6408a5bb7024a2e6f582de382e0a481d8466cbef28cf4db5d8928410
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of relu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '98e1e33b6408a5bb7024a2e6f582de382e0a481d8466cbef28cf4db5d8928410'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'relu'
 SIGMA = 'z*Heaviside(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1')

@@ -2,7 +2,7 @@
 # spec: flow('relu', observables=('K', 'H'))
 # activation: sigma(z) = z*Heaviside(z)
 # flow-signature: 93c3f14fcf18c92766dbf9f83034ff67a88aa462ebe6eb5cfa39d21096e83a41
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of relu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '93c3f14fcf18c92766dbf9f83034ff67a88aa462ebe6eb5cfa39d21096e83a41'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'relu'
 SIGMA = 'z*Heaviside(z)'
 OBSERVABLES = ('K', 'H')

@@ -2,7 +2,7 @@
 # spec: flow('relu', observables=('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q'))
 # activation: sigma(z) = z*Heaviside(z)
 # flow-signature: 3682de39b5ab114edcb30db9b72553b0c0d71fc4d7b7c327e56e9c23e5827036
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of relu for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '3682de39b5ab114edcb30db9b72553b0c0d71fc4d7b7c327e56e9c23e5827036'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'relu'
 SIGMA = 'z*Heaviside(z)'
 OBSERVABLES = ('K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q')

@@ -2,7 +2,7 @@
 # spec: flow('swish', observables=('K', 'H'))
 # activation: sigma(z) = z/(1 + exp(-z))
 # flow-signature: 18918c0e2e620e2881fe952729bfa2ace349b4c42375f84d27bba1cbe351c7a5
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of swish for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = '18918c0e2e620e2881fe952729bfa2ace349b4c42375f84d27bba1cbe351c7a5'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'swish'
 SIGMA = 'z/(1 + exp(-z))'
 OBSERVABLES = ('K', 'H')

@@ -2,7 +2,7 @@
 # spec: flow('tanh', observables=('K', 'H'))
 # activation: sigma(z) = tanh(z)
 # flow-signature: b5189bf6adb453c0b50d95666200e425260455310d8f789f9484052fd823595f
-# generator-format: 5
+# generator-format: 6
 """rgflow evaluator of the finite-width recursions of tanh for N_D inputs.
 
 Self-contained generated module (imports only math, numpy and numba).  Entry point:
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 SIGNATURE = 'b5189bf6adb453c0b50d95666200e425260455310d8f789f9484052fd823595f'
-GENERATOR_FORMAT = 5
+GENERATOR_FORMAT = 6
 ACTIVATION = 'tanh'
 SIGMA = 'tanh(z)'
 OBSERVABLES = ('K', 'H')
