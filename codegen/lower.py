@@ -17,6 +17,7 @@ deterministic.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -305,8 +306,11 @@ def _kinks(expr: sp.Expr) -> tuple[sp.Expr, ...]:
     return tuple(sorted(points, key=lambda p: (float(p), sp.srepr(p))))
 
 
+@functools.lru_cache(maxsize=1024)
 def _smoothing(expr: sp.Expr) -> sp.Expr | None:
-    """E[f(m + s e)] in closed form, or None."""
+    """E[f(m + s e)] in closed form, or None.  Cached: a pure function of the factor, and
+    the costliest step of lowering (GELU's factors: ~20 s), shared by every flow of an
+    activation."""
     value = expect(expr.xreplace({z: SMOOTH_M + SMOOTH_S * _E}), (_E,), [[1]])
     if has_atoms(value) or value.has(sp.oo, -sp.oo, sp.zoo, sp.nan, sp.DiracDelta):
         return None

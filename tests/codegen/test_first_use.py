@@ -122,7 +122,7 @@ def test_messages_enabled(monkeypatch):
 
 
 @pytest.mark.parametrize("name, observables, n", [("relu", ("K", "H"), 40), ("tanh", ("K", "H"), 12),
-                                                  ("tanh", ("K", "V"), 5), ("erf", ("K", "H", "V", "G1"), 6)])
+                                                  ("tanh", ("K", "H", "V", "G1"), 5), ("erf", ("K", "H", "V", "G1"), 6)])
 def test_serial_and_parallel_give_identical_results(monkeypatch, name, observables, n):
     ev = codegen.compile(flow(name, observables))
     X = np.random.default_rng(1).standard_normal((n, 5))

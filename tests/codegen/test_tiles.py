@@ -133,7 +133,7 @@ def test_out_of_core_files_reopen_with_the_in_memory_values(tmp_path, monkeypatc
 
 
 def test_out_of_core_for_a_flow_that_is_not_tiled(tmp_path):
-    ev = codegen.compile(flow("relu", ("K", "V")))
+    ev = codegen.compile(flow("relu"))      # the catalogue's (K, H, V, G1): compiled by other tests too
     X = _inputs(3)
     ref = ev.run(X, depth=3, keep="last", progress=False)
     res = ev.run(X, depth=3, keep="last", out=tmp_path, progress=False)
