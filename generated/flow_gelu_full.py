@@ -510,10 +510,10 @@ def _shared_nested(shape, L, tol, grade, flags, sums):
 #: this total order, used where the two blocks' canonical correlation is at most _BLOCK_RHO,
 #: truncated when the tail bound is below _TOL_BLOCK * sqrt(E[F_A^2] E[F_B^2]) (>= E|F_A F_B|);
 #: table quadrature: trapezoid in whitened coordinates, |w| <= _BLOCK_RADIUS (normalised
-#: Hermite functions decay like exp(-w^2/4)), step at most _BLOCK_STEP (the order-24
+#: Hermite functions decay like exp(-w^2/4)), step at most _BLOCK_STEP (the order-40
 #: Hermite functions alias beyond it).
-_BLOCK_ORDER = 24
-_BLOCK_RHO = 0.8
+_BLOCK_ORDER = 40
+_BLOCK_RHO = 0.85
 _TOL_BLOCK = 1e-11
 _BLOCK_RADIUS = 10.0
 _BLOCK_STEP = 0.35

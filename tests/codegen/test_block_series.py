@@ -146,7 +146,7 @@ def test_negative_correlations_and_the_v_flow():
 
 def test_tables_against_direct_quadrature():
     """T2[c, a, b, i, j] = E[f(z_a) g(z_b) He_i(w1) He_j(w2)] in the Cholesky coordinates of
-    the pair, up to the table's order 24, and T1, S1, S2, by Gauss–Hermite of degree 300 (1e-10 of
+    the pair, up to the table's order 40, and T1, S1, S2, by Gauss–Hermite of degree 300 (1e-10 of
     the normalised entries' bound sqrt(S): far inside the 1e-9 policy after the series)."""
     module = _module("tanh_ntk")
     K = _kernel(3, 0.9, 0.05, seed=1)
@@ -165,16 +165,16 @@ def test_tables_against_direct_quadrature():
     for c, (f, g) in enumerate(module._BK_FIDS2):
         F = fns[f](l11 * u1) * fns[g](l21 * u1 + l22 * u2) * W
         size = np.sqrt(S2[c, a, b])       # bounds every normalised entry (Bessel)
-        for i, j in [(0, 0), (1, 0), (0, 1), (2, 3), (7, 5), (12, 0), (20, 4), (24, 24)]:
-            ref = np.sum(F * hermeval(u1, np.eye(25)[i]) * hermeval(u2, np.eye(25)[j]))
+        for i, j in [(0, 0), (1, 0), (0, 1), (2, 3), (7, 5), (12, 0), (20, 4), (24, 24), (40, 3), (31, 40)]:
+            ref = np.sum(F * hermeval(u1, np.eye(41)[i]) * hermeval(u2, np.eye(41)[j]))
             norm = math.sqrt(math.factorial(i) * math.factorial(j))
             assert abs(T2[c, a, b, i, j] - ref) <= 1e-10 * norm * size, (c, i, j, T2[c, a, b, i, j], ref)
         assert S2[c, a, b] == pytest.approx(np.sum((fns[f](l11 * u1) * fns[g](l21 * u1 + l22 * u2)) ** 2 * W),
                                             rel=1e-12)
     for c, f in enumerate(module._BK_FIDS1):
         vals = fns[f](np.sqrt(K[1, 1]) * x)
-        for i in (0, 1, 6, 24):
-            ref = np.sum(w * vals * hermeval(x, np.eye(25)[i]))
+        for i in (0, 1, 6, 24, 40):
+            ref = np.sum(w * vals * hermeval(x, np.eye(41)[i]))
             assert abs(T1[c, 1, i] - ref) <= 1e-10 * math.sqrt(math.factorial(i) * S1[c, 1]), (c, i)
         assert S1[c, 1] == pytest.approx(np.sum(w * vals**2), rel=1e-12)
 
