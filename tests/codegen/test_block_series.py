@@ -198,6 +198,27 @@ def test_falls_back_where_the_series_does_not_apply():
     assert not hasattr(_module("relu_full"), "_block_sums")
 
 
+def test_nearly_duplicate_inputs():
+    """Two inputs at correlation 1 - 5e-8 (a valid, nearly singular kernel of a real
+    network): paired in one block the series integrates the quadruple (0, 1, 2, 3); where the
+    doubled sample stands alone against its near-copy (0, 1, 1, 3) the nested rule does;
+    both within 1e-9 of E|Π σ| (plus the reference's own spread).  (A kernel with such a
+    correlation whose other entries do not follow is indefinite; no rule owes it a value.)"""
+    module = _module("tanh_full")
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(4, 16))
+    X[1] = X[0] + 3e-4 * rng.normal(size=16)
+    K = np.ascontiguousarray(0.5 * X @ X.T / 16)
+    assert K[0, 1] / np.sqrt(K[0, 0] * K[1, 1]) > 1 - 1e-7
+    Q = module._quad(K, np.zeros(4, dtype=np.int64), module._multisets(np.int64(4)))[0]
+    for t, used in [((0, 1, 2, 3), True), ((0, 0, 2, 3), True), ((0, 1, 1, 3), False)]:
+        assert _block(module, K, t)[0] == used, t
+        sub = K[np.ix_(t, t)]
+        lo, hi = (expect_tensor([np.tanh] * 4, sub, d) for d in (40, 48))
+        scale = expect_tensor([lambda x: np.abs(np.tanh(x))] * 4, sub, 24)
+        assert abs(Q[t] - hi) <= 1e-9 * scale + abs(lo - hi), (t, Q[t], hi)
+
+
 def test_memory_estimate_counts_the_tables():
     module = _module("tanh_ntk")
     pairs, singles, order = len(module._BK_FIDS2), len(module._BK_FIDS1), module._BLOCK_ORDER
