@@ -66,7 +66,9 @@ def test_tanh_atoms_against_gauss_hermite(tanh_layer):
     act = activation("tanh")
     for name, Q in sorted(atoms.items()):
         fns = _slot_functions(act, name)
-        for t in TUPLES:
+        # three and four distinct samples: the block series (test_block_series.py checks every
+        # atom there against this reference and the nested rule); here ⟨σσσσ⟩ only
+        for t in TUPLES if name == "ssss" else [t for t in TUPLES if len(set(t)) <= 2]:
             sub = K[np.ix_(t, t)]
             lo, hi = (expect_tensor(fns, sub, degree) for degree in (40, 48))
             scale = expect_tensor([lambda x, f=f: np.abs(f(x)) for f in fns], sub, 24)
