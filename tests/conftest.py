@@ -6,7 +6,10 @@ here, in ``tests/``, which is put on ``sys.path``.
 
 Every test-suite run compiles into its own user cache (``RGFLOW_CACHE_DIR`` under
 pytest's temporary directory, inherited by the subprocesses tests start): no test reads
-or writes the user's ``~/.cache/rgflow``.  Tests that need an empty cache set their own.
+or writes the user's ``~/.cache/rgflow``.  Under pytest-xdist (``-n 2``, the CI command)
+the workers share that one cache — its writes are atomic and content-addressed
+(:mod:`codegen.cache`), so a flow is compiled once per run, not once per worker.  Tests
+that need an empty cache set their own.
 """
 
 import os
@@ -23,7 +26,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 def _per_run_cache(tmp_path_factory):
     """The user cache of this test-suite run."""
     before = os.environ.get("RGFLOW_CACHE_DIR")
-    os.environ["RGFLOW_CACHE_DIR"] = str(tmp_path_factory.mktemp("rgflow-cache"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):       # basetemp is .../popen-gwN: share its parent
+        shared = tmp_path_factory.getbasetemp().parent / "rgflow-cache"
+        shared.mkdir(exist_ok=True)
+        os.environ["RGFLOW_CACHE_DIR"] = str(shared)
+    else:
+        os.environ["RGFLOW_CACHE_DIR"] = str(tmp_path_factory.mktemp("rgflow-cache"))
     yield
     if before is None:
         os.environ.pop("RGFLOW_CACHE_DIR", None)
