@@ -1,0 +1,210 @@
+"""The derivation engine (issue #11) reproduces the declared order-1/n rules and the exact
+finite-width statistics of deep linear and ReLU networks to order 1/n².
+
+References, independent of the engine: the declared rules of :mod:`derive.observables`
+(typed in from THEORY.md, checked there against Monte Carlo), compared symbolically on
+distinct samples and by Gauss–Hermite quadrature of every atom at coincident samples; the
+exact layer-to-layer law of single-input deep linear networks (the collective metric is
+multiplied by C_W χ²_n/n per layer) and of single-input ReLU networks at C_b = 0 (by
+(C_W/n) χ²_N with N ~ Binomial(n, ½) active neurons), expanded in 1/n with exact rationals.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from derive import activation
+from derive.engine import derived_rule
+from derive.engine.derived import STATISTICS
+from derive.engine.single_input import moment, scalar, single_input_system
+from derive.engine.terms import canonical_entry
+from derive.engine.wick import ClusterError, joint_cumulant
+from derive.numpy_functions import NUMPY_MODULES
+from derive.observables import observable, sample_indices, state, width_ratio
+from derive.recursions import _atom_cached, partition_key
+from derive.symbols import C_W, C_b, K, z
+from rgflow.reference import expect_tensor
+
+a1, a2, a3, a4 = sample_indices
+
+# ---------------------------------------------------------------------------------
+# Derived = declared (K, V, G1)
+# ---------------------------------------------------------------------------------
+
+#: Declared atoms whose off-diagonal entries are the engine's Stein-derivative atoms.
+_RENAME = {"dsds": "p11_ss", "d2ss": "p20_ss", "d4ss": "p40_ss", "d3sds": "p31_ss", "d2sd2s": "p22_ss"}
+
+
+def _canonical_tensors(expr: sp.Expr) -> sp.Expr:
+    def fix(x):
+        name = str(x.base.label)
+        if name in ("V", "G1"):
+            n, idx = canonical_entry(name, tuple(x.indices))
+            return state(n)[idx]
+        return x
+    return expr.replace(lambda e: isinstance(e, sp.Indexed), fix)
+
+
+def _off_diagonal(o):
+    return next(r for r in o.rules if r.pattern in ("ab", "a<b", "abcd"))
+
+
+@pytest.mark.parametrize("name", ["K", "V", "G1"])
+def test_derived_equals_declared_symbolically_on_distinct_samples(name):
+    declared = _off_diagonal(observable(name)).rhs
+    declared = declared.replace(lambda e: isinstance(e, sp.Indexed) and str(e.base.label) in _RENAME,
+                                lambda e: sp.IndexedBase(_RENAME[str(e.base.label)])[e.indices])
+    derived = derived_rule(name).rhs
+    assert sp.expand(_canonical_tensors(declared) - _canonical_tensors(derived)) == 0
+
+
+def _pattern_key(values) -> str:
+    first = {}
+    rgs = tuple(first.setdefault(v, len(first)) for v in values)
+    return partition_key(rgs) if len(values) == 4 else ("a" if len(set(values)) == 1 else "ab")
+
+
+@functools.lru_cache(maxsize=None)
+def _factor_fn(expr):
+    return sp.lambdify(z, expr, modules=NUMPY_MODULES) if expr.has(z) else (lambda x, c=float(expr): np.full_like(x, c))
+
+
+def _atom_value(act, name, values, Kmat, degree):
+    """⟨…⟩ of the atom entry by tensor Gauss–Hermite over its distinct samples."""
+    atom = _atom_cached(act, name)
+    pattern = atom.pattern(_pattern_key(values))
+    distinct = list(dict.fromkeys(values))
+    C = Kmat[np.ix_(distinct, distinct)]
+    return expect_tensor([_factor_fn(f) for f in pattern.factors], C, degree)
+
+
+def _evaluate(act, expr, index_values, tensors, Kmat, degree=48):
+    expr = expr.subs(dict(zip(sample_indices, index_values)))
+    subs = {}
+    for x in expr.atoms(sp.Indexed):
+        name, idx = str(x.base.label), tuple(int(i) for i in x.indices)
+        if name in tensors:
+            subs[x] = tensors[name][idx]
+        else:
+            subs[x] = _atom_value(act, name, idx, Kmat, degree if len(set(idx)) <= 2 else 20)
+    return float(expr.subs(subs).subs({C_W: 1.3, C_b: 0.2, width_ratio: 0.7}))
+
+
+def _random_state(rng, nd):
+    X = rng.normal(size=(nd, 3))
+    X[-1] = X[0]                                   # a duplicated input: a singular (PSD) kernel
+    Kmat = 0.2 + X @ X.T / 3
+    V = rng.normal(size=(nd,) * 4)
+    V = sum(V.transpose(p) for p in [(0, 1, 2, 3), (1, 0, 2, 3), (0, 1, 3, 2), (1, 0, 3, 2)])
+    V = V + V.transpose(2, 3, 0, 1)
+    G1 = rng.normal(size=(nd, nd))
+    return Kmat, {"V": V, "G1": G1 + G1.T}
+
+
+@pytest.mark.parametrize("act_name", ["tanh", "gelu"])
+@pytest.mark.parametrize("name", ["V", "G1"])
+def test_derived_equals_declared_numerically_with_coincident_samples(act_name, name, rng):
+    """Coincident samples: the declared rules use one-point atoms (⟨σ''σ⟩, ⟨(σ²)''''⟩), the
+    derived ones the shares of the Stein atoms; both are integrated by Gauss–Hermite."""
+    act = activation(act_name)
+    Kmat, tensors = _random_state(rng, 3)        # samples 0 and 2 coincide
+    o = observable(name)
+    cases = [(0, 0, 1, 1), (0, 2, 1, 2), (0, 0, 0, 0), (0, 1, 0, 2)] if name == "V" else [(0, 0), (0, 2), (0, 1)]
+    for values in cases:
+        if name == "G1" and values[0] == values[1]:
+            rule = next(r for r in o.rules if r.pattern == "aa")
+            declared = rule.rhs
+        else:
+            declared = _off_diagonal(o).rhs
+        d = _evaluate(act, declared, values, tensors, Kmat)
+        e = _evaluate(act, derived_rule(name).rhs, values, tensors, Kmat)
+        assert abs(d - e) <= 1e-10 * max(1.0, abs(d)), (values, d, e)
+
+
+def test_the_cluster_property_is_checked_not_assumed():
+    """Two neurons at order 0 are independent: their cumulant is empty, and asking for a
+    cumulant of three neurons' observables below its cluster order is refused."""
+    s = (("s", a1), ("s", a2))
+    assert joint_cumulant((s, s), (0, 1), 0) == {}
+    assert joint_cumulant((s, s, s), (0, 1, 2), 1) == {}
+    assert len(joint_cumulant((s, s, s), (0, 1, 2), 2)) > 0
+
+
+# ---------------------------------------------------------------------------------
+# Exact finite-width references to order 1/n² (single input)
+# ---------------------------------------------------------------------------------
+
+x = sp.Symbol("x", positive=True)   # 1/n
+
+
+def _iterate(system, g, depth, K1, CW, Cb=0):
+    """Layers 1..depth of (K, G1, G2, V, V1, U) from the single-input system with moments g[m](K)."""
+    values = {"K": sp.Rational(K1), "G1": 0, "G2": 0, "V": 0, "V1": 0, "U": 0}
+    out = [dict(values)]
+    funcs = {moment(m).func: sp.Lambda(K, g(m)) for m in (2, 4, 6)}
+    rhs = {name: expr.subs({C_W: CW, C_b: Cb, width_ratio: 1}).replace(
+        lambda e: isinstance(e, sp.Derivative) or isinstance(e, sp.core.function.AppliedUndef),
+        lambda e: e.doit()) for name, expr in system.items()}
+    for name in rhs:
+        rhs[name] = rhs[name].subs({moment(m): g(m) for m in (2, 4, 6)}).doit()
+    for _ in range(depth - 1):
+        subs = {scalar(name): value for name, value in values.items()}
+        values = {name: sp.nsimplify(sp.simplify(expr.subs(subs))) for name, expr in rhs.items()}
+        out.append(dict(values))
+    return out
+
+
+def _exact_statistics(ratio_moments, depth, K1):
+    """(G, κ2, κ3) of the collective metric Γ_ℓ = K1 Π ρ over depth−1 independent ratios ρ with
+    E[ρ^k] = ratio_moments(k), expanded to x² = 1/n²."""
+    m = [sp.Integer(1)] + [K1**k * ratio_moments(k) ** (depth - 1) for k in (1, 2, 3)]
+    kappa = (m[1], m[2] - m[1]**2, m[3] - 3 * m[2] * m[1] + 2 * m[1]**3)
+    return tuple(sp.series(sp.simplify(c), x, 0, 3).removeO() for c in kappa)
+
+
+def _check(layers, ratio_moments, K1):
+    for depth, values in enumerate(layers, start=1):
+        G, k2, k3 = _exact_statistics(ratio_moments, depth, sp.Rational(K1))
+        assert sp.simplify(G - (values["K"] + values["G1"] * x + values["G2"] * x**2)) == 0, depth
+        assert sp.simplify(k2 - (values["V"] * x + values["V1"] * x**2)) == 0, depth
+        assert sp.simplify(k3 - values["U"] * x**2) == 0, depth
+
+
+@pytest.fixture(scope="module")
+def system():
+    return single_input_system(2)
+
+
+def test_deep_linear_networks_exactly_to_order_n_minus_2(system):
+    """σ(z) = z: Γ_{ℓ+1} = Γ_ℓ C_W χ²_n/n, E[(χ²_n/n)^k] = Π_{i<k} (1 + 2i x)."""
+    CW = sp.Rational(3, 2)
+    g = lambda m: sp.factorial2(m - 1) * K ** sp.Rational(m, 2)   # ⟨z^m⟩ for even m
+    layers = _iterate(system, g, 5, 1, CW)
+    _check(layers, lambda k: CW**k * sp.Mul(*[1 + 2 * i * x for i in range(k)]), 1)
+
+
+def _binomial_chi2_moment(k):
+    """E[(χ²_N/n)^k] with N ~ Binomial(n, ½), as a polynomial in x = 1/n: E[Π_{i<k}(N + 2i)]
+    through the factorial moments E[N(N−1)…(N−j+1)] = n(n−1)…(n−j+1)/2^j."""
+    N, n = sp.symbols("N n", positive=True)
+    poly = sp.Poly(sp.expand(sp.Mul(*[N + 2 * i for i in range(k)])), N)
+    total = sp.S.Zero
+    for (power,), c in poly.terms():
+        # N^power in falling factorials (Stirling numbers of the second kind)
+        for j in range(power + 1):
+            total += c * sp.functions.combinatorial.numbers.stirling(power, j) * sp.ff(n, j) / 2**j
+    return sp.expand(total / n**k).subs(n, 1 / x)
+
+
+def test_single_input_relu_exactly_to_order_n_minus_2(system):
+    """ReLU at C_b = 0: Γ_{ℓ+1} = Γ_ℓ (C_W/n) χ²_N, N ~ Binomial(n, ½); g_m(K) = (m−1)!! K^{m/2}/2."""
+    CW = 2
+    g = lambda m: sp.factorial2(m - 1) * K ** sp.Rational(m, 2) / 2
+    layers = _iterate(system, g, 5, 2, CW)
+    _check(layers, lambda k: CW**k * _binomial_chi2_moment(k), 2)
