@@ -26,11 +26,12 @@ import sympy as sp
 
 from ..observables import width_ratio
 from ..symbols import C_W, C_b, K
+from ..symbols import C_W as _C_W, C_b as _C_b
 from .collect import orders  # noqa: F401  (re-exported for symmetry with to_expr)
 from .derived import DerivedRule, STATISTICS, _observables
 from .wick import metric_cumulant
 
-__all__ = ["moment", "single_input", "single_input_system", "scalar"]
+__all__ = ["moment", "single_input", "single_input_system", "single_input_flow", "scalar", "STATE"]
 
 
 def moment(m: int) -> sp.Function:
@@ -79,3 +80,60 @@ def single_input_system(max_order: int = 2) -> dict[str, sp.Expr]:
     """{statistic: single-input right-hand side} up to (1/n)^max_order."""
     from .derived import derived_rule
     return {name: single_input(derived_rule(name)) for name, (_, p) in STATISTICS.items() if p <= max_order}
+
+
+#: Order of the layer-ℓ statistics in the state of :func:`single_input_flow`.
+STATE = ("K", "G1", "G2", "V", "V1", "U")
+
+
+def _moment_derivatives(act, needed) -> dict:
+    """{(m, j): numpy function of K giving d^j g_m/dK^j = ⟨(σ^m)^{(2j)}⟩_K / 2^j} (Dirac deltas of a
+    kinked σ in closed form, the rest by the split Gauss–Legendre rule of derive.quadrature)."""
+    from ..activations import integrand
+    from ..quadrature import integrand_in_K
+    from ..symbols import z
+    out = {}
+    for m, j in sorted(needed):
+        fn = integrand_in_K(integrand(act.bound_expr ** m, 2 * j), z, K)
+        out[(m, j)] = (lambda f, s: (lambda Kv: f(Kv) / s))(fn, 2**j)
+    return out
+
+
+def single_input_flow(act, depth: int, K1: float, C_b: float, C_W: float, max_order: int = 2) -> dict:
+    """Layers 1..depth of the single-input statistics (equal widths, r = 1): {name: array (depth,)}
+    for K, G1, G2, V, V1, U (those above ``max_order`` are zero), from the derived recursions.
+
+    Layer 1 is Gaussian: K = K1 (= C_b + C_W x·x/n_0), every correction zero.  The statistics of
+    layer ℓ predict E[z²] = K + G1/n + G2/n², the connected four-point function of distinct
+    neurons (V + V1/n)/n and that of three distinct neuron pairs U/n² (n = n_{ℓ−1}).
+    """
+    from ..activations import Activation, activation
+    import numpy as np
+    act = act if isinstance(act, Activation) else activation(act)
+    system = single_input_system(max_order)
+    derivs = {}
+    for expr in system.values():
+        for d in expr.atoms(sp.Derivative):
+            m = int(str(d.expr.func)[1:])
+            derivs[d] = (m, sum(c for _, c in d.variable_count))
+        for g in expr.atoms(sp.core.function.AppliedUndef):
+            derivs.setdefault(g, (int(str(g.func)[1:]), 0))
+    moments = _moment_derivatives(act, set(derivs.values()))
+    placeholders = {d: sp.Symbol(f"_m{m}_{j}") for d, (m, j) in derivs.items()}
+    args = [scalar(name) for name in STATE] + list(placeholders.values())
+    fns = {}
+    for name, expr in system.items():
+        expr = expr.xreplace(placeholders).subs({_C_W: float(C_W), _C_b: float(C_b), width_ratio: 1})
+        fns[name] = sp.lambdify(args, expr, modules="numpy")
+    values = dict.fromkeys(STATE, 0.0)
+    values["K"] = float(K1)
+    out = {name: np.zeros(depth) for name in STATE}
+    for layer in range(depth):
+        for name in STATE:
+            out[name][layer] = values[name]
+        if not np.isfinite(values["K"]) or values["K"] <= 0:
+            raise ArithmeticError(f"the kernel is {values['K']} at layer {layer + 1}: the network explodes or dies")
+        mvals = [float(moments[derivs[d]](np.array(values["K"]))) for d in placeholders]
+        state = [values[name] for name in STATE]
+        values = {name: (float(fns[name](*state, *mvals)) if name in fns else 0.0) for name in STATE}
+    return out

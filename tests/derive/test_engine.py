@@ -208,3 +208,52 @@ def test_single_input_relu_exactly_to_order_n_minus_2(system):
     g = lambda m: sp.factorial2(m - 1) * K ** sp.Rational(m, 2) / 2
     layers = _iterate(system, g, 5, 2, CW)
     _check(layers, lambda k: CW**k * _binomial_chi2_moment(k), 2)
+
+
+def _trunc(e, top: int = 3):
+    """The polynomial ``e`` in x = 1/n without the powers above x^top."""
+    poly = sp.Poly(sp.expand(e), x)
+    return sp.Add(*[c * x**k for (k,), c in poly.terms() if k <= top])
+
+
+def _power_sum_moment(i: int):
+    """E[S^i] to x³ for S = (1/n) Σ_j u_j⁴, u_j ~ N(0, 1) i.i.d. (x = 1/n): the i factors fall on m
+    distinct neurons in block sizes λ (an integer partition of i; i!/Π(λ_k! mult!) ways, n(n−1)…
+    assignments), contributing x^{i−m} Π(1 − jx) Π E[u^{4λ_k}]."""
+    from sympy.utilities.iterables import partitions
+    total = sp.S.Zero
+    for part in partitions(i):
+        sizes = [size for size, mult in part.items() for _ in range(mult)]
+        m = len(sizes)
+        if i - m > 3:
+            continue
+        ways = sp.factorial(i) / sp.Mul(*[sp.factorial(s_) for s_ in sizes]) / sp.Mul(
+            *[sp.factorial(mult) for mult in part.values()])
+        total += ways * sp.Mul(*[sp.factorial2(4 * s_ - 1) for s_ in sizes]) * sp.Mul(
+            *[1 - j * x for j in range(m)]) * x**(i - m)
+    return _trunc(total)
+
+
+def test_quadratic_activation_exactly_to_order_n_minus_2(system):
+    """σ(z) = z², C_b > 0: Γ_{ℓ+1} = C_b + C_W Γ_ℓ² S with S = (1/n)Σ_j u_j⁴ independent of Γ_ℓ, so
+    every moment of Γ is exact by recursion; g_m(K) = (2m−1)!! K^m.  Unlike the linear and ReLU
+    cases g_2 is curved, so G1 and G2 are not zero and every term of their rules is exercised."""
+    CW, Cb, K1, depth = sp.Rational(1, 5), sp.Rational(1, 10), sp.Rational(1, 2), 5
+    g = lambda m: sp.factorial2(2 * m - 1) * K**m
+    layers = _iterate(system, g, depth, K1, CW, Cb)
+    need = 3 * 2 ** (depth - 1)                              # moments of Γ_1 that Γ_depth's third needs
+    S = {i: _power_sum_moment(i) for i in range(need // 2 + 1)}
+    moments = {k: K1**k for k in range(need + 1)}            # layer 1: Γ deterministic
+    for depth_, values in enumerate(layers, start=1):
+        m1, m2, m3 = (moments[k] for k in (1, 2, 3))
+        exact = (m1, m2 - m1**2, m3 - 3 * m2 * m1 + 2 * m1**3)
+        G, k2, k3 = (_trunc(e, 2) for e in exact)
+        assert sp.expand(G - (values["K"] + values["G1"] * x + values["G2"] * x**2)) == 0, depth_
+        assert sp.expand(k2 - (values["V"] * x + values["V1"] * x**2)) == 0, depth_
+        assert sp.expand(k3 - values["U"] * x**2) == 0, depth_
+        top = max(k for k in moments if 2 * k in moments)
+        moments = {k: sp.expand(sum(sp.binomial(k, i) * Cb**(k - i) * CW**i * moments[2 * i] * S[i]
+                                    for i in range(k + 1)))
+                   for k in range(top + 1)}
+        moments = {k: _trunc(v) for k, v in moments.items()}
+    assert any(v["G2"] != 0 for v in layers) and any(v["G1"] != 0 for v in layers)
