@@ -1,7 +1,7 @@
 """The ``rgflow`` command line (also ``python -m rgflow``).
 
 Subcommands, one module each: ``classify`` and ``latex``
-(:mod:`rgflow.commands.symbolic`), ``compile`` and ``flow``
+(:mod:`rgflow.commands.symbolic`), ``derive`` (:mod:`rgflow.commands.derive`), ``compile`` and ``flow``
 (:mod:`rgflow.commands.flow`), ``validate`` (:mod:`rgflow.commands.validate`) and
 ``bayes`` (:mod:`rgflow.bayes.cli`).  Arguments are checked before any work
 (:func:`rgflow.arguments.preflight`); user mistakes end with one line
@@ -37,10 +37,11 @@ def _subcommands():
     reported, never silently dropped.  The modules import only light dependencies at
     module level (sympy, scipy and numba load when a command runs)."""
     from .bayes.cli import add_parsers as bayes
+    from .commands.derive import add_parsers as derivation
     from .commands.flow import add_parsers as numerical
     from .commands.symbolic import add_parsers as symbolic
     from .commands.validate import add_parsers as validation
-    return [symbolic, numerical, validation, bayes]
+    return [symbolic, derivation, numerical, validation, bayes]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,7 @@ from .collect import orders  # noqa: F401  (re-exported for symmetry with to_exp
 from .derived import DerivedRule, STATISTICS, _observables
 from .wick import metric_cumulant
 
-__all__ = ["moment", "single_input", "single_input_system", "single_input_flow", "scalar", "STATE"]
+__all__ = ["moment", "single_input", "single_input_system", "single_input_flow", "specialise", "scalar", "STATE"]
 
 
 def moment(m: int) -> sp.Function:
@@ -137,3 +137,24 @@ def single_input_flow(act, depth: int, K1: float, C_b: float, C_W: float, max_or
         state = [values[name] for name in STATE]
         values = {name: (float(fns[name](*state, *mvals)) if name in fns else 0.0) for name in STATE}
     return out
+
+
+def specialise(expr: sp.Expr, act) -> sp.Expr:
+    """``expr`` with each moment g_m(K) = ⟨σ^m⟩_K replaced by its closed form where the Gaussian
+    rules of :mod:`derive.gaussian` give an algebraic one (ReLU and the other scale-invariant
+    activations, polynomial activations), derivatives carried out; other moments (erf's arcsine,
+    tanh's none) stay g_m(K), which keeps the recursions readable."""
+    from ..gaussian import expect1, has_atoms
+    from ..activations import canonical_steps
+    closed = {}
+    for g in sorted(expr.atoms(sp.core.function.AppliedUndef), key=str):
+        m = int(str(g.func)[1:])
+        value = expect1(canonical_steps(act.bound_expr ** m), K)
+        if not has_atoms(value) and not value.has(sp.oo, sp.zoo, sp.nan) and value.is_algebraic_expr(K):
+            closed[g] = value
+    if not closed:
+        return expr
+    out = expr.xreplace({d: sp.diff(closed[d.expr], *d.variable_count) for d in expr.atoms(sp.Derivative)
+                         if d.expr in closed})
+    out = out.xreplace(closed)
+    return sp.collect(sp.expand(out), width_ratio)
