@@ -37,6 +37,7 @@ import tempfile
 import types
 
 from derive.errors import RGFlowError
+from derive.storage import atomic_write, cache_root
 
 __all__ = ["package_version", "cache_root", "namespace", "module_path", "atomic_write", "load_verified",
            "store", "digest_path", "usable_root", "discard_corrupt_numba_cache", "CacheIntegrityError", "CacheDirectoryError"]
@@ -48,16 +49,6 @@ class CacheIntegrityError(RGFlowError, OSError):
 
 class CacheDirectoryError(RGFlowError, OSError):
     """Neither the cache directory nor a private temporary one can be written."""
-
-
-def cache_root() -> pathlib.Path:
-    """Root directory of the user cache (as configured; see :func:`usable_root`)."""
-    env = os.environ.get("RGFLOW_CACHE_DIR")
-    if env:
-        return pathlib.Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = pathlib.Path(xdg) if xdg else pathlib.Path.home() / ".cache"
-    return base / "rgflow"
 
 
 _FALLBACK: dict[str, pathlib.Path] = {}
@@ -146,32 +137,6 @@ def store(path: pathlib.Path, text: str) -> None:
     without its digest regenerates it: the same bytes)."""
     atomic_write(path, text)
     atomic_write(digest_path(path), hashlib.sha256(text.encode("ascii")).hexdigest() + "\n")
-
-
-def atomic_write(path: pathlib.Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file + ``os.replace``)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_verified(path: pathlib.Path, name: str, expected_sha256: str | None = None):

@@ -28,9 +28,10 @@ import sympy as sp
 from ..symbols import C_W, C_b
 from .collect import orders, to_expr
 from .expansion import CUMULANTS
+from .store import cached
 from .wick import metric_cumulant
 
-__all__ = ["DerivedRule", "STATISTICS", "derived_rule", "derived_rules", "SAMPLES"]
+__all__ = ["DerivedRule", "STATISTICS", "derived_rule", "derived_rules", "series_of", "SAMPLES"]
 
 #: Sample indices of the derived rules (a1..a6; a1..a4 are :data:`derive.observables.sample_indices`).
 SAMPLES = sp.symbols("a1:7", integer=True, nonnegative=True)
@@ -54,12 +55,21 @@ def _observables(k: int) -> tuple:
 
 
 @functools.lru_cache(maxsize=None)
+def series_of(name: str) -> dict:
+    """The derivation of the statistic ``name``: C_W^{-k} × the cumulant of k metric entries as a
+    series in 1/n (:func:`derive.engine.wick.metric_cumulant`), through the disk cache
+    (:mod:`derive.engine.store`)."""
+    k, p = STATISTICS[name]
+    return cached(f"metric_cumulant|{k}|{p}", lambda: metric_cumulant(_observables(k), p))
+
+
+@functools.lru_cache(maxsize=None)
 def derived_rule(name: str) -> DerivedRule:
     """The derived update rule of the statistic ``name`` (one of :data:`STATISTICS`)."""
     if name not in STATISTICS:
         raise KeyError(f"no derived statistic {name!r}; known: {', '.join(STATISTICS)}")
     k, p = STATISTICS[name]
-    series = metric_cumulant(_observables(k), p)
+    series = series_of(name)
     below = [q for q in orders(series) if q < k - 1]
     if below:
         from .wick import ClusterError

@@ -27,9 +27,7 @@ import sympy as sp
 from ..observables import width_ratio
 from ..symbols import C_W, C_b, K
 from ..symbols import C_W as _C_W, C_b as _C_b
-from .collect import orders  # noqa: F401  (re-exported for symmetry with to_expr)
-from .derived import DerivedRule, STATISTICS, _observables
-from .wick import metric_cumulant
+from .derived import DerivedRule, STATISTICS, series_of
 
 __all__ = ["moment", "single_input", "single_input_system", "single_input_flow", "specialise", "scalar", "STATE"]
 
@@ -61,7 +59,7 @@ def single_input(rule: DerivedRule) -> sp.Expr:
     """The right-hand side of ``rule`` for one input: layer-ℓ tensors as scalars
     (:func:`scalar`), atoms through the moments g_m (:func:`moment`)."""
     k, p = STATISTICS[rule.name]
-    series = metric_cumulant(_observables(k), p)
+    series = series_of(rule.name)
     total = sp.S.Zero
     for key in sorted(series, key=str):
         if key.order != p:

@@ -257,3 +257,37 @@ def test_quadratic_activation_exactly_to_order_n_minus_2(system):
                    for k in range(top + 1)}
         moments = {k: _trunc(v) for k, v in moments.items()}
     assert any(v["G2"] != 0 for v in layers) and any(v["G1"] != 0 for v in layers)
+
+
+# ---------------------------------------------------------------------------------
+# The disk cache of derivations
+# ---------------------------------------------------------------------------------
+
+def test_derivations_are_cached_as_verified_data(tmp_path, monkeypatch, capsys):
+    from derive.engine import store
+    from derive.engine.wick import metric_cumulant
+    monkeypatch.setenv("RGFLOW_CACHE_DIR", str(tmp_path))
+    s = (("s", a1), ("s", a2))
+    series = metric_cumulant((s, s), 1)
+    assert store.decode(store.encode(series)) == series
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return series
+    assert store.cached("test|V", compute) == series and calls == [1]
+    assert store.cached("test|V", compute) == series and calls == [1]        # read back, not derived
+    (path,) = store.directory().glob("*.json")
+    assert path.read_text().startswith('{"format":1')                       # data, not code
+    path.write_text(path.read_text().replace('"1/4"', '"1/5"', 1))          # tampered
+    assert store.cached("test|V", compute) == series and calls == [1, 1]
+    assert "does not match its sha256" in capsys.readouterr().err
+
+
+def test_an_unwritable_cache_costs_the_write_not_the_derivation(tmp_path, monkeypatch, capsys):
+    from derive.engine import store
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("RGFLOW_CACHE_DIR", str(blocker))
+    assert store.cached("test|K", lambda: {}) == {}
+    assert "cannot cache the derivation" in capsys.readouterr().err
