@@ -9,8 +9,8 @@ K = K* = 3.561553) and tanh (C_W = 1, K^{(1)} = 1), one input, samples real netw
 distinct neurons n·κ(Ĝ, Ĝ) ± se against the order-1 theory V and the order-2 theory V + V1/n,
 the relative gaps, and the residual after order 2 scaled by n² (n³ κ − n² V − n V1): constant
 across widths if the residual is O(1/n³).  Also the six-point function n² κ3 against U.
-With ``--inputs 2`` (GELU, SWISH, tanh: smooth activations, whose atoms the reference evaluator
-rgflow.order2_reference integrates) two inputs of correlation 0.5 at layer 1, and the entries
+With ``--inputs 2`` (default GELU, SWISH, tanh; ``--only relu`` too: rgflow.order2_reference
+integrates kinked atoms by parts) two inputs of correlation 0.5 at layer 1, and the entries
 V_(00)(00), V_(00)(11), V_(01)(01) of the four-point function at the last layer.
 Run from the repository root; prints a Markdown table.
 """

@@ -7,8 +7,9 @@ min(N_D, 6)), with the share convention of :mod:`derive.engine.collect` where sa
 a group G of coincident slots contributes (σ^{|G|})^{(k_G)}/|G|^{k_G}, k_G its derivative count.
 
 This is the engine's N_D order-2 result before codegen compiles it (docs/derivation.md): plain
-numpy, cost ∝ N_D^6 · degree^{N_D}, meant for N_D ≤ 2 and validation.  Derivatives are taken
-symbolically, so the activation must be smooth (tanh, GELU, SWISH, erf, …): a kinked one raises.
+numpy, cost ∝ N_D^6 · degree^{N_D}, meant for N_D ≤ 2 and validation.  Smooth activations (tanh,
+GELU, SWISH, erf, …) are differentiated symbolically; activations kinked at z = 0 (ReLU, leaky ReLU)
+are integrated by parts instead (:class:`_Atoms`); kinks elsewhere are refused.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import itertools
 import numpy as np
 import sympy as sp
 
-from derive.activations import Activation, activation
+from derive.activations import Activation, activation, canonical_steps
 from derive.engine.derived import SAMPLES, STATISTICS, series_of
 from derive.errors import RGFlowError
 from derive.numpy_functions import NUMPY_MODULES
@@ -50,8 +51,50 @@ def _entry_terms(name: str, idx: tuple) -> list:
     return terms
 
 
+def _kinked_at_zero(act: Activation) -> bool:
+    """True for σ whose only non-smooth points are at z = 0 (ReLU, leaky ReLU, |z|, …); False for a
+    smooth σ; RGFlowError for kinks elsewhere."""
+    expr = canonical_steps(act.bound_expr)
+    steps = expr.atoms(sp.Heaviside)
+    if not steps and not expr.has(sp.Abs, sp.sign):
+        return False
+    if expr.has(sp.Abs, sp.sign) or any(sp.simplify(h.args[0] ** 2 - z**2) != 0 for h in steps):
+        raise RGFlowError(f"the order-2 reference handles kinks at z = 0 only; {act.name} bends elsewhere")
+    return True
+
+
+def _hermite_weights(w: np.ndarray, Kinv: np.ndarray, ka: int, kb: int) -> np.ndarray:
+    """h_{(ka,kb)}(z) = φ(z)^{-1} (−∂_0)^{ka} (−∂_1)^{kb} φ(z) for the bivariate normal density φ of
+    covariance K at the points with w = K⁻¹z (rows 0, 1), so that ⟨∂^α F⟩ = ⟨F h_α⟩ (Gaussian
+    integration by parts); recursion h_{α+e_i} = w_i h_α − Σ_j (K⁻¹)_{ij} α_j h_{α−e_j}."""
+    h = {(0, 0): np.ones_like(w[0])}
+    for a in range(ka + 1):
+        for b in range(kb + 1):
+            if (a, b) == (0, 0):
+                continue
+            if a > 0:
+                i, prev = 0, (a - 1, b)
+            else:
+                i, prev = 1, (a, b - 1)
+            value = w[i] * h[prev]
+            if prev[0] > 0:
+                value = value - Kinv[i, 0] * prev[0] * h[(prev[0] - 1, prev[1])]
+            if prev[1] > 0:
+                value = value - Kinv[i, 1] * prev[1] * h[(prev[0], prev[1] - 1)]
+            h[(a, b)] = value
+    return h[(ka, kb)]
+
+
 class _Atoms:
-    """Atom entries ⟨…⟩ over N(0, K) by Gauss–Hermite (cached per layer)."""
+    """Atom entries ⟨…⟩ over N(0, K) (cached per layer).
+
+    Smooth σ: the derivatives (σ^m)^{(k)} symbolically, integrated by a tensor product rule over the
+    distinct samples (positive semi-definite square root: coincident inputs work).  σ kinked at
+    z = 0: no derivative of σ is taken — Gaussian integration by parts moves them onto the density
+    (Hermite polynomials: He_k(z/√K)/K^{k/2} for one sample, :func:`_hermite_weights` for two), and
+    the two-sample integrals are done in whitened polar coordinates with the angle split at the rays
+    z_a = 0, z_b = 0, where σ bends: exact up to the rule's resolution for piecewise-polynomial σ.
+    That needs the pair kernel to be non-singular (distinct inputs)."""
 
     def __init__(self, act: Activation, K: np.ndarray, degree: int):
         self.act, self.K, self.degree = act, K, degree
@@ -60,6 +103,7 @@ class _Atoms:
             self.x, self.w = x, w / np.sqrt(2 * np.pi)
         else:       # split Gauss–Legendre on |u| ≤ 12 (resolves activations with a narrow bend at z = 0)
             self.x, self.w = legendre_half_lines()
+        self.kinked = _kinked_at_zero(act)
         self.values: dict = {}
 
     @staticmethod
@@ -73,9 +117,13 @@ class _Atoms:
 
     def value(self, atom: tuple) -> float:
         """⟨Π_groups (σ^m)^{(k)}(z_sample) / m^k⟩ for ``atom`` = ((sample, m, k), …)."""
-        if atom in self.values:
-            return self.values[atom]
-        groups = {sample: (m, k) for sample, m, k in atom}
+        if atom not in self.values:
+            groups = {sample: (m, k) for sample, m, k in atom}
+            compute = self._by_parts if self.kinked else self._derivatives
+            self.values[atom] = compute(groups) / np.prod([float(m) ** k for m, k in groups.values()])
+        return self.values[atom]
+
+    def _derivatives(self, groups: dict) -> float:
         distinct = sorted(groups)
         C = self.K[np.ix_(distinct, distinct)]
         vals, vecs = np.linalg.eigh(C)
@@ -87,9 +135,41 @@ class _Atoms:
         integrand = weight.copy()
         for row, sample in enumerate(distinct):
             m, k = groups[sample]
-            integrand *= self._function(self.act, m, k)(zs[row]) / m**k
-        self.values[atom] = float(np.sum(integrand))
-        return self.values[atom]
+            integrand *= self._function(self.act, m, k)(zs[row])
+        return float(np.sum(integrand))
+
+    def _power(self, m: int, values: np.ndarray) -> np.ndarray:
+        return self.act.numpy_function()(values) ** m
+
+    def _by_parts(self, groups: dict) -> float:
+        distinct = sorted(groups)
+        if len(distinct) == 1:
+            (m, k), = groups.values()
+            Kaa = self.K[distinct[0], distinct[0]]
+            u, w = legendre_half_lines()
+            he = np.polynomial.hermite_e.hermeval(u, [0.0] * k + [1.0])
+            return float(np.sum(w * self._power(m, np.sqrt(Kaa) * u) * he)) / Kaa ** (k / 2)
+        if len(distinct) > 2:
+            raise RGFlowError("the order-2 reference integrates kinked atoms over at most two samples")
+        C = self.K[np.ix_(distinct, distinct)]
+        if np.linalg.det(C) <= 1e-12 * C[0, 0] * C[1, 1]:
+            raise RGFlowError("the order-2 reference needs linearly independent inputs for a kinked activation")
+        S = np.linalg.cholesky(C)
+        rays = np.sort(np.mod([np.pi / 2, 3 * np.pi / 2, np.arctan2(-S[1, 0], S[1, 1]) + np.pi / 2,
+                               np.arctan2(-S[1, 0], S[1, 1]) + 3 * np.pi / 2], 2 * np.pi))
+        edges = np.concatenate([rays, [rays[0] + 2 * np.pi]])
+        x, wx = np.polynomial.legendre.leggauss(64)
+        theta = np.concatenate([(a + b) / 2 + (b - a) / 2 * x for a, b in zip(edges[:-1], edges[1:])])
+        wtheta = np.concatenate([(b - a) / 2 * wx for a, b in zip(edges[:-1], edges[1:])])
+        xr, wr = np.polynomial.legendre.leggauss(96)
+        r, wr = 6.0 * (xr + 1), 6.0 * wr * 6.0 * (xr + 1) * np.exp(-18.0 * (xr + 1) ** 2) / (2 * np.pi)
+        R, T = np.meshgrid(r, theta, indexing="ij")
+        weight = np.outer(wr, wtheta).ravel()
+        u = np.stack([(R * np.cos(T)).ravel(), (R * np.sin(T)).ravel()])
+        zs = S @ u
+        (ma, ka), (mb, kb) = groups[distinct[0]], groups[distinct[1]]
+        h = _hermite_weights(np.linalg.solve(C, zs), np.linalg.inv(C), ka, kb)
+        return float(np.sum(weight * self._power(ma, zs[0]) * self._power(mb, zs[1]) * h))
 
 
 def order2_flow(act, K1, depth: int, C_b: float = 0.0, C_W: float = 1.0, degree: int = 0,

@@ -15,7 +15,7 @@ Examples
 --------
 >>> from derive.engine.derived import derived_rule
 >>> single_input(derived_rule("V"))
-C_W**2*(r*V*Derivative(g2(K), K)**2 - g2(K)**2 + g4(K))
+C_W**2*V*r*Derivative(g2(K), K)**2 - C_W**2*g2(K)**2 + C_W**2*g4(K)
 """
 
 from __future__ import annotations

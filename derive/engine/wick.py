@@ -39,10 +39,11 @@ class ClusterError(RGFlowError, ArithmeticError):
 
 
 def set_partitions(items: tuple) -> list[tuple[tuple, ...]]:
-    """Every set partition of ``items`` (blocks in order of first element).
+    """Every set partition of ``items``: blocks sorted within a partition, partitions by number of
+    blocks, then by their blocks.
 
     >>> set_partitions((1, 2, 3))[:2]
-    [((1, 2, 3),), ((1, 2), (3,))]
+    [((1, 2, 3),), ((1,), (2, 3))]
     >>> len(set_partitions(tuple(range(4))))
     15
     """

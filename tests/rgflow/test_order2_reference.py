@@ -26,9 +26,11 @@ def test_a_duplicated_input_reproduces_the_single_input_system(name, K, C_b, C_W
         assert np.max(np.abs(entries - values[:, None])) <= 1e-9 * scale, stat
 
 
-def test_a_kinked_activation_is_refused():
-    with pytest.raises(Exception, match="smooth activation"):
-        order2_flow("relu", [[2.0, 1.0], [1.0, 2.0]], 3, 0.0, 2.0)
+def test_what_the_reference_cannot_integrate_is_refused():
+    with pytest.raises(Exception, match="linearly independent inputs"):
+        order2_flow("relu", [[2.0, 2.0], [2.0, 2.0]], 3, 0.0, 2.0)      # a duplicated input, kinked σ
+    with pytest.raises(Exception, match="kinks at z = 0 only"):
+        order2_flow("min(max(z, -1), 1)", [[1.0]], 3, 0.0, 1.0)        # hard tanh
 
 
 @pytest.mark.validation
@@ -39,6 +41,37 @@ def test_two_inputs_against_real_networks():
     K1 = K * np.array([[1.0, 0.5], [0.5, 1.0]])
     th = order2_flow("gelu", K1, depth, Cb, CW)
     mc = sample("gelu", K1, depth, n, C_b=Cb, C_W=CW, networks=24_000, seed=5, progress=False)
+    entries = [(0, 0, 0, 0), (0, 0, 1, 1), (0, 1, 0, 1), (0, 0, 0, 1)]
+    L = depth - 1
+    z2 = [(mc.four[(L,) + e] - th["V"][(L,) + e] / n - th["V1"][(L,) + e] / n**2) / mc.four_se[(L,) + e]
+          for e in entries]
+    z1 = [(mc.four[(L,) + e] - th["V"][(L,) + e] / n) / mc.four_se[(L,) + e] for e in entries]
+    t = bonferroni_threshold(len(entries))
+    assert max(map(abs, z2)) <= t, z2
+    assert min(map(abs, z1)) > t, z1
+
+
+def test_integration_by_parts_agrees_with_derivatives():
+    """The two atom methods on the same atoms (tanh, two distinct inputs): symbolic derivatives on a
+    Gauss–Legendre grid, and Gaussian integration by parts (Hermite weights) in polar coordinates."""
+    from derive import activation
+    from rgflow.order2_reference import _Atoms
+    K = np.array([[0.9, 0.35], [0.35, 0.6]])
+    plain = _Atoms(activation("tanh"), K, 0)
+    parts = _Atoms(activation("tanh"), K, 0)
+    parts.kinked = True
+    for atom in [((0, 2, 0), (1, 2, 0)), ((0, 1, 3), (1, 3, 1)), ((0, 2, 4), (1, 2, 2)), ((0, 4, 2), (1, 2, 0)),
+                 ((0, 3, 1), (1, 3, 5)), ((1, 6, 4),)]:
+        assert abs(plain.value(atom) - parts.value(atom)) <= 1e-11 * max(1.0, abs(plain.value(atom))), atom
+
+
+@pytest.mark.validation
+def test_two_relu_inputs_against_real_networks():
+    """ReLU (C_W = 2), inputs of correlation 0.5, n = 64, layer 4: the order-2 four-point function
+    agrees in every entry and the order-1 one is rejected (kinked atoms by integration by parts)."""
+    K1, depth, n = 2.0 * np.array([[1.0, 0.5], [0.5, 1.0]]), 4, 64
+    th = order2_flow("relu", K1, depth, 0.0, 2.0)
+    mc = sample("relu", K1, depth, n, C_W=2.0, networks=16_000, seed=3, progress=False)
     entries = [(0, 0, 0, 0), (0, 0, 1, 1), (0, 1, 0, 1), (0, 0, 0, 1)]
     L = depth - 1
     z2 = [(mc.four[(L,) + e] - th["V"][(L,) + e] / n - th["V1"][(L,) + e] / n**2) / mc.four_se[(L,) + e]
