@@ -67,11 +67,11 @@ def test_integration_by_parts_agrees_with_derivatives():
 
 @pytest.mark.validation
 def test_two_relu_inputs_against_real_networks():
-    """ReLU (C_W = 2), inputs of correlation 0.5, n = 64, layer 4: the order-2 four-point function
+    """ReLU (C_W = 2), inputs of correlation 0.5, n = 64, layer 5: the order-2 four-point function
     agrees in every entry and the order-1 one is rejected (kinked atoms by integration by parts)."""
-    K1, depth, n = 2.0 * np.array([[1.0, 0.5], [0.5, 1.0]]), 4, 64
+    K1, depth, n = 2.0 * np.array([[1.0, 0.5], [0.5, 1.0]]), 5, 64
     th = order2_flow("relu", K1, depth, 0.0, 2.0)
-    mc = sample("relu", K1, depth, n, C_W=2.0, networks=16_000, seed=3, progress=False)
+    mc = sample("relu", K1, depth, n, C_W=2.0, networks=24_000, seed=3, progress=False)
     entries = [(0, 0, 0, 0), (0, 0, 1, 1), (0, 1, 0, 1), (0, 0, 0, 1)]
     L = depth - 1
     z2 = [(mc.four[(L,) + e] - th["V"][(L,) + e] / n - th["V1"][(L,) + e] / n**2) / mc.four_se[(L,) + e]
