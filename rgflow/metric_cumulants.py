@@ -76,10 +76,19 @@ def sample(act, K1, depth: int, width: int, C_b: float = 0.0, C_W: float = 1.0, 
     act = act if isinstance(act, Activation) else activation(act)
     sigma = act.numpy_function()
     K1 = np.atleast_2d(np.asarray(K1, dtype=float))
-    if depth < 1 or width < 1 or networks < 3 * groups or C_W <= 0 or C_b < 0:
-        raise MetricCumulantsError("need depth ≥ 1, width ≥ 1, networks ≥ 3·groups, C_W > 0 and C_b ≥ 0")
+    for name, value, ok in (("depth", depth, depth >= 1), ("width", width, width >= 1),
+                            ("groups", groups, groups >= 2), ("networks", networks, networks >= 3 * groups),
+                            ("C_W", C_W, C_W > 0), ("C_b", C_b, C_b >= 0)):
+        if not ok or not np.isfinite(value):
+            raise MetricCumulantsError(f"{name} = {value} is out of range (depth, width ≥ 1; groups ≥ 2; "
+                                       "networks ≥ 3·groups; C_W > 0; C_b ≥ 0)")
     nd = K1.shape[0]
-    L = np.linalg.cholesky(K1 + 1e-300 * np.eye(nd)) if nd > 1 else np.sqrt(K1)
+    if K1.shape != (nd, nd) or not np.all(np.isfinite(K1)) or not np.allclose(K1, K1.T):
+        raise MetricCumulantsError(f"K1 must be a finite symmetric N_D × N_D matrix, got shape {K1.shape}")
+    vals, vecs = np.linalg.eigh(K1)
+    if vals.min() < -1e-12 * max(1.0, vals.max()):
+        raise MetricCumulantsError(f"K1 is not positive semi-definite (smallest eigenvalue {vals.min():.3g})")
+    L = vecs * np.sqrt(np.clip(vals, 0.0, None))      # K1 = L Lᵀ, coincident inputs allowed
     rng = np.random.default_rng(seed)
     records = np.empty((depth - 1, networks, nd, nd))
     done = 0

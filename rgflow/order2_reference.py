@@ -182,6 +182,11 @@ def order2_flow(act, K1, depth: int, C_b: float = 0.0, C_W: float = 1.0, degree:
     act = act if isinstance(act, Activation) else activation(act)
     K1 = np.atleast_2d(np.asarray(K1, dtype=float))
     nd = K1.shape[0]
+    if K1.shape != (nd, nd) or not np.all(np.isfinite(K1)) or not np.allclose(K1, K1.T) \
+            or np.linalg.eigvalsh(K1).min() < -1e-12 * max(1.0, np.abs(K1).max()):
+        raise RGFlowError("K1 must be a finite, symmetric, positive semi-definite N_D × N_D kernel")
+    if depth < 1 or not (np.isfinite(C_W) and C_W > 0) or not (np.isfinite(C_b) and C_b >= 0):
+        raise RGFlowError(f"need depth ≥ 1, C_W > 0 and C_b ≥ 0 (got {depth}, {C_W}, {C_b})")
     names = [n for n, (_, p) in STATISTICS.items() if p <= max_order]
     ranks = {n: 2 * STATISTICS[n][0] for n in STATISTICS}
     state = {n: np.zeros((nd,) * ranks[n]) for n in STATISTICS}

@@ -108,6 +108,11 @@ def single_input_flow(act, depth: int, K1: float, C_b: float, C_W: float, max_or
     from ..activations import Activation, activation
     import numpy as np
     act = act if isinstance(act, Activation) else activation(act)
+    import math
+    if depth < 1 or not (math.isfinite(K1) and K1 > 0) or not (math.isfinite(C_W) and C_W > 0) \
+            or not (math.isfinite(C_b) and C_b >= 0):
+        from ..errors import RGFlowError
+        raise RGFlowError(f"need depth ≥ 1, K1 > 0, C_W > 0 and C_b ≥ 0 (got {depth}, {K1}, {C_W}, {C_b})")
     system = single_input_system(max_order)
     derivs = {}
     for expr in system.values():

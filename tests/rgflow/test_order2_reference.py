@@ -80,3 +80,15 @@ def test_two_relu_inputs_against_real_networks():
     t = bonferroni_threshold(len(entries))
     assert max(map(abs, z2)) <= t, z2
     assert min(map(abs, z1)) > t, z1
+
+
+@pytest.mark.parametrize("call", [
+    lambda: order2_flow("tanh", [[1.0, 2.0], [2.0, 1.0]], 3),
+    lambda: order2_flow("tanh", [[1.0]], 3, C_W=-1.0),
+    lambda: single_input_flow("tanh", 3, -1.0, 0.0, 1.0),
+    lambda: single_input_flow("tanh", 0, 1.0, 0.0, 1.0),
+])
+def test_bad_numbers_get_one_clear_error(call):
+    from derive.errors import RGFlowError
+    with pytest.raises(RGFlowError):
+        call()
