@@ -30,7 +30,8 @@ __all__ = ["TrainedEnsemble", "train_ensemble", "forward", "gradients", "empiric
 @dataclass(frozen=True)
 class TrainedEnsemble:
     """Trained predictions on the test inputs: ``predictions`` (M, N_test); ``mean`` ± ``mean_se``;
-    ``covariance`` ± ``covariance_se``; ``steps`` taken; ``train_loss`` (M,) at the end."""
+    ``covariance`` ± ``covariance_se``; ``steps`` taken; ``train_loss`` (M,) at the end;
+    ``initial`` and ``final`` parameters ((W_1..W_L), (b_1..b_L)), each (M, …)."""
 
     predictions: np.ndarray
     mean: np.ndarray
@@ -41,6 +42,8 @@ class TrainedEnsemble:
     train_loss: np.ndarray
     width: int
     networks: int
+    initial: tuple = ()
+    final: tuple = ()
 
 
 def _init(rng, M, sizes, C_b, C_W, antithetic):
@@ -132,6 +135,7 @@ def train_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: f
     sizes = [X_train.shape[1]] + [width] * (depth - 1) + [1]
     rng = np.random.default_rng(seed)
     Ws, bs = _init(rng, networks, sizes, C_b, C_W, antithetic)
+    initial = (tuple(W.copy() for W in Ws), tuple(b.copy() for b in bs))
     rates_W = [eta * lambda_W / fan_in for fan_in in sizes[:-1]]
     rate_b = eta * lambda_b
     scale = max(np.linalg.norm(y), 1e-300)
@@ -160,4 +164,5 @@ def train_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: f
     per = pred.reshape(groups, -1, pred.shape[1])
     parts = np.array([np.cov(g, rowvar=False, ddof=1).reshape(cov.shape) for g in per])
     cov_se = parts.std(axis=0, ddof=1) / np.sqrt(groups)
-    return TrainedEnsemble(pred, mean, mean_se, cov, cov_se, t, loss, width, networks)
+    return TrainedEnsemble(pred, mean, mean_se, cov, cov_se, t, loss, width, networks, initial,
+                           (tuple(Ws), tuple(bs)))

@@ -63,6 +63,7 @@ def test_untrained_ensemble_is_the_prior(kernels):
     K, H = kernels
     e = train_ensemble("tanh", X[:3], Y, X[3:], 3, 64, 0.1, 1.0, 1.0, 1.0, 0.1, steps=0, networks=4000, seed=2)
     assert np.all(e.mean == 0)                               # antithetic pairs: exactly
+    assert all(np.array_equal(a, b) for a, b in zip(e.initial[0], e.final[0]))   # nothing moved
     z = (e.covariance - K[3:, 3:]) / e.covariance_se
     assert np.max(np.abs(z)) < 4, z
     prior = infinite_width_prediction(K, H, Y, 3, 0.1, steps=0)
