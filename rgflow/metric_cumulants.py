@@ -27,7 +27,7 @@ import numpy as np
 
 from derive.errors import RGFlowError
 
-__all__ = ["MetricCumulants", "sample"]
+__all__ = ["MetricCumulants", "MetricCumulantsError", "sample"]
 
 
 class MetricCumulantsError(RGFlowError, ValueError):

@@ -29,7 +29,7 @@ from ..symbols import C_W, C_b
 from .collect import orders, to_expr
 from .expansion import CUMULANTS
 from .store import cached
-from .wick import metric_cumulant
+from .wick import ClusterError, metric_cumulant
 
 __all__ = ["DerivedRule", "STATISTICS", "derived_rule", "derived_rules", "series_of", "SAMPLES"]
 
@@ -72,7 +72,6 @@ def derived_rule(name: str) -> DerivedRule:
     series = series_of(name)
     below = [q for q in orders(series) if q < k - 1]
     if below:
-        from .wick import ClusterError
         raise ClusterError(f"the cumulant of {k} metric entries has terms at order(s) {below}")
     rhs = C_W**k * to_expr(series, p)
     if name == "K":

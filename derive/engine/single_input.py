@@ -21,12 +21,15 @@ C_W**2*V*r*Derivative(g2(K), K)**2 - C_W**2*g2(K)**2 + C_W**2*g4(K)
 from __future__ import annotations
 
 import functools
+import math
 
+import numpy as np
 import sympy as sp
 
+from .. import symbols
+from ..errors import RGFlowError
 from ..observables import width_ratio
 from ..symbols import C_W, C_b, K
-from ..symbols import C_W as _C_W, C_b as _C_b
 from .derived import DerivedRule, STATISTICS, series_of
 
 __all__ = ["moment", "single_input", "single_input_system", "single_input_flow", "specialise", "scalar", "STATE"]
@@ -85,7 +88,7 @@ STATE = ("K", "G1", "G2", "V", "V1", "U")
 
 
 def _moment_derivatives(act, needed) -> dict:
-    """{(m, j): numpy function of K giving d^j g_m/dK^j = ⟨(σ^m)^{(2j)}⟩_K / 2^j} (Dirac deltas of a
+    """{(m, j): (numpy function of K giving ⟨(σ^m)^{(2j)}⟩_K, 2^j)}: d^j g_m/dK^j is their ratio (Dirac deltas of a
     kinked σ in closed form, the rest by the split Gauss–Legendre rule of derive.quadrature)."""
     from ..activations import integrand
     from ..quadrature import integrand_in_K
@@ -93,7 +96,7 @@ def _moment_derivatives(act, needed) -> dict:
     out = {}
     for m, j in sorted(needed):
         fn = integrand_in_K(integrand(act.bound_expr ** m, 2 * j), z, K)
-        out[(m, j)] = (lambda f, s: (lambda Kv: f(Kv) / s))(fn, 2**j)
+        out[(m, j)] = (fn, 2**j)
     return out
 
 
@@ -106,12 +109,9 @@ def single_input_flow(act, depth: int, K1: float, C_b: float, C_W: float, max_or
     neurons (V + V1/n)/n and that of three distinct neuron pairs U/n² (n = n_{ℓ−1}).
     """
     from ..activations import Activation, activation
-    import numpy as np
     act = act if isinstance(act, Activation) else activation(act)
-    import math
     if depth < 1 or not (math.isfinite(K1) and K1 > 0) or not (math.isfinite(C_W) and C_W > 0) \
             or not (math.isfinite(C_b) and C_b >= 0):
-        from ..errors import RGFlowError
         raise RGFlowError(f"need depth ≥ 1, K1 > 0, C_W > 0 and C_b ≥ 0 (got {depth}, {K1}, {C_W}, {C_b})")
     system = single_input_system(max_order)
     derivs = {}
@@ -126,7 +126,7 @@ def single_input_flow(act, depth: int, K1: float, C_b: float, C_W: float, max_or
     args = [scalar(name) for name in STATE] + list(placeholders.values())
     fns = {}
     for name, expr in system.items():
-        expr = expr.xreplace(placeholders).subs({_C_W: float(C_W), _C_b: float(C_b), width_ratio: 1})
+        expr = expr.xreplace(placeholders).subs({symbols.C_W: float(C_W), symbols.C_b: float(C_b), width_ratio: 1})
         fns[name] = sp.lambdify(args, expr, modules="numpy")
     values = dict.fromkeys(STATE, 0.0)
     values["K"] = float(K1)
@@ -135,8 +135,8 @@ def single_input_flow(act, depth: int, K1: float, C_b: float, C_W: float, max_or
         for name in STATE:
             out[name][layer] = values[name]
         if not np.isfinite(values["K"]) or values["K"] <= 0:
-            raise ArithmeticError(f"the kernel is {values['K']} at layer {layer + 1}: the network explodes or dies")
-        mvals = [float(moments[derivs[d]](np.array(values["K"]))) for d in placeholders]
+            raise RGFlowError(f"the kernel is {values['K']} at layer {layer + 1}: the network explodes or dies")
+        mvals = [float(moments[derivs[d]][0](np.array(values["K"]))) / moments[derivs[d]][1] for d in placeholders]
         state = [values[name] for name in STATE]
         values = {name: (float(fns[name](*state, *mvals)) if name in fns else 0.0) for name in STATE}
     return out

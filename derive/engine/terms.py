@@ -22,14 +22,14 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
-from fractions import Fraction
 
 import sympy as sp
 
-__all__ = ["Key", "Series", "canonical_entry", "pairing_symmetries", "add_into", "product", "scaled",
-           "truncate", "SYMMETRIES"]
+__all__ = ["Key", "Series", "canonical_entry", "pairing_symmetries", "add_into", "product", "shift_order",
+           "sample_symbol"]
 
 
+@functools.lru_cache(maxsize=None)
 def pairing_symmetries(groups: int) -> tuple[tuple[int, ...], ...]:
     """Every index permutation of a tensor of ``groups`` symmetric pairs that may also be
     permuted among themselves (G: 1 pair, V: 2, U: 3), as tuples of positions.
@@ -48,15 +48,12 @@ def pairing_symmetries(groups: int) -> tuple[tuple[int, ...], ...]:
     return tuple(sorted(out))
 
 
-#: Symmetry groups of the layer-ℓ tensors the preactivation sector reads.
-SYMMETRIES = {"K": pairing_symmetries(1), "G1": pairing_symmetries(1), "G2": pairing_symmetries(1),
-              "V": pairing_symmetries(2), "V1": pairing_symmetries(2), "U": pairing_symmetries(3)}
-
-
 def canonical_entry(name: str, indices: tuple) -> tuple:
     """``(name, indices)`` with the indices permuted into the smallest order (by name) that the
-    tensor's symmetry group reaches."""
-    group = SYMMETRIES.get(name, ((tuple(range(len(indices))),)))
+    tensor's symmetry group reaches.  Every tensor the engine carries is a joint cumulant of
+    len(indices)/2 entries of the collective metric Ĝ_{αβ}, so its group is that of
+    :func:`pairing_symmetries` (symmetric pairs, pairs interchangeable)."""
+    group = pairing_symmetries(len(indices) // 2)
     best = min((tuple(indices[p] for p in perm) for perm in group), key=lambda t: tuple(map(str, t)))
     return (name, best)
 
@@ -99,19 +96,6 @@ def product(a: Series, b: Series, max_order: int) -> Series:
             key = Key(order, ka.ratio + kb.ratio, _sorted(ka.tensors + kb.tensors), _sorted(ka.atoms + kb.atoms))
             add_into(out, key, ca * cb)
     return out
-
-
-def scaled(a: Series, factor) -> Series:
-    return {k: v * factor for k, v in a.items() if v * factor}
-
-
-def truncate(a: Series, max_order: int) -> Series:
-    return {k: v for k, v in a.items() if k.order <= max_order}
-
-
-def one() -> Series:
-    """The series 1."""
-    return {Key(0, 0, (), ()): Fraction(1)}
 
 
 def shift_order(a: Series, by: int, max_order: int) -> Series:

@@ -29,7 +29,7 @@ from fractions import Fraction
 from derive.errors import RGFlowError
 
 from .expansion import expectation
-from .terms import Key, add_into, product, scaled, shift_order
+from .terms import Key, add_into, product, shift_order
 
 __all__ = ["ClusterError", "set_partitions", "joint_cumulant", "metric_cumulant"]
 

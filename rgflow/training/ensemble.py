@@ -161,8 +161,9 @@ def train_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: f
     mean = pred.mean(axis=0)
     mean_se = units.std(axis=0, ddof=1) / np.sqrt(units.shape[0])
     cov = np.cov(pred, rowvar=False, ddof=1).reshape(pred.shape[1], pred.shape[1])
-    per = pred.reshape(groups, -1, pred.shape[1])
-    parts = np.array([np.cov(g, rowvar=False, ddof=1).reshape(cov.shape) for g in per])
+    members = np.arange(pred.shape[0]).reshape(units.shape[0], -1)          # networks of each pair (or one)
+    parts = np.array([np.cov(pred[group.ravel()], rowvar=False, ddof=1).reshape(cov.shape)
+                      for group in np.array_split(members, groups)])
     cov_se = parts.std(axis=0, ddof=1) / np.sqrt(groups)
     return TrainedEnsemble(pred, mean, mean_se, cov, cov_se, t, loss, width, networks, initial,
                            (tuple(Ws), tuple(bs)))

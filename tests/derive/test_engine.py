@@ -12,8 +12,6 @@ multiplied by C_W χ²_n/n per layer) and of single-input ReLU networks at C_b =
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 
 import numpy as np
 import pytest
@@ -21,10 +19,9 @@ import sympy as sp
 
 from derive import activation
 from derive.engine import derived_rule
-from derive.engine.derived import STATISTICS
 from derive.engine.single_input import moment, scalar, single_input_system
 from derive.engine.terms import canonical_entry
-from derive.engine.wick import ClusterError, joint_cumulant
+from derive.engine.wick import joint_cumulant
 from derive.numpy_functions import NUMPY_MODULES
 from derive.observables import observable, sample_indices, state, width_ratio
 from derive.recursions import _atom_cached, partition_key
@@ -147,12 +144,8 @@ def _iterate(system, g, depth, K1, CW, Cb=0):
     """Layers 1..depth of (K, G1, G2, V, V1, U) from the single-input system with moments g[m](K)."""
     values = {"K": sp.Rational(K1), "G1": 0, "G2": 0, "V": 0, "V1": 0, "U": 0}
     out = [dict(values)]
-    funcs = {moment(m).func: sp.Lambda(K, g(m)) for m in (2, 4, 6)}
-    rhs = {name: expr.subs({C_W: CW, C_b: Cb, width_ratio: 1}).replace(
-        lambda e: isinstance(e, sp.Derivative) or isinstance(e, sp.core.function.AppliedUndef),
-        lambda e: e.doit()) for name, expr in system.items()}
-    for name in rhs:
-        rhs[name] = rhs[name].subs({moment(m): g(m) for m in (2, 4, 6)}).doit()
+    rhs = {name: expr.subs({C_W: CW, C_b: Cb, width_ratio: 1}).subs({moment(m): g(m) for m in (2, 4, 6)}).doit()
+           for name, expr in system.items()}
     for _ in range(depth - 1):
         subs = {scalar(name): value for name, value in values.items()}
         values = {name: sp.nsimplify(sp.simplify(expr.subs(subs))) for name, expr in rhs.items()}
