@@ -211,6 +211,31 @@ def legendre_half_lines(nodes: int = 160, cutoff: float = 12.0):
     return u, weight
 
 
+def split_plane_rule(C, angular: int = 64, radial: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Points z (2, N) and weights (N,) with Σ w f(z) ≈ E[f(z)], z ~ N(0, C), C a non-singular 2×2 kernel.
+
+    Whitened polar coordinates z = S (r cos θ, r sin θ), S Sᵀ = C (Cholesky), with the angle split at
+    the four rays where z_0 = 0 or z_1 = 0: a function smooth except where one of its arguments
+    vanishes (ReLU, its powers, its a.e. derivatives) is integrated with spectral accuracy piece by
+    piece; Gauss–Legendre in θ on each piece and in r ∈ [0, 12] against r e^{−r²/2}/(2π).
+    """
+    C = np.asarray(C, dtype=float)
+    S = np.linalg.cholesky(C)
+    ray = np.arctan2(-S[1, 0], S[1, 1])            # z_1 = S_10 u_0 + S_11 u_1 = 0 along this angle
+    rays = np.sort(np.mod([np.pi / 2, 3 * np.pi / 2, ray, ray + np.pi], 2 * np.pi))
+    edges = np.concatenate([rays, [rays[0] + 2 * np.pi]])
+    x, wx = np.polynomial.legendre.leggauss(angular)
+    theta = np.concatenate([(a + b) / 2 + (b - a) / 2 * x for a, b in zip(edges[:-1], edges[1:])])
+    wtheta = np.concatenate([(b - a) / 2 * wx for a, b in zip(edges[:-1], edges[1:])])
+    xr, wr = np.polynomial.legendre.leggauss(radial)
+    r = 6.0 * (xr + 1)
+    wr = 6.0 * wr * r * np.exp(-r * r / 2) / (2 * np.pi)
+    R, T = np.meshgrid(r, theta, indexing="ij")
+    weight = np.outer(wr, wtheta).ravel()
+    u = np.stack([(R * np.cos(T)).ravel(), (R * np.sin(T)).ravel()])
+    return S @ u, weight
+
+
 def numeric_in_K(expr: sp.Expr, K: sp.Symbol, extra: Mapping | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Compile a single-input expression with atoms into a numpy function of K.
 

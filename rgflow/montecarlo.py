@@ -57,6 +57,7 @@ in C_b, C_W or σ use the same underlying random numbers (common random numbers)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from dataclasses import dataclass
@@ -183,6 +184,8 @@ class MonteCarloResult:
         Per-layer initialisation hyperparameters.
     lambda_b, lambda_W : tuple of float or None
         Per-layer learning-rate weights (None when the NTK was not computed).
+    xi, gamma : float or None, float
+        The residual couplings (``xi`` None for a plain MLP).
     """
 
     metric: np.ndarray
@@ -216,6 +219,8 @@ class MonteCarloResult:
     P_se: np.ndarray | None = None
     Q: np.ndarray | None = None
     Q_se: np.ndarray | None = None
+    xi: float | None = None
+    gamma: float = 1.0
 
     def __repr__(self) -> str:  # arrays are large: keep the repr to the metadata
         parts = ["metric"]
@@ -398,7 +403,8 @@ def _network_seed(root: np.random.SeedSequence, k: int) -> np.random.SeedSequenc
 
 
 def _auto_chunk(nd: int, n0: int, widths, n_params: int, idx: _Indices, vertex: bool, ntk: bool,
-                networks: int, fluctuations: bool = False, dntk_directions: int = 0) -> int:
+                networks: int, fluctuations: bool = False, dntk_directions: int = 0,
+                residual_ntk: bool = False) -> int:
     """Networks per batch so that the working arrays stay under ~512 MiB."""
     nmax = max((n0,) + tuple(widths))
     floats = 2 * n_params + 8 * nd * nmax                      # parameters, forward pass
@@ -410,6 +416,8 @@ def _auto_chunk(nd: int, n0: int, widths, n_params: int, idx: _Indices, vertex: 
             floats += 5 * idx.np * nmax ** 2                   # full NTK matrices + temporaries
         if fluctuations:
             floats += 4 * idx.np * nmax ** 2                   # last layer's full NTK, transposes
+        if residual_ntk:
+            floats += 6 * idx.np * nmax ** 2                   # full NTK from layer 1 + cross terms
         if dntk_directions:
             floats += (len(widths) + 1) * idx.np * nmax ** 2   # every layer's full NTK
             floats += 7 * dntk_directions * idx.np * nmax ** 2  # tangents and temporaries
@@ -420,7 +428,8 @@ def _auto_chunk(nd: int, n0: int, widths, n_params: int, idx: _Indices, vertex: 
 def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, seed: int | None = 0,
            lambda_b=None, lambda_W=None, dsigma=None, chunk: int | None = None,
            progress: bool = False, vertex: bool = True, ntk_fluctuations: bool = False,
-           dntk: bool = False, dntk_neurons: int = 1, d2sigma=None) -> MonteCarloResult:
+           dntk: bool = False, dntk_neurons: int = 1, d2sigma=None, xi=None,
+           gamma=1.0) -> MonteCarloResult:
     """Sample random MLPs at initialisation and estimate metric, vertex and NTK per layer.
 
     Parameters
@@ -469,6 +478,12 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
         (layer, i0, a0)); more reduces the variance at proportional cost.
     d2sigma : callable, optional
         σ'' as a numpy callable (a.e. second derivative; 0 for ReLU), for ``dntk=True``.
+    xi, gamma : float, optional
+        Residual MLP (THEORY-NTK.md §5) when ``xi`` is given: layer 1 as above, then
+        z^{(l+1)} = ξ z^{(l)} + γ (b^{(l+1)} + W^{(l+1)} σ(z^{(l)})) with equal widths; the NTK follows
+        Ĥ' = ξ²Ĥ + ξγ(Ĥ D_{a2} Wᵀ + W D_{a1} Ĥ) + γ²(W D_{a1} Ĥ D_{a2} Wᵀ + Φ I).  ``vertex`` then
+        estimates n·Cov(z_i z_i, z_j z_j)/n (the residual four-point function, not a variance of Ĝ).
+        Not combined with ``ntk_fluctuations`` or ``dntk``.  ξ ≥ 0, γ > 0.
 
     Returns
     -------
@@ -546,6 +561,19 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
         raise ValueError(f"chunk must be None or an integer >= 1, got {chunk!r}.")
     if seed is not None and (not _is_int(seed) or seed < 0):
         raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}.")
+    residual = xi is not None
+    if residual:
+        for name, v in (("xi", xi), ("gamma", gamma)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(v):
+                raise ValueError(f"{name} must be a finite real number, got {v!r}.")
+        if xi < 0 or gamma <= 0:
+            raise ValueError(f"a residual network needs xi >= 0 and gamma > 0, got xi={xi!r}, gamma={gamma!r}.")
+        if len(set(widths)) != 1:
+            raise ValueError(f"a residual network needs equal widths, got {widths}.")
+        if fluct or dntk:
+            raise ValueError("ntk_fluctuations and dntk are not available for residual networks.")
+        xi, gamma = float(xi), float(gamma)
     if dntk:
         f, df, d2f = _resolve_activation(sigma, dsigma, True, d2sigma, True)
     else:
@@ -566,7 +594,8 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
     b_std = [math.sqrt(cb[l]) for l in range(depth)]
     if chunk is None:
         chunk = _auto_chunk(nd, n0, widths, n_params, idx, vertex, want_ntk, networks, fluct,
-                            nd * min(int(dntk_neurons), max(widths)) if dntk else 0)
+                            nd * min(int(dntk_neurons), max(widths)) if dntk else 0,
+                            residual and want_ntk)
     chunk = min(int(chunk), networks)
 
     # features per (network, layer): [m | S | P | h | hq]
@@ -633,6 +662,9 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
                     _check_finite(s_prev, l, start, "sigma of the preactivations")
                     z = np.matmul(s_prev, W.transpose(0, 2, 1))
                 z += bs[l][:, None, :]
+                if residual and l > 0:
+                    z *= gamma
+                    z += xi * z_prev
                 _check_finite(z, l + 1, start, "preactivations")
 
                 # metric and four-point features
@@ -656,7 +688,9 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
                         _check_finite(ds, l, start, "dsigma of the preactivations")
                         dd = ds[:, pa, :] * ds[:, pb, :]                          # (c, np, n_{l-1})
                         need_full = l + 1 < depth or keep_full
-                        if l == 1:      # H^{(1)} = phi1 · I
+                        if residual:
+                            H, h_diag = _residual_ntk_step(H, phi1, phi, W, ds, idx, xi, gamma, l, n_l)
+                        elif l == 1:      # H^{(1)} = phi1 · I
                             h_diag = (phi1[None, :, None] * np.matmul(dd, (W * W).transpose(0, 2, 1))
                                       + phi[:, :, None])
                             if need_full:
@@ -670,7 +704,9 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
                             if need_full:
                                 Hn = np.matmul(WA, W[:, None].transpose(0, 1, 3, 2))
                             del Ad, WA
-                        if need_full:
+                        if residual:
+                            pass
+                        elif need_full:
                             diag = np.arange(n_l)
                             Hn[:, :, diag, diag] += phi[:, :, None]
                             H = Hn
@@ -705,8 +741,27 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
                 print(f"\rmontecarlo: {done}/{networks} networks", end="" if done < networks else "\n",
                       file=sys.stderr, flush=True)
 
-    return _finalise(acc, idx, vertex, want_ntk, widths, networks, root, depth, n0, cb, cw, lb, lw,
-                     sl_m, sl_S, sl_P, sl_h, sl_q, fl_lay, dn_lay)
+    res = _finalise(acc, idx, vertex, want_ntk, widths, networks, root, depth, n0, cb, cw, lb, lw,
+                    sl_m, sl_S, sl_P, sl_h, sl_q, fl_lay, dn_lay)
+    return dataclasses.replace(res, xi=xi, gamma=float(gamma)) if residual else res
+
+
+def _residual_ntk_step(H, phi1, phi, W, ds, idx: _Indices, xi: float, gamma: float, l: int, n: int):
+    """Full NTK matrices of layer l+1 of a residual MLP from those of layer l (THEORY-NTK.md §5):
+    Ĥ' = ξ²Ĥ + ξγ(Ĥ D_{a2} Wᵀ + W D_{a1} Ĥ) + γ²(W D_{a1} Ĥ D_{a2} Wᵀ + Φ I), D_a = diag σ'(z_a),
+    with Ĥ^{(1)} = Φ^{(1)} I.  Returns (Ĥ', its diagonal)."""
+    c = W.shape[0]
+    eye = np.eye(n)
+    if l == 1:
+        H = phi1[None, :, None, None] * np.broadcast_to(eye, (c, len(phi1), n, n))
+    da, db = ds[:, idx.pa, None, :], ds[:, idx.pb, None, :]       # (c, np, 1, n) column scalings
+    WDa = W[:, None] * da                                           # W D_{a1}
+    HDbWt = np.matmul(H * db, W[:, None].transpose(0, 1, 3, 2))   # Ĥ D_{a2} Wᵀ
+    Hn = (xi * xi) * H + (xi * gamma) * (HDbWt + np.matmul(WDa, H))
+    Hn += (gamma * gamma) * np.matmul(WDa, HDbWt)
+    diag = np.arange(n)
+    Hn[:, :, diag, diag] += (gamma * gamma) * phi[:, :, None]
+    return Hn, Hn[:, :, diag, diag].copy()
 
 
 def _check_finite(a: np.ndarray, layer: int | None, start: int, what: str) -> None:

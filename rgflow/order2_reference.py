@@ -24,7 +24,7 @@ from derive.activations import Activation, activation, canonical_steps
 from derive.engine.derived import SAMPLES, STATISTICS, series_of
 from derive.errors import RGFlowError
 from derive.numpy_functions import NUMPY_MODULES
-from derive.quadrature import legendre_half_lines
+from derive.quadrature import legendre_half_lines, split_plane_rule
 from derive.symbols import z
 
 __all__ = ["order2_flow"]
@@ -154,19 +154,7 @@ class _Atoms:
         C = self.K[np.ix_(distinct, distinct)]
         if np.linalg.det(C) <= 1e-12 * C[0, 0] * C[1, 1]:
             raise RGFlowError("the order-2 reference needs linearly independent inputs for a kinked activation")
-        S = np.linalg.cholesky(C)
-        rays = np.sort(np.mod([np.pi / 2, 3 * np.pi / 2, np.arctan2(-S[1, 0], S[1, 1]) + np.pi / 2,
-                               np.arctan2(-S[1, 0], S[1, 1]) + 3 * np.pi / 2], 2 * np.pi))
-        edges = np.concatenate([rays, [rays[0] + 2 * np.pi]])
-        x, wx = np.polynomial.legendre.leggauss(64)
-        theta = np.concatenate([(a + b) / 2 + (b - a) / 2 * x for a, b in zip(edges[:-1], edges[1:])])
-        wtheta = np.concatenate([(b - a) / 2 * wx for a, b in zip(edges[:-1], edges[1:])])
-        xr, wr = np.polynomial.legendre.leggauss(96)
-        r, wr = 6.0 * (xr + 1), 6.0 * wr * 6.0 * (xr + 1) * np.exp(-18.0 * (xr + 1) ** 2) / (2 * np.pi)
-        R, T = np.meshgrid(r, theta, indexing="ij")
-        weight = np.outer(wr, wtheta).ravel()
-        u = np.stack([(R * np.cos(T)).ravel(), (R * np.sin(T)).ravel()])
-        zs = S @ u
+        zs, weight = split_plane_rule(C)
         (ma, ka), (mb, kb) = groups[distinct[0]], groups[distinct[1]]
         h = _hermite_weights(np.linalg.solve(C, zs), np.linalg.inv(C), ka, kb)
         return float(np.sum(weight * self._power(ma, zs[0]) * self._power(mb, zs[1]) * h))
