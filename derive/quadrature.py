@@ -211,6 +211,13 @@ def legendre_half_lines(nodes: int = 160, cutoff: float = 12.0):
     return u, weight
 
 
+@functools.lru_cache(maxsize=8)
+def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    x.flags.writeable = w.flags.writeable = False
+    return x, w
+
+
 def split_plane_rule(C, angular: int = 64, radial: int = 96) -> tuple[np.ndarray, np.ndarray]:
     """Points z (2, N) and weights (N,) with Σ w f(z) ≈ E[f(z)], z ~ N(0, C), C a non-singular 2×2 kernel.
 
@@ -224,10 +231,10 @@ def split_plane_rule(C, angular: int = 64, radial: int = 96) -> tuple[np.ndarray
     ray = np.arctan2(-S[1, 0], S[1, 1])            # z_1 = S_10 u_0 + S_11 u_1 = 0 along this angle
     rays = np.sort(np.mod([np.pi / 2, 3 * np.pi / 2, ray, ray + np.pi], 2 * np.pi))
     edges = np.concatenate([rays, [rays[0] + 2 * np.pi]])
-    x, wx = np.polynomial.legendre.leggauss(angular)
+    x, wx = _legendre(angular)
     theta = np.concatenate([(a + b) / 2 + (b - a) / 2 * x for a, b in zip(edges[:-1], edges[1:])])
     wtheta = np.concatenate([(b - a) / 2 * wx for a, b in zip(edges[:-1], edges[1:])])
-    xr, wr = np.polynomial.legendre.leggauss(radial)
+    xr, wr = _legendre(radial)
     r = 6.0 * (xr + 1)
     wr = 6.0 * wr * r * np.exp(-r * r / 2) / (2 * np.pi)
     R, T = np.meshgrid(r, theta, indexing="ij")

@@ -63,7 +63,7 @@ from .defaults import learning_rates
 from .order2_reference import _kinked_at_zero
 from .reference import expect_tensor
 
-__all__ = ["ResidualFlow", "residual_flow", "CLOSURES"]
+__all__ = ["ResidualFlow", "residual_flow", "CLOSURES", "ResidualLaw", "residual_law"]
 
 #: The available closures of the four-point function.
 CLOSURES = ("bilinear", "naive")
@@ -298,3 +298,115 @@ def residual_flow(act, X, depth: int, xi: float, gamma: float = 1.0, C_b: float 
         Vs.append(V)
     return ResidualFlow(K=np.array(Ks), H=np.array(Hs) if want_ntk else None, V=np.array(Vs),
                         xi=xi, gamma=gamma, closure=closure)
+
+
+@dataclass(frozen=True)
+class ResidualLaw:
+    """Large-depth law of the four-point function of a critical residual MLP (docs/residual.md).
+
+    ``xi2`` = ξ²; the block is critical at γ²C_b = ε C_b*, γ²C_W = ε C_W* (ε = 1 − ξ², (C_b*, C_W*, K*)
+    the plain MLP's critical point), where V/(nK²) ≈ ``nu`` ℓ/n (bilinear closure) and ``nu_naive`` ℓ/n
+    (V-only closure).  ``nu`` is None where the law is not derived (``note`` says why).
+    """
+
+    activation: str
+    universality_class: str
+    xi2: float
+    C_b: float
+    C_W: float
+    K_star: str
+    nu: float | None
+    nu_naive: float | None
+    note: str
+
+    def to_dict(self) -> dict:
+        return {"xi2": self.xi2, "gamma2_C_b": self.C_b, "gamma2_C_W": self.C_W, "K_star": self.K_star,
+                "nu": self.nu, "nu_naive": self.nu_naive, "note": self.note}
+
+    def __str__(self) -> str:
+        eps = 1 - self.xi2
+        rows = [f"residual block    z' = xi z + gamma (b + W sigma(z)), xi^2 = {self.xi2:g}",
+                f"critical at       gamma^2 C_b = {self.C_b:.6g}, gamma^2 C_W = {self.C_W:.6g} "
+                f"(= {eps:g} x the MLP's), K* = {self.K_star}"]
+        if self.nu is not None:
+            rows.append(f"V/(n K^2) ~       {self.nu:.6g}*ell/n   (bilinear closure; V-only closure "
+                        f"{self.nu_naive:.6g}*ell/n)")
+        rows.append(f"note              {self.note}")
+        return "\n".join(rows)
+
+
+def _cross_sum(s, xi: float, gauss: _Gauss, variance: float, tol: float = 1e-13) -> float:
+    """Σ_{k≥1} Cov(σ²(z), σ²(y)), z, y ~ N(0, 1) with correlation ξ^k.  By Gebelein's inequality
+    |Cov(f(z), f(y))| ≤ |corr| Var f, so the tail after the term with correlation ρ is at most
+    Var(σ²) ρ ξ/(1 − ξ): the sum stops when that is below ``tol`` times the running total."""
+    total, rho = 0.0, 1.0
+    while True:
+        rho *= xi
+        C = np.array([[1.0, rho], [rho, 1.0]])[np.ix_([0, 0, 1, 1], [0, 0, 1, 1])]
+        total += gauss.expect([s, s, s, s], C) - gauss.expect([s, s], C[:2, :2]) ** 2
+        if variance * rho * xi / (1 - xi) <= tol * max(abs(total), variance):
+            return total
+
+
+def residual_law(act, xi2: float) -> ResidualLaw:
+    """The large-depth law V/(nK²) ≈ ν ℓ/n of a residual MLP with ξ² = ``xi2`` at criticality.
+
+    Scale-invariant σ (every K fixed, χ = 1): unrolling the closure of :func:`residual_flow`, Ψ_ℓ[σσ]
+    and Ψ_ℓ[zz] tend to constants and Ω grows by a constant per layer, so exactly
+
+        ν = (εC_W*)² [Var(σ²) + 2 Σ_{k≥1} Cov(σ²(z), σ²(y))|_{corr ξ^k}] / K²,
+        ν_naive = [(εC_W*)² Var(σ²) + 2ξ²εC_W* Cov(z², σ²)] / K²        (any K; ε = 1 − ξ²).
+
+    K* = 0 class (σ odd, K ≈ 1/(−a₁εℓ)): a residual layer is ε plain layers (χ − 1 and the flow of K
+    scale by ε) with the local source ε(2 − ε)·2K² instead of 2K² per plain layer, so
+    ν = ε(2 − ε) ν_MLP; the modes beyond V are sourced by ⟨σ² h_c⟩ ~ K^{c/2} → 0, so both closures
+    share this law.  Other classes: not derived (RGFlowError for no critical point).
+
+    >>> round(residual_law("relu", 0.0).nu, 10)      # ξ = 0 is the plain MLP: 5 ℓ/n
+    5.0
+    """
+    from derive.universality import classify, usable_critical_point
+    act = act if isinstance(act, Activation) else activation(act)
+    xi2 = _positive("xi2", xi2, False)
+    if xi2 >= 1:
+        raise RGFlowError(f"xi2 must be below 1 (a critical residual block needs gamma^2 C_W > 0), got {xi2!r}")
+    report = classify(act)
+    point = usable_critical_point(report)
+    if point is None:
+        raise RGFlowError(f"{act.name} has no usable critical point; the residual law needs one")
+    eps = 1.0 - xi2
+    try:
+        cb, cw = eps * float(point.C_b), eps * float(point.C_W)
+    except TypeError:
+        raise RGFlowError(f"the critical point of {act.name} depends on unbound parameters; bind them "
+                          "(-p NAME=VALUE)") from None
+    label = report.universality_class
+    common = dict(activation=act.name, universality_class=label, xi2=xi2, C_b=cb, C_W=cw, K_star=str(point.K_star))
+    if label == "scale-invariant":
+        s = act.numpy_function()
+        gauss = _Gauss(20)
+        one = np.ones((2, 2))
+        var = gauss.expect([s] * 4, np.ones((4, 4))) - gauss.expect([s, s], one) ** 2
+        cov_zs = gauss.expect([s, s, lambda v: v, lambda v: v], np.ones((4, 4))) - gauss.expect([s, s], one)
+        cross = _cross_sum(s, math.sqrt(xi2), gauss, var) if xi2 > 0 else 0.0
+        return ResidualLaw(**common, nu=cw * cw * (var + 2 * cross), nu_naive=cw * cw * var + 2 * xi2 * cw * cov_zs,
+                           note="exact sum over the cross-layer covariances of sigma^2 (bilinear-form closure)")
+    laws = dict(report.asymptotics)
+    if label == "K*=0" and "V/(n K^2)" in laws:
+        from derive.symbols import ell, n
+        nu_mlp = float(_coefficient(laws["V/(n K^2)"], ell / n))
+        nu = eps * (2 - eps) * nu_mlp
+        return ResidualLaw(**common, nu=nu, nu_naive=nu,
+                           note=f"eps (2 - eps) x the MLP's {nu_mlp:.6g}; asymptotic, both closures "
+                                "(the extra modes die with K -> 0)")
+    return ResidualLaw(**common, nu=None, nu_naive=None,
+                       note=f"not derived for the {label} class (only scale-invariant and K*=0)")
+
+
+def _coefficient(expr, unit) -> float:
+    """The number c with expr = c·unit (e.g. 2ℓ/(3n) over ℓ/n)."""
+    import sympy as sp
+    c = sp.simplify(expr / unit)
+    if not c.is_number:
+        raise RGFlowError(f"{expr} is not a multiple of {unit}")
+    return float(c)

@@ -151,7 +151,10 @@ def specialise(expr: sp.Expr, act) -> sp.Expr:
     from ..activations import canonical_steps
     closed = {}
     for g in sorted(expr.atoms(sp.core.function.AppliedUndef), key=str):
-        m = int(str(g.func)[1:])
+        name = str(g.func)
+        if not (name[:1] == "g" and name[1:].isdigit() and g.args == (K,)):
+            continue                    # not a moment g_m(K)
+        m = int(name[1:])
         value = expect1(canonical_steps(act.bound_expr ** m), K)
         if not has_atoms(value) and not value.has(sp.oo, sp.zoo, sp.nan) and value.is_algebraic_expr(K):
             closed[g] = value

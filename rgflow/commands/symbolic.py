@@ -1,11 +1,14 @@
 """``rgflow classify`` and ``rgflow latex``: the symbolic reports of :mod:`derive`.
 
-* ``rgflow classify ACT [--json]`` prints the universality report (a table, or JSON);
+* ``rgflow classify ACT [--json] [--residual XI2]`` prints the universality report (a table, or JSON),
+  with ``--residual`` also the large-depth law of the critical residual MLP (:func:`rgflow.residual.residual_law`);
 * ``rgflow latex ACT [--what report|recursions|all]`` prints the report and the
   single-input recursions as LaTeX.
 """
 
 from __future__ import annotations
+
+import json
 
 from ..arguments import activation_of, add_activation_arguments
 
@@ -14,8 +17,21 @@ __all__ = ["add_parsers"]
 
 def _cmd_classify(args) -> int:
     from derive.universality import classify
-    report = classify(activation_of(args))
-    print(report.to_json() if args.json else report)
+    act = activation_of(args)
+    report = classify(act)
+    law = None
+    if args.residual is not None:
+        from ..residual import residual_law
+        law = residual_law(act, args.residual)
+    if args.json:
+        text = report.to_json()
+        if law is not None:
+            data = json.loads(text)
+            data["residual"] = law.to_dict()
+            text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+        print(text)
+    else:
+        print(report if law is None else f"{report}\n{law}")
     return 0
 
 
@@ -34,6 +50,8 @@ def add_parsers(sub) -> None:
     """Register ``classify`` and ``latex`` on the ``rgflow`` subparsers ``sub``."""
     p = add_activation_arguments(sub.add_parser("classify", help="print the universality report"))
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--residual", type=float, metavar="XI2",
+                   help="add the large-depth law of the critical residual MLP with xi^2 = XI2 (0 <= XI2 < 1)")
     p.set_defaults(func=_cmd_classify)
     p = add_activation_arguments(sub.add_parser("latex", help="print the report and recursions as LaTeX"))
     p.add_argument("--what", choices=("report", "recursions", "all"), default="all")

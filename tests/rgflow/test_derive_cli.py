@@ -38,3 +38,41 @@ def test_latex_and_general_forms(capsys):
 def test_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
     assert_cli_error(capsys.readouterr().err, message)
+
+
+def test_residual_system(capsys):
+    """ReLU at ξ = 0.8, γ = 0.6 by hand: g₂ = K/2, g₂′ = 1/2, Var σ² = 5K²/4, so Ω' = ξ⁴Ω +
+    2ξ²γ²C_W(Ψ_σ + Ω/2) + γ⁴C_W²(5K²/4 + Ψ_σ + Ω/4) and the V-only V' = χ²V + (5/4)γ⁴C_W²K² + 2ξ²γ²C_W K²."""
+    assert main(["derive", "relu", "--residual", "0.8,0.6"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "K' = 9*C_W*K/50 + 9*C_b/25 + 16*K/25" in lines
+    assert "H' = 9*C_W*H/50 + 16*H/25 + 9*K*lambda_W/50 + 9*lambda_b/25" in lines
+    assert ("Omega' = 81*C_W**2*K**2/500 + 81*C_W**2*Omega/2500 + 81*C_W**2*Psi_sigma/625 + 144*C_W*Omega/625"
+            " + 288*C_W*Psi_sigma/625 + 256*Omega/625") in lines
+    assert "V = Omega + 2*Psi_z" in lines
+    assert main(["derive", "tanh", "--residual", "0.8,0.6", "--latex"]) == 0
+    out = capsys.readouterr().out
+    assert r"\Psi_\sigma^{(\ell)} &= " in out and out.rstrip().endswith(r"\end{align}")
+
+
+def test_classify_residual(capsys):
+    import json
+    assert main(["classify", "relu", "--residual", "0.7"]) == 0
+    out = capsys.readouterr().out
+    assert "V/(n K^2) ~       3.74891*ell/n   (bilinear closure; V-only closure 1.29*ell/n)" in out
+    assert main(["classify", "tanh", "--residual", "0.5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["residual"]
+    assert data["nu"] == pytest.approx(0.5) and data["gamma2_C_W"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["derive", "relu", "--residual", "0.8"], "--residual must be XI,GAMMA"),
+    (["derive", "relu", "--residual", "0.8,0"], "--residual must be XI,GAMMA"),
+    (["derive", "relu", "--residual", "0.8,0.6", "--order", "2"], "single-input order-1/n system"),
+    (["classify", "relu", "--residual", "1"], "below 1"),
+    (["classify", "relu", "--residual", "nan"], "xi2 must be a finite"),
+    (["classify", "sigmoid", "--residual", "0.5"], "no usable critical point"),
+])
+def test_residual_errors(argv, message, capsys):
+    assert main(argv) == 2
+    assert_cli_error(capsys.readouterr().err, message)

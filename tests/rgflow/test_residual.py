@@ -194,3 +194,73 @@ def test_sampler_bad_residual_input():
         sample(np.tanh, X, 3, 8, networks=2, xi=-1.0)
     with pytest.raises(ValueError, match="not available"):
         sample(np.tanh, X, 3, 8, networks=2, xi=0.5, ntk_fluctuations=True)
+
+
+def _hermite_coefficients(f, degree: int, nodes: int = 4000) -> np.ndarray:
+    """a_c = ⟨f(u) He_c(u)/√c!⟩, u ~ N(0, 1), c = 0..degree (Gauss–Legendre on [−12, 12], normalised
+    three-term recurrence)."""
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    u, w = 12 * x, 12 * w * np.exp(-72 * x * x) / math.sqrt(2 * math.pi)
+    fu = f(u) * w
+    out = np.empty(degree + 1)
+    h_prev, h = np.zeros_like(u), np.ones_like(u)
+    for c in range(degree + 1):
+        out[c] = fu @ h
+        h_prev, h = h, (u * h - math.sqrt(c) * h_prev) / math.sqrt(c + 1)
+    return out
+
+
+def test_printed_single_input_system_reproduces_the_numbers():
+    """The rules `rgflow derive relu --residual` prints (closed forms substituted), iterated with the
+    cross-layer covariances Γ from Mehler's formula Σ_c ρ^c a_c a_c' (Hermite coefficients: a route
+    independent of the polar quadrature), give the same V as residual_flow."""
+    import sympy as sp
+    from derive.engine import residual as R
+    from derive.symbols import C_W, C_b, K
+    xi, gamma, cw, depth = math.sqrt(0.7), math.sqrt(0.3), 2.0, 7
+    rules = dict(R._rules(activation("relu"), xi, gamma))
+    syms = (K, R.H, R.PSI_Z, R.PSI_S, R.OMEGA, R.V, C_W, C_b, R.LAMBDA_B, R.LAMBDA_W)
+    fn = {name: sp.lambdify(syms, rules[name]) for name in ("K", "Psi_z", "Omega")}
+    a = _hermite_coefficients(lambda u: np.maximum(u, 0.0) ** 2, 160)[1:]      # σ² at K = 1; σ² ∝ K
+    c = np.arange(1, 161)
+    Ks, chis, state = [2.0], [], dict(Psi_z=0.0, Omega=0.0)
+    V = [0.0]
+    for ell in range(1, depth):
+        Kl = Ks[-1]
+        chis.append(xi**2 + gamma**2 * cw * 0.5)          # g2' = 1/2 for ReLU
+        psi_s = 0.0
+        for m in range(1, ell):
+            rho = xi ** (ell - m) * math.sqrt(Ks[m - 1] / Kl)
+            prod = math.prod(chis[m:ell - 1])
+            psi_s += gamma**2 * cw * prod * Ks[m - 1] * Kl * np.sum(rho**c * a * a)
+        args = (Kl, 0.0, state["Psi_z"], psi_s, state["Omega"], 0.0, cw, 0.0, 0.0, 0.0)
+        state = dict(Psi_z=fn["Psi_z"](*args), Omega=fn["Omega"](*args))
+        Ks.append(fn["K"](*args))
+        V.append(2 * state["Psi_z"] + state["Omega"])
+    ref = residual_flow("relu", np.array([[1.0]]), depth, xi=xi, gamma=gamma, C_W=cw)
+    np.testing.assert_allclose(Ks, ref.K[:, 0, 0], rtol=1e-13)
+    np.testing.assert_allclose(V, ref.V[:, 0, 0, 0, 0], rtol=1e-9, atol=1e-12)
+
+
+def test_residual_law_matches_closed_forms_and_the_flow():
+    """ν: linear σ exactly ε(4 − 2ε) (the exact linear result of the test above, per layer); ReLU the
+    Hermite-basis values of THEORY-NTK.md §5 (5.44, 3.75, 1.40; V-only ε(4 + ε)) and the per-layer
+    growth of residual_flow at depth 40; tanh ε(2 − ε)·2/3."""
+    from rgflow.residual import residual_law
+    for xi2 in (0.5, 0.7, 0.9):
+        eps = 1 - xi2
+        lin = residual_law("linear", xi2)
+        assert abs(lin.nu - eps * (4 - 2 * eps)) < 1e-10 and abs(lin.nu_naive - eps * (4 - 2 * eps)) < 1e-12
+        relu = residual_law("relu", xi2)
+        assert abs(relu.nu_naive - eps * (4 + eps)) < 1e-12
+        assert abs(relu.nu - {0.5: 5.44, 0.7: 3.75, 0.9: 1.40}[xi2]) < 0.006
+        assert abs(residual_law("tanh", xi2).nu - eps * (2 - eps) * 2 / 3) < 1e-12
+    f = residual_flow("relu", np.array([[1.0]]), 40, xi=math.sqrt(0.5), gamma=1.0, C_W=1.0)
+    V = f.V[:, 0, 0, 0, 0]
+    # the depth-40 growth misses the cross-layer covariances beyond 39 layers: by Gebelein's inequality
+    # at most 2 C_W² Var(σ²)/K² · ξ^39/(1 − ξ) = 2.5 ξ^39/(1 − ξ) ≈ 1.1e-5
+    tail = 2.5 * 0.5 ** 19.5 / (1 - math.sqrt(0.5))
+    assert 0 < residual_law("relu", 0.5).nu - (V[-1] - V[-2]) / f.K[-1, 0, 0] ** 2 < tail
+    with pytest.raises(RGFlowError, match="below 1"):
+        residual_law("relu", 1.0)
+    assert residual_law("gelu", 0.5).nu is None
