@@ -63,7 +63,11 @@ def _block_expectation(observables: tuple, labels: tuple, block: tuple, max_orde
     neurons: dict = {}
     for t in block:
         neurons.setdefault(labels[t], []).extend(observables[t])
-    return expectation(tuple(tuple(neurons[j]) for j in sorted(neurons)), max_order)
+    functions = tuple(tuple(neurons[j]) for j in sorted(neurons))
+    if any(code == "H" for slots in functions for code, _ in slots):    # NTK factors Ĥ_jj
+        from .ntk import ntk_expectation
+        return ntk_expectation(functions, (), max_order)
+    return expectation(functions, max_order)
 
 
 def joint_cumulant(observables: tuple, labels: tuple, max_order: int) -> dict:

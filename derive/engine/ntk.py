@@ -1,0 +1,257 @@
+"""The NTK sector of the derivation engine at order 1/n (issue #11): H, H1, A, B, D, F derived.
+
+Step (i), Wick over the layer-(ℓ+1) weights of the forward equations
+
+    z'_{i;α} = b_i + Σ_j W_ij σ_{j;α},
+    Ĥ'_{i1i2;α1α2} = δ_{i1i2} Φ̂_{α1α2} + Σ_{j1j2} W_{i1j1} W_{i2j2} σ'_{j1;α1} σ'_{j2;α2} Ĥ_{j1j2;α1α2},
+    Φ̂ = λ_b + (λ_W/n) Σ_j σ_{j;α1} σ_{j;α2},
+
+leaves (rows of W independent given layer ℓ; W_{ij1}W_{ij2} → δ_{j1j2} C_W/n):
+
+    E[Ĥ'_ii | ℓ] = Θ̂ = λ_b + λ_W X̄ + C_W Ȳ,   X̄ = (1/n)Σ_j σ_jσ_j,   Ȳ_{α1α2} = (1/n)Σ_j σ'_{jα1}σ'_{jα2}Ĥ_{jj;α1α2},
+
+so H' + H1'/n = E[Θ̂], D'/n = κ(Θ̂_12, Ĝ_34), A'/n = κ(Θ̂_12, Θ̂_34) (i ≠ k: different rows), and for
+the crossed tensors (i ≠ j, one W from each row)
+
+    F'_{α1α3α2α4}/n = C_W² E[(1/n²) Σ_{j1 j2} σ'_{j1α1}σ_{j1α3} σ'_{j2α2}σ_{j2α4} Ĥ_{j1j2;α1α2}],
+    B'_{α1α3α2α4}/n = C_W² E[(1/n²) Σ_{j1 j2} σ'_{j1α1}σ'_{j1α3} σ'_{j2α2}σ'_{j2α4} Ĥ_{j1j2;α1α2} Ĥ_{j1j2;α3α4}].
+
+Step (ii) needs, next to the preactivation cumulants of :mod:`~derive.engine.expansion`, the joint
+cumulants of layer-ℓ NTK entries with preactivations, which have the neuron structure (PDLT ch. 8;
+THEORY-NTK.md §1), to order 1/n:
+
+    E[Ĥ_{j1j2}] = δ_{j1j2}(H + H1/n),
+    κ(Ĥ_{j1j2;α1α2}, z_{j3α3}, z_{j4α4}) = (1/n)[δ_{j1j2}δ_{j3j4} D_{α1α2α3α4} + δ_{j1j3}δ_{j2j4} F_{α1α3α2α4}
+                                                 + δ_{j1j4}δ_{j2j3} F_{α1α4α2α3}],
+    κ(Ĥ_{j1j2;α1α2}, Ĥ_{j3j4;α3α4}) = (1/n)[δ_{j1j2}δ_{j3j4} A_{(α1α2)(α3α4)} + δ_{j1j3}δ_{j2j4} B_{α1α3α2α4}
+                                            + δ_{j1j4}δ_{j2j3} B_{α1α4α2α3}],
+
+κ(Ĥ, z) = 0 and every other mixed cumulant O(1/n²).  With F = Π_t f_t(z_t) over distinct neurons and
+ΔĤ = Ĥ − E[Ĥ], the cumulant expansion gives E[ΔĤ F] = ½ Σ κ(ΔĤ, z_β, z_γ) ⟨∂_β∂_γ F⟩ + O(1/n²) and
+E[ΔĤ ΔĤ' F] = κ(ΔĤ, ΔĤ')⟨F⟩ + O(1/n²); three or more ΔĤ are O(1/n²).  The derivatives go on slots
+by Stein, as in the preactivation sector (no K⁻¹).  Steps (iii)–(iv) are shared.
+
+An NTK factor is a slot ``("H", (α, β))`` of a neuron's observable (Ĥ_{jj;αβ}); an off-diagonal
+factor Ĥ_{tu;αβ} between two distinct neurons is a *link* ``(t, u, α, β)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from fractions import Fraction
+
+from .expansion import expectation
+from .terms import Key, add_into, product
+
+__all__ = ["NTK_SYMMETRIES", "ntk_entry", "ntk_expectation", "ntk_series", "NTK_STATISTICS"]
+
+#: Index symmetries of the NTK tensors, from their definitions (generators; positions permuted):
+#: H_{αβ} = E[Ĥ_{ii;αβ}] and Ĥ_{ii;αβ} = Ĥ_{ii;βα};  A = n κ(Ĥ_ii;12, Ĥ_kk;34): pairs symmetric and
+#: interchangeable;  D = n κ(Ĥ_ii;12, z_k3 z_k4): pairs symmetric, not interchangeable;
+#: F_{1324} = n E[Ĥ_ij;12 z_i3 z_j4]: i ↔ j;  B_{1324} = n E[Ĥ_ij;12 Ĥ_ij;34]: i ↔ j and the two Ĥ's.
+NTK_SYMMETRIES = {"H": ((1, 0),), "H1": ((1, 0),), "A": ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)),
+                  "D": ((1, 0, 2, 3), (0, 1, 3, 2)), "F": ((2, 3, 0, 1),), "B": ((2, 3, 0, 1), (1, 0, 3, 2))}
+
+
+@functools.lru_cache(maxsize=None)
+def _group(name: str) -> tuple[tuple[int, ...], ...]:
+    gens = NTK_SYMMETRIES[name]
+    rank = len(gens[0])
+    group = {tuple(range(rank))}
+    frontier = list(group)
+    while frontier:
+        p = frontier.pop()
+        for g in gens:
+            q = tuple(p[i] for i in g)
+            if q not in group:
+                group.add(q)
+                frontier.append(q)
+    return tuple(sorted(group))
+
+
+def ntk_entry(name: str, indices: tuple) -> tuple:
+    """``(name, indices)`` in the smallest index order its symmetry group reaches."""
+    best = min((tuple(indices[p] for p in perm) for perm in _group(name)), key=lambda t: tuple(map(str, t)))
+    return (name, best)
+
+
+def _atoms(neurons: tuple, counts) -> tuple:
+    """One-neuron Gaussian atoms of ``neurons`` (slot tuples) with derivative ``counts`` per slot."""
+    return tuple(sorted((tuple(sorted(((code, k, sample) for (code, sample), k in zip(slots, cnt)), key=str))
+                         for slots, cnt in zip(neurons, counts)), key=str))
+
+
+def _gaussian(neurons: tuple, derivatives: tuple = ()) -> tuple:
+    """The order-0 atoms of ⟨Π_t f_t⟩ with one derivative on each (neuron, slot) of ``derivatives``."""
+    counts = [[0] * len(slots) for slots in neurons]
+    for t, s in derivatives:
+        counts[t][s] += 1
+    return _atoms(neurons, counts)
+
+
+def _one(entry) -> dict:
+    return {Key(1, 1, (entry,), ()): Fraction(1)}
+
+
+def _fluctuation_pair(f1: tuple, f2: tuple) -> list:
+    """κ(ΔĤ_1, ΔĤ_2)·n as a list of tensor entries (factors: ("diag", t, α, β) / ("link", t, u, α, β))."""
+    out = []
+    if f1[0] == "diag" and f2[0] == "diag":
+        (_, t, a1, a2), (_, u, a3, a4) = f1, f2
+        out.append(ntk_entry("A", (a1, a2, a3, a4)))
+        if t == u:
+            out += [ntk_entry("B", (a1, a3, a2, a4)), ntk_entry("B", (a1, a4, a2, a3))]
+    elif f1[0] == "link" and f2[0] == "link":
+        (_, t1, u1, a1, a2), (_, t2, u2, a3, a4) = f1, f2
+        if (t1, u1) == (t2, u2):
+            out.append(ntk_entry("B", (a1, a3, a2, a4)))
+        if (t1, u1) == (u2, t2):
+            out.append(ntk_entry("B", (a1, a4, a2, a3)))
+    return out
+
+
+def _fluctuation_single(factor: tuple, neurons: tuple) -> dict:
+    """E[ΔĤ F] = ½ Σ κ(ΔĤ, z, z)⟨∂∂F⟩ at order 1/n, over slot pairs (Stein)."""
+    out: dict = {}
+    slots = [(t, s) for t, sl in enumerate(neurons) for s in range(len(sl))]
+    half = Fraction(1, 2)
+    for (t3, s3), (t4, s4) in itertools.product(slots, repeat=2):
+        b3, b4 = neurons[t3][s3][1], neurons[t4][s4][1]
+        atoms = _gaussian(neurons, ((t3, s3), (t4, s4)))
+        entries = []
+        if factor[0] == "diag":
+            _, t, a1, a2 = factor
+            if t3 == t4:
+                entries.append(ntk_entry("D", (a1, a2, b3, b4)))
+            if t3 == t4 == t:
+                entries += [ntk_entry("F", (a1, b3, a2, b4)), ntk_entry("F", (a1, b4, a2, b3))]
+        else:
+            _, t, u, a1, a2 = factor
+            if (t3, t4) == (t, u):
+                entries.append(ntk_entry("F", (a1, b3, a2, b4)))
+            if (t3, t4) == (u, t):
+                entries.append(ntk_entry("F", (a1, b4, a2, b3)))
+        for entry in entries:
+            add_into(out, Key(1, 1, (entry,), atoms), half)
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def ntk_expectation(neurons: tuple, links: tuple = (), max_order: int = 1) -> dict:
+    """E[Π_t f_t(z_t) Ĥ-factors] over distinct neurons to (1/n)^max_order (max_order ≤ 1).
+
+    ``neurons[t]`` is a tuple of slots: ``(code, sample)`` preactivation functions as in
+    :func:`~derive.engine.expansion.expectation` and ``("H", (α, β))`` for a factor Ĥ_{tt;αβ};
+    ``links`` are off-diagonal factors Ĥ_{tu;αβ} as ``(t, u, α, β)`` (t ≠ u)."""
+    if max_order > 1:
+        raise ValueError("the NTK sector is derived to order 1/n")
+    z_neurons = tuple(tuple(s for s in slots if s[0] != "H") for slots in neurons)
+    factors = [("diag", t, *s[1]) for t, slots in enumerate(neurons) for s in slots if s[0] == "H"]
+    factors += [("link", t, u, a, b) for t, u, a, b in links]
+    out: dict = {}
+    for mask in itertools.product((False, True), repeat=len(factors)):
+        fluct = [f for f, m in zip(factors, mask) if m]
+        means = [f for f, m in zip(factors, mask) if not m]
+        if any(f[0] == "link" for f in means) or len(fluct) > 2:
+            continue                                  # E[Ĥ_tu] = 0 (t ≠ u); ≥ 3 fluctuations: O(1/n²)
+        term = {Key(0, 0, (), ()): Fraction(1)}
+        for _, _, a, b in means:                        # E[Ĥ_tt;ab] = H + H1/n
+            term = product(term, {Key(0, 0, (ntk_entry("H", (a, b)),), ()): Fraction(1),
+                                  Key(1, 1, (ntk_entry("H1", (a, b)),), ()): Fraction(1)}, max_order)
+        if not fluct:
+            rest = expectation(z_neurons, max_order)
+        elif len(fluct) == 1:
+            rest = _fluctuation_single(fluct[0], z_neurons)
+        else:
+            merged: dict = {}
+            for entry in _fluctuation_pair(*fluct):
+                add_into(merged, Key(1, 1, (entry,), _gaussian(z_neurons)), Fraction(1))
+            rest = merged
+        for key, coef in product(term, rest, max_order).items():
+            add_into(out, key, coef)
+    return out
+
+
+# ---------------------------------------------------------------------------------
+# Step (i): the NTK statistics of layer ℓ+1 as cumulants of collective observables
+# ---------------------------------------------------------------------------------
+
+def _X(a, b) -> tuple:
+    return (("s", a), ("s", b))
+
+
+def _Y(a, b) -> tuple:
+    return (("d", a), ("d", b), ("H", (a, b)))
+
+
+def _double_sum(f1: tuple, f2: tuple, links: tuple, max_order: int) -> dict:
+    """E[(1/n²) Σ_{j1 j2} f1(z_j1) f2(z_j2) Π_links Ĥ_{j1j2}]: the j1 = j2 term (links become Ĥ_jj
+    factors of one neuron, weight 1/n) plus (1 − 1/n) × the distinct-neuron term."""
+    same = (tuple(f1) + tuple(f2) + tuple(("H", (a, b)) for a, b in links),)
+    out: dict = {}
+    for key, coef in ntk_expectation(same, (), max_order - 1).items():
+        add_into(out, Key(key.order + 1, key.ratio, key.tensors, key.atoms), coef)
+    distinct = ntk_expectation((tuple(f1), tuple(f2)), tuple((0, 1, a, b) for a, b in links), max_order)
+    for key, coef in product(distinct, {Key(0, 0, (), ()): Fraction(1), Key(1, 0, (), ()): Fraction(-1)},
+                             max_order).items():
+        add_into(out, key, coef)
+    return out
+
+
+#: name → (rank, power of 1/n of its leading term)
+NTK_STATISTICS = {"H": (2, 0), "H1": (2, 1), "D": (4, 1), "A": (4, 1), "F": (4, 1), "B": (4, 1)}
+
+
+@functools.lru_cache(maxsize=None)
+def ntk_series(name: str, samples: tuple) -> dict:
+    """The derivation of the NTK statistic ``name`` as {coupling: series}: the couplings are
+    "lambda_b", "lambda_W", "C_W", products "lambda_W*C_W", …, each multiplying a series in 1/n
+    (the rule is Σ coupling × to_expr(series, order))."""
+    from .wick import metric_cumulant
+    a = samples
+    if name in ("H", "H1"):
+        order = NTK_STATISTICS[name][1]
+        return {"lambda_b": {Key(0, 0, (), ()): Fraction(1)} if order == 0 else {},
+                "lambda_W": _at(metric_cumulant((_X(a[0], a[1]),), order), order),
+                "C_W": _at(metric_cumulant((_Y(a[0], a[1]),), order), order)}
+    if name in ("D", "A"):
+        second = (("C_W", _X(a[2], a[3])),) if name == "D" else (("lambda_W", _X(a[2], a[3])), ("C_W", _Y(a[2], a[3])))
+        out: dict = {}
+        for c1, o1 in (("lambda_W", _X(a[0], a[1])), ("C_W", _Y(a[0], a[1]))):
+            for c2, o2 in second:
+                coupling = "*".join(sorted((c1, c2)))
+                series = _at(metric_cumulant((o1, o2), 1), 1)
+                target = out.setdefault(coupling, {})
+                for key, coef in series.items():
+                    add_into(target, key, coef)
+        return out
+    if name == "F":      # F[α1, α3, α2, α4]
+        a1, a3, a2, a4 = a
+        return {"C_W*C_W": _at(_double_sum((("d", a1), ("s", a3)), (("d", a2), ("s", a4)), ((a1, a2),), 1), 1)}
+    if name == "B":      # B[α1, α3, α2, α4]
+        a1, a3, a2, a4 = a
+        return {"C_W*C_W": _at(_double_sum((("d", a1), ("d", a3)), (("d", a2), ("d", a4)), ((a1, a2), (a3, a4)), 1), 1)}
+    raise KeyError(name)
+
+
+def _at(series: dict, order: int) -> dict:
+    """The terms of ``series`` at exactly ``order``."""
+    return {k: v for k, v in series.items() if k.order == order}
+
+
+@functools.lru_cache(maxsize=None)
+def ntk_rule(name: str):
+    """The derived update rule of the NTK statistic ``name`` (a :class:`~derive.engine.derived.DerivedRule`;
+    indices in the storage order of the tensor: B and F as [α1, α3, α2, α4])."""
+    import sympy as sp
+    from ..symbols import C_W, lambda_W, lambda_b
+    from .collect import to_expr
+    from .derived import SAMPLES, DerivedRule
+    rank, order = NTK_STATISTICS[name]
+    couplings = {"lambda_b": lambda_b, "lambda_W": lambda_W, "C_W": C_W}
+    rhs = sp.S.Zero
+    for coupling, series in ntk_series(name, SAMPLES[:rank]).items():
+        factor = sp.Mul(*[couplings[c] for c in coupling.split("*")])
+        rhs += factor * to_expr(series, order)
+    return DerivedRule(name, SAMPLES[:rank], rhs, order)
