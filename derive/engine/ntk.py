@@ -51,7 +51,10 @@ __all__ = ["NTK_SYMMETRIES", "ntk_entry", "ntk_expectation", "ntk_series", "NTK_
 #: interchangeable;  D = n κ(Ĥ_ii;12, z_k3 z_k4): pairs symmetric, not interchangeable;
 #: F_{1324} = n E[Ĥ_ij;12 z_i3 z_j4]: i ↔ j;  B_{1324} = n E[Ĥ_ij;12 Ĥ_ij;34]: i ↔ j and the two Ĥ's.
 NTK_SYMMETRIES = {"H": ((1, 0),), "H1": ((1, 0),), "A": ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)),
-                  "D": ((1, 0, 2, 3), (0, 1, 3, 2)), "F": ((2, 3, 0, 1),), "B": ((2, 3, 0, 1), (1, 0, 3, 2))}
+                  "D": ((1, 0, 2, 3), (0, 1, 3, 2)), "F": ((2, 3, 0, 1),), "B": ((2, 3, 0, 1), (1, 0, 3, 2)),
+                  "P": ((0, 1, 2, 3),), "Q": ((0, 2, 1, 3),)}
+#: (P_{0123} = n E[dĤ_{iij;012} z_{j;3}]: no symmetry; Q_{0123} = n E[dĤ_{jii;012} z_{j;3}]: the NTK's two
+#: indices (i, α1) ↔ (i, α2).)
 
 
 @functools.lru_cache(maxsize=None)
@@ -137,16 +140,47 @@ def _fluctuation_single(factor: tuple, neurons: tuple) -> dict:
     return out
 
 
+def _dntk_term(factor: tuple, neurons: tuple) -> dict:
+    """E[dĤ_{t0t1t2;α0α1α2} F] = Σ_{j, β} κ(dĤ, z_{jβ})⟨∂_{jβ}F⟩ at order 1/n (E[dĤ · even] = 0):
+    κ = (1/n)[δ_{t0t1}δ_{t2j} P_{α0α1α2β} + δ_{t0t2}δ_{t1j} P_{α0α2α1β} + δ_{t0j}δ_{t1t2} Q_{α0α1α2β}]."""
+    (t0, t1, t2), (a0, a1, a2) = factor
+    out: dict = {}
+    for j, slots in enumerate(neurons):
+        for s, (_, beta) in enumerate(slots):
+            entries = []
+            if t0 == t1 and t2 == j:
+                entries.append(ntk_entry("P", (a0, a1, a2, beta)))
+            if t0 == t2 and t1 == j:
+                entries.append(ntk_entry("P", (a0, a2, a1, beta)))
+            if t0 == j and t1 == t2:
+                entries.append(ntk_entry("Q", (a0, a1, a2, beta)))
+            for entry in entries:
+                add_into(out, Key(1, 1, (entry,), _gaussian(neurons, ((j, s),))), Fraction(1))
+    return out
+
+
 @functools.lru_cache(maxsize=4096)
-def ntk_expectation(neurons: tuple, links: tuple = (), max_order: int = 1) -> dict:
+def ntk_expectation(neurons: tuple, links: tuple = (), max_order: int = 1, dntk: tuple = ()) -> dict:
     """E[Π_t f_t(z_t) Ĥ-factors] over distinct neurons to (1/n)^max_order (max_order ≤ 1).
 
     ``neurons[t]`` is a tuple of slots: ``(code, sample)`` preactivation functions as in
     :func:`~derive.engine.expansion.expectation` and ``("H", (α, β))`` for a factor Ĥ_{tt;αβ};
-    ``links`` are off-diagonal factors Ĥ_{tu;αβ} as ``(t, u, α, β)`` (t ≠ u)."""
+    ``links`` are off-diagonal factors Ĥ_{tu;αβ} as ``(t, u, α, β)`` (t ≠ u); ``dntk`` is one dNTK
+    factor dĤ_{t0t1t2;α0α1α2} as ``((t0, t1, t2), (α0, α1, α2))`` or ``()``: it has zero mean and no
+    correlation with ΔĤ, so at order 1/n it pairs with one preactivation (P, Q) and every Ĥ takes
+    its leading mean H."""
     if max_order > 1:
         raise ValueError("the NTK sector is derived to order 1/n")
     z_neurons = tuple(tuple(s for s in slots if s[0] != "H") for slots in neurons)
+    if dntk:
+        if links or max_order < 1:
+            return {}
+        term = {Key(0, 0, (), ()): Fraction(1)}
+        for slots in neurons:
+            for code, pair in slots:
+                if code == "H":
+                    term = product(term, {Key(0, 0, (ntk_entry("H", pair),), ()): Fraction(1)}, max_order)
+        return product(term, _dntk_term(dntk, z_neurons), max_order)
     factors = [("diag", t, *s[1]) for t, slots in enumerate(neurons) for s in slots if s[0] == "H"]
     factors += [("link", t, u, a, b) for t, u, a, b in links]
     out: dict = {}
@@ -185,22 +219,35 @@ def _Y(a, b) -> tuple:
     return (("d", a), ("d", b), ("H", (a, b)))
 
 
-def _double_sum(f1: tuple, f2: tuple, links: tuple, max_order: int) -> dict:
-    """E[(1/n²) Σ_{j1 j2} f1(z_j1) f2(z_j2) Π_links Ĥ_{j1j2}]: the j1 = j2 term (links become Ĥ_jj
-    factors of one neuron, weight 1/n) plus (1 − 1/n) × the distinct-neuron term."""
+def _double_sum(f1: tuple, f2: tuple, links: tuple, max_order: int, dntk: tuple = ()) -> dict:
+    """E[(1/n²) Σ_{j1 j2} f1(z_j1) f2(z_j2) Π_links Ĥ_{j1j2} · dĤ]: the j1 = j2 term (links become Ĥ_jj
+    factors of one neuron, the dNTK's neuron pattern collapses; weight 1/n) plus (1 − 1/n) × the
+    distinct-neuron term.  ``dntk`` = ((neuron labels in {0, 1}), (α0, α1, α2)) or ()."""
     same = (tuple(f1) + tuple(f2) + tuple(("H", (a, b)) for a, b in links),)
+    same_dntk = (((0, 0, 0), dntk[1]),) if dntk else ()
     out: dict = {}
-    for key, coef in ntk_expectation(same, (), max_order - 1).items():
-        add_into(out, Key(key.order + 1, key.ratio, key.tensors, key.atoms), coef)
-    distinct = ntk_expectation((tuple(f1), tuple(f2)), tuple((0, 1, a, b) for a, b in links), max_order)
+    if max_order >= 1:
+        for key, coef in ntk_expectation(same, (), max_order - 1, *same_dntk).items():
+            add_into(out, Key(key.order + 1, key.ratio, key.tensors, key.atoms), coef)
+    distinct = ntk_expectation((tuple(f1), tuple(f2)), tuple((0, 1, a, b) for a, b in links), max_order,
+                               *((dntk,) if dntk else ()))
     for key, coef in product(distinct, {Key(0, 0, (), ()): Fraction(1), Key(1, 0, (), ()): Fraction(-1)},
                              max_order).items():
         add_into(out, key, coef)
     return out
 
 
+def _sum(*parts) -> dict:
+    out: dict = {}
+    for part in parts:
+        for key, coef in part.items():
+            add_into(out, key, coef)
+    return out
+
+
 #: name → (rank, power of 1/n of its leading term)
-NTK_STATISTICS = {"H": (2, 0), "H1": (2, 1), "D": (4, 1), "A": (4, 1), "F": (4, 1), "B": (4, 1)}
+NTK_STATISTICS = {"H": (2, 0), "H1": (2, 1), "D": (4, 1), "A": (4, 1), "F": (4, 1), "B": (4, 1), "P": (4, 1),
+                  "Q": (4, 1)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -232,6 +279,24 @@ def ntk_series(name: str, samples: tuple) -> dict:
     if name == "B":      # B[α1, α3, α2, α4]
         a1, a3, a2, a4 = a
         return {"C_W*C_W": _at(_double_sum((("d", a1), ("d", a3)), (("d", a2), ("d", a4)), ((a1, a2), (a3, a4)), 1), 1)}
+    if name == "P":      # P[α0, α1, α2, α3]: dĤ'_{iij} z'_j through the dNTK forward equation
+        a0, a1, a2, a3 = a
+        d = lambda x: ("d", x)
+        return {"C_W*lambda_W": _at(_double_sum((("s", a0), d(a1)), (d(a2), ("s", a3)), ((a1, a2),), 1), 1),
+                "C_W*C_W": _at(_sum(
+                    _double_sum((d(a0), ("c", a1), ("H", (a0, a1))), (d(a2), ("s", a3)), ((a1, a2),), 1),
+                    _double_sum((d(a0), d(a1)), (("c", a2), ("s", a3)), ((a0, a2), (a1, a2)), 1),
+                    _double_sum((d(a0), d(a1)), (d(a2), ("s", a3)), (), 1, ((0, 0, 1), (a0, a1, a2)))), 1)}
+    if name == "Q":      # Q[α0, α1, α2, α3]: dĤ'_{jii} z'_j
+        a0, a1, a2, a3 = a
+        d = lambda x: ("d", x)
+        f1 = (d(a0), ("s", a3))
+        return {"C_W*lambda_W": _at(_sum(_double_sum(f1, (d(a1), ("s", a2)), ((a0, a1),), 1),
+                                         _double_sum(f1, (("s", a1), d(a2)), ((a0, a2),), 1)), 1),
+                "C_W*C_W": _at(_sum(
+                    _double_sum(f1, (("c", a1), d(a2), ("H", (a1, a2))), ((a0, a1),), 1),
+                    _double_sum(f1, (d(a1), ("c", a2), ("H", (a1, a2))), ((a0, a2),), 1),
+                    _double_sum(f1, (d(a1), d(a2)), (), 1, ((0, 1, 1), (a0, a1, a2)))), 1)}
     raise KeyError(name)
 
 

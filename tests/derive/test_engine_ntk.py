@@ -1,4 +1,5 @@
-"""The engine's NTK sector (derive.engine.ntk) reproduces the declared NTK rules H, H1, A, B, D, F.
+"""The engine's NTK sector (derive.engine.ntk) reproduces the declared NTK rules H, H1, A, B, D, F
+and the dNTK tensors P, Q.
 
 References: the declared rules of derive.observables (typed in from THEORY-NTK.md §3 and §8.2, and
 checked there against Monte Carlo of real networks, tests/rgflow/test_validation_ntk.py) —
@@ -35,11 +36,18 @@ def _canonical(expr: sp.Expr) -> sp.Expr:
             return state(name)[canonical_entry(name, tuple(x.indices))[1]]
         if name in _RENAME:
             return sp.IndexedBase(_RENAME[name])[x.indices]
+        if name.startswith("q_"):      # ⟨Π f(z)⟩ is symmetric among the slots of one function
+            codes, idx = name[2:], list(x.indices)
+            for code in set(codes):
+                where = [i for i, c in enumerate(codes) if c == code]
+                for i, v in zip(where, sorted((idx[i] for i in where), key=str)):
+                    idx[i] = v
+            return x.base[tuple(idx)]
         return x
     return expr.replace(lambda e: isinstance(e, sp.Indexed), fix)
 
 
-@pytest.mark.parametrize("name", ["H", "H1", "A", "B", "D", "F"])
+@pytest.mark.parametrize("name", ["H", "H1", "A", "B", "D", "F", "P", "Q"])
 def test_derived_equals_declared_symbolically(name):
     declared = observable(name).rules[0].rhs
     assert sp.expand(_canonical(declared) - _canonical(ntk_rule(name).rhs)) == 0
@@ -64,13 +72,14 @@ def test_derived_equals_declared_numerically_with_coincident_samples(act_name, r
     X = rng.normal(size=(3, 3))
     X[-1] = X[0]                                      # samples 0 and 2 coincide
     Kmat = 0.2 + X @ X.T / 3
-    tensors = {n: _symmetrised(rng, NTK_SYMMETRIES[n], 4) for n in ("A", "B", "D", "F")}
+    tensors = {n: _symmetrised(rng, NTK_SYMMETRIES[n], 4) for n in ("A", "B", "D", "F", "P", "Q")}
     tensors["V"] = _symmetrised(rng, ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)), 4)
     tensors.update(H=1.3 * Kmat, H1=_symmetrised(rng, ((1, 0),), 2), G1=_symmetrised(rng, ((1, 0),), 2))
     values = {lambda_b: 0.3, lambda_W: 0.8}
     cases = {"H1": [(0, 0), (0, 2), (0, 1)], "D": [(0, 0, 1, 1), (0, 2, 1, 2), (0, 0, 0, 0)],
              "A": [(0, 0, 1, 1), (0, 2, 0, 2), (1, 1, 1, 1)], "F": [(0, 2, 1, 2), (0, 0, 0, 0)],
-             "B": [(0, 2, 1, 2), (0, 0, 0, 0)]}
+             "B": [(0, 2, 1, 2), (0, 0, 0, 0)], "P": [(0, 1, 2, 1), (0, 0, 1, 1), (2, 2, 2, 2)],
+             "Q": [(0, 1, 2, 1), (1, 0, 0, 1), (2, 2, 2, 2)]}
     for name, entries in cases.items():
         for idx in entries:
             d = _evaluate(act, observable(name).rules[0].rhs.subs(values), idx, tensors, Kmat)
