@@ -105,6 +105,12 @@ def test_ntk_cumulant_structure():
     fluct = {k.tensors: v for k, v in same.items() if len(k.tensors) == 1 and k.tensors[0][0] in "AB"}
     assert fluct == {(ntk_entry("A", (a, b, c, d)),): 1, (ntk_entry("B", (a, c, b, d)),): 1,
                      (ntk_entry("B", (a, d, b, c)),): 1}
+    # dNTK: E[dĤ_{t0t1t2} z_j] = (δ_{t0t1}δ_{t2j} P_{012β} + δ_{t0t2}δ_{t1j} P_{021β} + δ_{t0j}δ_{t1t2} Q_{012β})/n
+    x0, x1, x2 = sp.symbols("x0:3")
+    for pattern, expected in (((0, 0, 1), ntk_entry("P", (x0, x1, x2, b))), ((0, 1, 0), ntk_entry("P", (x0, x2, x1, b))),
+                              ((1, 0, 0), ntk_entry("Q", (x0, x1, x2, b)))):
+        got = ntk_expectation(((("s", a),), (("z", b),)), (), 1, (pattern, (x0, x1, x2)))
+        assert {e for k in got for e in k.tensors} == {expected}, pattern
     with pytest.raises(ValueError, match="order 1/n"):
         ntk_expectation(((("s", a),),), (), 2)
 
