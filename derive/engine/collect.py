@@ -4,7 +4,7 @@ A term's atom ⟨Π_s ∂^{k_s} f_s(z_{α_s})⟩_K (one neuron; slots s with fun
 count and sample) becomes an entry of a named atom array:
 
 * two slots: ``ss`` (no derivatives on σσ), ``dsds``, ``e_<f><g>``, or the Stein-derivative atom
-  ``p<ka><kb>_<f><g>`` (:func:`derive.observables.pair_derivative`);
+  ``p<ka><kb>_<f><g>`` (:func:`derive.notation.pair_derivative`);
 * four slots without derivatives: ``ssss`` / ``q_<f1f2f3f4>``;
 * otherwise the general atom ``g<k1…km>_<f1…fm>`` (slots in canonical order).
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..observables import atom, pair_derivative, state, width_ratio
+from ..notation import atom, pair_derivative, state, width_ratio
 
 __all__ = ["atom_entry", "to_expr", "orders"]
 

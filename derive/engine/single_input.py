@@ -28,7 +28,7 @@ import sympy as sp
 
 from .. import symbols
 from ..errors import RGFlowError
-from ..observables import width_ratio
+from ..notation import width_ratio
 from ..symbols import C_W, C_b, K
 from .derived import DerivedRule, STATISTICS, series_of
 

@@ -21,7 +21,7 @@ from fractions import Fraction
 from ..storage import atomic_write, cache_root
 from .terms import Key, sample_symbol
 
-__all__ = ["cached", "engine_digest", "directory", "encode", "decode"]
+__all__ = ["cached", "cached_family", "engine_digest", "directory", "encode", "decode"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,3 +96,20 @@ def cached(request: str, compute):
         print(f"rgflow: warning: cannot cache the derivation in {path.parent} ({exc.strerror or exc})",
               file=sys.stderr, flush=True)
     return series
+
+
+_SEPARATOR = "\x1f"     # joins a family member's name to its request (never in a name)
+
+
+def cached_family(request: str, names: tuple[str, ...], compute) -> dict:
+    """``compute()`` — a dict {name: series} over the fixed ``names`` — through the disk cache, one
+    verified file per member (``request`` + the member's name); computed once if any is missing."""
+    out, computed = {}, None
+    for name in names:
+        def member(name=name):
+            nonlocal computed
+            if computed is None:
+                computed = compute()
+            return computed[name]
+        out[name] = cached(f"{request}{_SEPARATOR}{name}", member)
+    return out

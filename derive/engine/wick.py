@@ -29,6 +29,7 @@ from fractions import Fraction
 from derive.errors import RGFlowError
 
 from .expansion import expectation
+from .ntk_expansion import ntk_expectation
 from .terms import Key, add_into, product, shift_order
 
 __all__ = ["ClusterError", "set_partitions", "joint_cumulant", "metric_cumulant"]
@@ -65,7 +66,6 @@ def _block_expectation(observables: tuple, labels: tuple, block: tuple, max_orde
         neurons.setdefault(labels[t], []).extend(observables[t])
     functions = tuple(tuple(neurons[j]) for j in sorted(neurons))
     if any(code == "H" for slots in functions for code, _ in slots):    # NTK factors Ĥ_jj
-        from .ntk import ntk_expectation
         return ntk_expectation(functions, (), max_order)
     return expectation(functions, max_order)
 
