@@ -27,6 +27,7 @@ import functools
 import itertools
 from fractions import Fraction
 
+from ..notation import symmetry_group
 from .expansion import expectation
 from .terms import Key, add_into, product
 
@@ -46,17 +47,7 @@ NTK_SYMMETRIES = {"H": ((1, 0),), "H1": ((1, 0),), "A": ((1, 0, 2, 3), (0, 1, 3,
 @functools.lru_cache(maxsize=None)
 def _group(name: str) -> tuple[tuple[int, ...], ...]:
     gens = NTK_SYMMETRIES[name]
-    rank = len(gens[0])
-    group = {tuple(range(rank))}
-    frontier = list(group)
-    while frontier:
-        p = frontier.pop()
-        for g in gens:
-            q = tuple(p[i] for i in g)
-            if q not in group:
-                group.add(q)
-                frontier.append(q)
-    return tuple(sorted(group))
+    return symmetry_group(gens, len(gens[0]))
 
 
 def ntk_entry(name: str, indices: tuple) -> tuple:

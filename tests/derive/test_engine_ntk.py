@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import pytest
 import sympy as sp
 from declared_rules import DECLARED_RULES
@@ -19,6 +18,7 @@ from declared_rules import DECLARED_RULES
 from derive import activation
 from derive.engine.ntk import NTK_SYMMETRIES, ntk_entry, ntk_expectation, ntk_rule
 from derive.engine.terms import canonical_entry
+from derive.notation import symmetry_group
 from derive.observables import observable, state
 from derive.symbols import lambda_W, lambda_b
 from test_engine import _evaluate
@@ -55,14 +55,7 @@ def test_derived_equals_declared_symbolically(name):
 
 
 def _symmetrised(rng, generators, rank):
-    perms, frontier = {tuple(range(rank))}, [tuple(range(rank))]
-    while frontier:
-        p = frontier.pop()
-        for g in generators:
-            q = tuple(p[i] for i in g)
-            if q not in perms:
-                perms.add(q)
-                frontier.append(q)
+    perms = symmetry_group(generators, rank)
     T = rng.normal(size=(3,) * rank)
     return sum(T.transpose(p) for p in perms) / len(perms)
 
