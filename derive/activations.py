@@ -155,6 +155,23 @@ def canonical_steps(expr: sp.Expr) -> sp.Expr:
     return sp.Add(*terms)
 
 
+def kinked_at_zero(act: "Activation") -> bool:
+    """True for σ whose only non-smooth points are at z = 0 (ReLU, leaky ReLU, …), False for a
+    smooth σ; :class:`RGFlowError` for a bend elsewhere (numerical integrators that split at z = 0
+    cannot take it).
+
+    >>> kinked_at_zero(activation("relu")), kinked_at_zero(activation("tanh"))
+    (True, False)
+    """
+    expr = canonical_steps(act.bound_expr)
+    steps = expr.atoms(sp.Heaviside)
+    if not steps and not expr.has(sp.Abs, sp.sign):
+        return False
+    if expr.has(sp.Abs, sp.sign) or any(sp.simplify(h.args[0] ** 2 - z**2) != 0 for h in steps):
+        raise RGFlowError(f"{act.name} bends away from z = 0; this integrator handles kinks at z = 0 only")
+    return True
+
+
 def _polynomial_in_steps(expr: sp.Expr) -> bool:
     """True when every Heaviside is a polynomial factor with a linear, step-free argument."""
     if not expr.has(sp.Heaviside):

@@ -687,31 +687,10 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
                         ds = df(z_prev)
                         _check_finite(ds, l, start, "dsigma of the preactivations")
                         dd = ds[:, pa, :] * ds[:, pb, :]                          # (c, np, n_{l-1})
-                        need_full = l + 1 < depth or keep_full
                         if residual:
                             H, h_diag = _residual_ntk_step(H, phi1, phi, W, ds, idx, xi, gamma, l, n_l)
-                        elif l == 1:      # H^{(1)} = phi1 · I
-                            h_diag = (phi1[None, :, None] * np.matmul(dd, (W * W).transpose(0, 2, 1))
-                                      + phi[:, :, None])
-                            if need_full:
-                                WD = W[:, None, :, :] * dd[:, :, None, :]            # (c, np, n_l, n_{l-1})
-                                Hn = np.matmul(WD, W[:, None].transpose(0, 1, 3, 2))
-                                Hn *= phi1[None, :, None, None]
                         else:
-                            Ad = ds[:, pa, :, None] * H * ds[:, pb, None, :]          # D_a H D_b
-                            WA = np.matmul(W[:, None], Ad)                            # (c, np, n_l, n_{l-1})
-                            h_diag = np.einsum("cpij,cij->cpi", WA, W) + phi[:, :, None]
-                            if need_full:
-                                Hn = np.matmul(WA, W[:, None].transpose(0, 1, 3, 2))
-                            del Ad, WA
-                        if residual:
-                            pass
-                        elif need_full:
-                            diag = np.arange(n_l)
-                            Hn[:, :, diag, diag] += phi[:, :, None]
-                            H = Hn
-                        else:
-                            H = None
+                            H, h_diag = _ntk_step(H, phi1, phi, W, ds, dd, idx, l, l + 1 < depth or keep_full)
                         _check_finite(h_diag, l + 1, start, "NTK")
                     feats[:, l, sl_h] = h_diag.sum(axis=-1) / n_l
                     feats[:, l, sl_q] = (h_diag * h_diag).sum(axis=-1) / n_l
@@ -744,6 +723,32 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
     res = _finalise(acc, idx, vertex, want_ntk, widths, networks, root, depth, n0, cb, cw, lb, lw,
                     sl_m, sl_S, sl_P, sl_h, sl_q, fl_lay, dn_lay)
     return dataclasses.replace(res, xi=xi, gamma=float(gamma)) if residual else res
+
+
+def _ntk_step(H, phi1, phi, W, ds, dd, idx: _Indices, l: int, need_full: bool):
+    """Full NTK matrices of layer l+1 from those of layer l (None for l = 1: Ĥ^{(1)} = Φ^{(1)} I) and
+    their diagonal: Ĥ' = W D_{a1} Ĥ D_{a2} Wᵀ + Φ I (module docstring).  Returns (Ĥ' or None when
+    ``need_full`` is False, its diagonal)."""
+    pa, pb = idx.pa, idx.pb
+    if l == 1:      # H^{(1)} = phi1 · I
+        h_diag = (phi1[None, :, None] * np.matmul(dd, (W * W).transpose(0, 2, 1))
+                  + phi[:, :, None])
+        if need_full:
+            WD = W[:, None, :, :] * dd[:, :, None, :]            # (c, np, n_l, n_{l-1})
+            Hn = np.matmul(WD, W[:, None].transpose(0, 1, 3, 2))
+            Hn *= phi1[None, :, None, None]
+    else:
+        Ad = ds[:, pa, :, None] * H * ds[:, pb, None, :]          # D_a H D_b
+        WA = np.matmul(W[:, None], Ad)                            # (c, np, n_l, n_{l-1})
+        h_diag = np.einsum("cpij,cij->cpi", WA, W) + phi[:, :, None]
+        if need_full:
+            Hn = np.matmul(WA, W[:, None].transpose(0, 1, 3, 2))
+        del Ad, WA
+    if not need_full:
+        return None, h_diag
+    diag = np.arange(Hn.shape[-1])
+    Hn[:, :, diag, diag] += phi[:, :, None]
+    return Hn, h_diag
 
 
 def _residual_ntk_step(H, phi1, phi, W, ds, idx: _Indices, xi: float, gamma: float, l: int, n: int):

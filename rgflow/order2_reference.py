@@ -20,7 +20,7 @@ import itertools
 import numpy as np
 import sympy as sp
 
-from derive.activations import Activation, activation, canonical_steps
+from derive.activations import Activation, activation, kinked_at_zero
 from derive.engine.derived import SAMPLES, STATISTICS, series_of
 from derive.errors import RGFlowError
 from derive.numpy_functions import NUMPY_MODULES
@@ -49,18 +49,6 @@ def _entry_terms(name: str, idx: tuple) -> list:
             atoms.append(tuple((sample, m, k) for sample, (m, k) in sorted(groups.items())))
         terms.append((float(coef), key.ratio, tensors, tuple(atoms)))
     return terms
-
-
-def _kinked_at_zero(act: Activation) -> bool:
-    """True for σ whose only non-smooth points are at z = 0 (ReLU, leaky ReLU, |z|, …); False for a
-    smooth σ; RGFlowError for kinks elsewhere."""
-    expr = canonical_steps(act.bound_expr)
-    steps = expr.atoms(sp.Heaviside)
-    if not steps and not expr.has(sp.Abs, sp.sign):
-        return False
-    if expr.has(sp.Abs, sp.sign) or any(sp.simplify(h.args[0] ** 2 - z**2) != 0 for h in steps):
-        raise RGFlowError(f"the order-2 reference handles kinks at z = 0 only; {act.name} bends elsewhere")
-    return True
 
 
 def _hermite_weights(w: np.ndarray, Kinv: np.ndarray, ka: int, kb: int) -> np.ndarray:
@@ -103,7 +91,7 @@ class _Atoms:
             self.x, self.w = x, w / np.sqrt(2 * np.pi)
         else:       # split Gauss–Legendre on |u| ≤ 12 (resolves activations with a narrow bend at z = 0)
             self.x, self.w = legendre_half_lines()
-        self.kinked = _kinked_at_zero(act)
+        self.kinked = kinked_at_zero(act)
         self.values: dict = {}
 
     @staticmethod

@@ -55,12 +55,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from derive.activations import Activation, activation
+from derive.activations import Activation, activation, kinked_at_zero
 from derive.errors import RGFlowError
 from derive.quadrature import legendre_half_lines, split_plane_rule
 
 from .defaults import learning_rates
-from .order2_reference import _kinked_at_zero
 from .reference import expect_tensor
 
 __all__ = ["ResidualFlow", "residual_flow", "CLOSURES", "ResidualLaw", "residual_law"]
@@ -248,7 +247,7 @@ def residual_flow(act, X, depth: int, xi: float, gamma: float = 1.0, C_b: float 
     want_ntk = lambda_b is not None or lambda_W is not None
     lb, lw = learning_rates(C_b, C_W, lambda_b, lambda_W)
     lb, lw = _positive("lambda_b", lb, False), _positive("lambda_W", lw, False)
-    kinked = _kinked_at_zero(act)
+    kinked = kinked_at_zero(act)
     s = act.numpy_function()
     gauss = _Gauss(degree)
     n = X.shape[0]
