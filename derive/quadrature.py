@@ -243,6 +243,62 @@ def split_plane_rule(C, angular: int = 64, radial: int = 96) -> tuple[np.ndarray
     return S @ u, weight
 
 
+def pair_expectations(f: Callable, g: Callable, K, angular: int = 48, radial: int = 80,
+                      chunk: int = 256) -> np.ndarray:
+    """E[f(z_a) g(z_b)] for every pair (a, b) of z ~ N(0, K), K an (N, N) kernel: the rule of
+    :func:`split_plane_rule` batched over pairs (kinks at z = 0 exact break points), the diagonal and
+    coincident pairs (correlation 1) by the split one-dimensional rule of
+    :func:`legendre_half_lines`.  Returns the (N, N) matrix (not symmetrised: f and g may differ).
+
+    >>> K = np.array([[1.0, 0.3], [0.3, 2.0]])
+    >>> E = pair_expectations(lambda v: v, lambda v: v, K)
+    >>> bool(np.allclose(E, K, atol=1e-13))
+    True
+    """
+    K = np.asarray(K, dtype=float)
+    n = K.shape[0]
+    out = np.empty((n, n))
+    u, w = legendre_half_lines()
+    d = np.sqrt(np.clip(np.diag(K), 0.0, None))
+    a_idx, b_idx = np.triu_indices(n, 1)
+    # coincident (or diagonal) pairs: z_b = (K_ab / K_aa) z_a
+    corr = K[a_idx, b_idx] / np.where(d[a_idx] * d[b_idx] > 0, d[a_idx] * d[b_idx], 1.0)
+    singular = np.abs(corr) >= 1 - 1e-12
+    for a in range(n):
+        za = d[a] * u
+        out[a, a] = np.sum(w * f(za) * g(za))
+    for a, b in zip(a_idx[singular], b_idx[singular]):
+        za = d[a] * u
+        zb = (K[a, b] / K[a, a]) * za if K[a, a] > 0 else 0 * za
+        out[a, b] = np.sum(w * f(za) * g(zb))
+        out[b, a] = np.sum(w * g(za) * f(zb)) if K[a, a] > 0 else out[a, b]
+    x, wx = _legendre(angular)
+    xr, wr = _legendre(radial)
+    r = 6.0 * (xr + 1)
+    wr = 6.0 * wr * r * np.exp(-r * r / 2) / (2 * np.pi)
+    A, B = a_idx[~singular], b_idx[~singular]
+    for start in range(0, len(A), chunk):
+        a, b = A[start:start + chunk], B[start:start + chunk]
+        s00 = d[a]
+        s10 = K[a, b] / s00
+        s11 = np.sqrt(np.clip(K[b, b] - s10**2, 0.0, None))
+        ray = np.arctan2(-s10, s11)
+        rays = np.sort(np.mod(np.stack([np.full_like(ray, np.pi / 2), np.full_like(ray, 3 * np.pi / 2),
+                                        ray, ray + np.pi], axis=1), 2 * np.pi), axis=1)
+        edges = np.concatenate([rays, rays[:, :1] + 2 * np.pi], axis=1)           # (P, 5)
+        lo, hi = edges[:, :-1, None], edges[:, 1:, None]                           # (P, 4, 1)
+        theta = ((lo + hi) / 2 + (hi - lo) / 2 * x).reshape(len(a), -1)           # (P, 4·angular)
+        wtheta = ((hi - lo) / 2 * wx).reshape(len(a), -1)
+        c, sn = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]             # (P, 1, T)
+        rr = r[None, :, None]                                                      # (1, R, 1)
+        z0 = s00[:, None, None] * rr * c
+        z1 = s10[:, None, None] * rr * c + s11[:, None, None] * rr * sn
+        weight = wr[None, :, None] * wtheta[:, None, :]
+        out[a, b] = np.sum(weight * f(z0) * g(z1), axis=(1, 2))
+        out[b, a] = np.sum(weight * g(z0) * f(z1), axis=(1, 2))
+    return out
+
+
 def numeric_in_K(expr: sp.Expr, K: sp.Symbol, extra: Mapping | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Compile a single-input expression with atoms into a numpy function of K.
 

@@ -57,7 +57,7 @@ import numpy as np
 
 from derive.activations import Activation, activation, kinked_at_zero
 from derive.errors import RGFlowError
-from derive.quadrature import legendre_half_lines, split_plane_rule
+from derive.quadrature import legendre_half_lines, pair_expectations, split_plane_rule
 
 from .defaults import learning_rates
 from .reference import expect_tensor
@@ -73,13 +73,13 @@ class ResidualFlow:
     """Per-layer statistics of a residual MLP (index ℓ−1 holds layer ℓ).
 
     ``K`` (L, N_D, N_D) kernel; ``H`` (L, N_D, N_D) NTK mean (None without learning rates);
-    ``V`` (L, N_D, N_D, N_D, N_D) four-point vertex, V[ℓ−1, a1, a2, a3, a4] = V_{(a1a2)(a3a4)}
+    ``V`` (L, N_D, N_D, N_D, N_D) four-point vertex (None with ``vertex=False``), V[ℓ−1, a1, a2, a3, a4] = V_{(a1a2)(a3a4)}
     = n·Cov(z_{i;a1}z_{i;a2}, z_{k;a3}z_{k;a4}) at leading order; ``closure`` says how V was closed.
     """
 
     K: np.ndarray
     H: np.ndarray | None
-    V: np.ndarray
+    V: np.ndarray | None
     xi: float
     gamma: float
     closure: str
@@ -147,14 +147,16 @@ class _Gauss:
 class _Layer:
     """The Gaussian expectations of one layer with kernel K: ⟨σσ⟩, ⟨σ'σ'⟩, D[σσ], Cov(σσ, σσ)."""
 
-    def __init__(self, act: Activation, kinked: bool, K: np.ndarray, gauss: _Gauss, need_ntk: bool):
+    def __init__(self, act: Activation, kinked: bool, K: np.ndarray, gauss: _Gauss, need_ntk: bool,
+                 need_vertex: bool = True):
         n = K.shape[0]
         s = act.numpy_function()
         self.K = K
-        pairs = lambda f, g: np.array([[gauss.expect([f, g], K[np.ix_([a, b], [a, b])]) for b in range(n)]
-                                       for a in range(n)])
+        pairs = lambda f, g: pair_expectations(f, g, K)
         self.G = pairs(s, s)
         self.dd = pairs(act.numpy_derivative(1), act.numpy_derivative(1)) if need_ntk else None
+        if not need_vertex:
+            return
         # D[a, b, p, q] = ∂⟨σ_a σ_b⟩/∂K_pq, with dF = Σ_pq D_pq dK_pq over ordered (p, q): ½⟨∂_p ∂_q σ_aσ_b⟩
         D = np.zeros((n,) * 4)
         if kinked:
@@ -219,12 +221,16 @@ def _apply(M: np.ndarray, T: np.ndarray) -> np.ndarray:
 
 
 def residual_flow(act, X, depth: int, xi: float, gamma: float = 1.0, C_b: float = 0.0, C_W: float = 1.0,
-                  lambda_b=None, lambda_W=None, closure: str = "bilinear", degree: int = 20) -> ResidualFlow:
+                  lambda_b=None, lambda_W=None, closure: str = "bilinear", degree: int = 20,
+                  vertex: bool = True) -> ResidualFlow:
     """Layers 1..depth of K, H and V of the residual MLP z' = ξz + γ(b + Wσ(z)) (module docstring).
 
     ``X`` (N_D, n_0) inputs; λ's default as for plain MLPs (:func:`rgflow.defaults.learning_rates`;
     H is None when both are None).  ``closure``: "bilinear" (exact at order 1/n) or "naive" (V-only).
     ``degree``: Gauss–Hermite nodes per variable for integrals over more than two variables.
+    ``vertex=False``: the kernel and NTK mean only (``V`` is None), N_D² two-variable integrals per
+    layer batched over pairs — the infinite-width residual NNGP and NTK for hundreds of inputs.
+    Cost with the vertex: O(L² N_D⁴) integrals over up to 2N_D variables (meant for N_D ≤ 3).
 
     >>> import numpy as np
     >>> f = residual_flow("linear", np.array([[1.0]]), depth=3, xi=0.8, gamma=0.6)
@@ -254,7 +260,7 @@ def residual_flow(act, X, depth: int, xi: float, gamma: float = 1.0, C_b: float 
     gram = X @ X.T / X.shape[1]
     K = C_b + C_W * gram
     H = lb + lw * gram
-    V = np.zeros((n,) * 4)
+    V = np.zeros((n,) * 4) if vertex else None
     Psi_z = np.zeros((n,) * 4)       # Ψ_ℓ[z_c z_d]_{ab} stored as [c, d, a, b]
     Omega = np.zeros((n,) * 4)
     layers: list[_Layer] = []
@@ -262,10 +268,12 @@ def residual_flow(act, X, depth: int, xi: float, gamma: float = 1.0, C_b: float 
     a2, g2, cw = xi * xi, gamma * gamma, C_W
     eye = np.einsum("ap,bq->abpq", np.eye(n), np.eye(n))
     for ell in range(1, depth):
-        lay = _Layer(act, kinked, K, gauss, want_ntk)
+        lay = _Layer(act, kinked, K, gauss, want_ntk, vertex)
         layers.append(lay)
-        M = a2 * eye + g2 * cw * lay.D
-        if closure == "naive":
+        if not vertex:
+            V_next = V
+        elif closure == "naive":
+            M = a2 * eye + g2 * cw * lay.D
             V_next = (np.einsum("abpq,pqrs,cdrs->abcd", M, V, M)
                       + a2 * g2 * cw * (lay.cov_sz + lay.cov_sz.transpose(2, 3, 0, 1))
                       + g2 * g2 * cw * cw * lay.cov_ss)
@@ -282,6 +290,7 @@ def residual_flow(act, X, depth: int, xi: float, gamma: float = 1.0, C_b: float 
             C_ss = (np.einsum("abpq,cdpq->abcd", Dm, Psi_s) + np.einsum("abpq,cdpq->abcd", Psi_s, Dm)
                     + np.einsum("abpq,pqrs,cdrs->abcd", Dm, Omega, Dm))
             X_ = Psi_s + np.einsum("abpq,pqef->abef", Dm, Omega)
+            M = a2 * eye + g2 * cw * Dm
             Omega = (a2 * a2 * Omega + a2 * g2 * cw * (X_ + X_.transpose(2, 3, 0, 1))
                      + g2 * g2 * cw * cw * (lay.cov_ss + C_ss))
             Psi_z = a2 * _apply(M, Psi_z) + a2 * g2 * cw * lay.cov_sz.transpose(2, 3, 0, 1)
@@ -289,13 +298,13 @@ def residual_flow(act, X, depth: int, xi: float, gamma: float = 1.0, C_b: float 
         if want_ntk:
             H = a2 * H + g2 * (lb + lw * lay.G + cw * lay.dd * H)
         K = a2 * K + g2 * (C_b + cw * lay.G)
-        V = 0.5 * (V_next + V_next.transpose(2, 3, 0, 1))
-        if not (np.isfinite(K).all() and np.isfinite(V).all()):
+        V = 0.5 * (V_next + V_next.transpose(2, 3, 0, 1)) if vertex else None
+        if not (np.isfinite(K).all() and (V is None or np.isfinite(V).all())):
             raise RGFlowError(f"the residual flow overflows at layer {ell + 1}")
         Ks.append(K)
         Hs.append(H)
         Vs.append(V)
-    return ResidualFlow(K=np.array(Ks), H=np.array(Hs) if want_ntk else None, V=np.array(Vs),
+    return ResidualFlow(K=np.array(Ks), H=np.array(Hs) if want_ntk else None, V=np.array(Vs) if vertex else None,
                         xi=xi, gamma=gamma, closure=closure)
 
 

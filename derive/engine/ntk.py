@@ -16,6 +16,11 @@ the crossed tensors (i ≠ j, one W from each row)
     F'_{α1α3α2α4}/n = C_W² E[(1/n²) Σ_{j1 j2} σ'_{j1α1}σ_{j1α3} σ'_{j2α2}σ_{j2α4} Ĥ_{j1j2;α1α2}],
     B'_{α1α3α2α4}/n = C_W² E[(1/n²) Σ_{j1 j2} σ'_{j1α1}σ'_{j1α3} σ'_{j2α2}σ'_{j2α4} Ĥ_{j1j2;α1α2} Ĥ_{j1j2;α3α4}].
 
+P' and Q' come from the dNTK forward equation (THEORY-NTK.md §1): P'/n = E[dĤ'_{iij} z'_j] and
+Q'/n = E[dĤ'_{jii} z'_j] pair its W's (one, or three) with the W of z'_j row by row, leaving double
+sums of the same kind over Ĥ_{j1j2}, Ĥ_{j1j1}Ĥ_{j1j2}, Ĥ_{j1j2}Ĥ_{j1j2} and dĤ_{j1j1j2} (P) or dĤ_{j1j2j2} (Q)
+with σ'' the classical second derivative (code ``c``); see :func:`ntk_series`.
+
 Step (ii) needs, next to the preactivation cumulants of :mod:`~derive.engine.expansion`, the joint
 cumulants of layer-ℓ NTK (and dNTK) entries with preactivations (:mod:`~derive.engine.ntk_expansion`),
 which have the neuron structure (PDLT ch. 8; THEORY-NTK.md §1), to order 1/n:

@@ -264,3 +264,21 @@ def test_residual_law_matches_closed_forms_and_the_flow():
     with pytest.raises(RGFlowError, match="below 1"):
         residual_law("relu", 1.0)
     assert residual_law("gelu", 0.5).nu is None
+
+
+def test_kernel_only_path_many_inputs():
+    """vertex=False: K and H for many inputs (pairs batched); at ξ = 0, γ = 1 the compiled MLP flow,
+    and at ξ > 0 the same K, H as the full path on a subset (a duplicated input included)."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(12, 5))
+    X[5] = X[2]
+    kw = dict(C_b=0.1, C_W=2.0, lambda_b=0.5, lambda_W=1.0)
+    res = residual_flow("relu", X, 4, xi=0.0, gamma=1.0, vertex=False, **kw)
+    ref = codegen.compile(flow("relu")).run(X, depth=4, **kw)
+    assert res.V is None
+    for name in ("K", "H"):
+        np.testing.assert_allclose(getattr(res, name), getattr(ref, name), rtol=1e-11, atol=1e-13)
+    fast = residual_flow("gelu", X[:3], 5, xi=0.8, gamma=0.5, vertex=False, **kw)
+    full = residual_flow("gelu", X[:3], 5, xi=0.8, gamma=0.5, **kw)
+    np.testing.assert_allclose(fast.K, full.K, rtol=1e-14)
+    np.testing.assert_allclose(fast.H, full.H, rtol=1e-14)
