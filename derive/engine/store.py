@@ -81,6 +81,12 @@ def _read(path: pathlib.Path):
         return None
 
 
+@functools.lru_cache(maxsize=None)
+def _warn_unwritable(where: pathlib.Path, reason: str) -> None:
+    """Say once per process and directory that derivations cannot be cached there."""
+    print(f"rgflow: warning: cannot cache derivations in {where} ({reason})", file=sys.stderr, flush=True)
+
+
 def cached(request: str, compute):
     """``compute()`` (a series) through the disk cache, keyed by the text ``request``."""
     path = directory() / f"{hashlib.sha256(request.encode()).hexdigest()[:40]}.json"
@@ -93,8 +99,7 @@ def cached(request: str, compute):
         atomic_write(path, text)
         atomic_write(path.with_suffix(".sha256"), hashlib.sha256(text.encode("ascii")).hexdigest() + "\n")
     except OSError as exc:
-        print(f"rgflow: warning: cannot cache the derivation in {path.parent} ({exc.strerror or exc})",
-              file=sys.stderr, flush=True)
+        _warn_unwritable(path.parent, exc.strerror or str(exc))
     return series
 
 
