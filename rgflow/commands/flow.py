@@ -7,7 +7,8 @@
   ``rgflow validate``, :data:`rgflow.defaults.DEFAULT_INPUTS`) and
   prints, per layer, K, the NTK mean H, the four-point vertex as V/(n K²) and the
   metric correction G1/n of the first input; ``--plot`` saves K and V/(nK²) versus
-  ℓ, ``--graph`` exports the dependency graph as GraphML.
+  ℓ, ``--graph`` exports the dependency graph as GraphML.  ``--residual XI,GAMMA`` evaluates the
+  residual MLP instead (:mod:`rgflow.residual`: K, H, V by the bilinear closure).
 
 C_b and C_W default to the activation's first usable critical point when it has one
 (:func:`rgflow.defaults.critical_hyperparameters`, the choice of ``rgflow validate``)
@@ -22,6 +23,8 @@ import pathlib
 import shlex
 
 import numpy as np
+
+from derive.errors import RGFlowError
 
 from ..arguments import activation_of, add_activation_arguments
 
@@ -58,8 +61,49 @@ def _cmd_compile(args) -> int:
     return 0
 
 
+def _cmd_residual_flow(args) -> int:
+    """``rgflow flow ACT --residual XI,GAMMA``: rgflow.residual's K, H, V (bilinear closure); C_b, C_W
+    default to the residual critical point γ²(C_b, C_W) = (1 − ξ²)(C_b*, C_W*)."""
+    from ..defaults import DEFAULT_INPUTS, critical_hyperparameters, learning_rates
+    from ..residual import residual_flow
+    from .derive import _residual_couplings
+    act = activation_of(args)
+    xi, gamma = _residual_couplings(args.residual)
+    if args.graph or args.plot or args.observables != "K,H,V,G1":
+        raise RGFlowError("--residual takes no --graph, --plot or --observables (it computes K, H and V)")
+    C_b, C_W = args.C_b, args.C_W
+    if C_b is None or C_W is None:
+        cb, cw = critical_hyperparameters(act)
+        scale = (1 - xi * xi) / (gamma * gamma)
+        if scale <= 0:
+            raise RGFlowError("no residual critical point for xi >= 1; give --C_b and --C_W")
+        C_b = cb * scale if C_b is None else C_b
+        C_W = cw * scale if C_W is None else C_W
+    X = np.array(DEFAULT_INPUTS) if args.inputs is None else args.inputs
+    lambda_b, lambda_W = learning_rates(C_b, C_W, args.lambda_b, args.lambda_W)
+    res = residual_flow(act, X, args.depth, xi=xi, gamma=gamma, C_b=C_b, C_W=C_W, lambda_b=lambda_b,
+                        lambda_W=lambda_W, vertex=X.shape[0] <= 3)
+    n = args.width
+    print(f"# {act.name}, residual z' = {xi:g} z + {gamma:g} (b + W sigma(z)): depth {args.depth}, width {n}, "
+          f"C_b = {C_b:.6g}, C_W = {C_W:.6g}, N_D = {X.shape[0]} (rgflow.residual, bilinear closure"
+          f"{'' if res.V is not None else '; V for N_D <= 3 only'})")
+    columns = ["l", "K_11"] + (["K_12"] if X.shape[0] > 1 else []) + ["H_11"]
+    columns += ["V/(nK^2)"] if res.V is not None else []
+    print("  ".join(f"{c:>13s}" for c in columns))
+    for layer in range(args.depth):
+        K = res.K[layer]
+        row = [f"{layer + 1:13d}", f"{K[0, 0]:13.6e}"] + ([f"{K[0, 1]:13.6e}"] if X.shape[0] > 1 else [])
+        row.append(f"{res.H[layer][0, 0]:13.6e}")
+        if res.V is not None:
+            row.append(f"{res.V[layer][0, 0, 0, 0] / (n * K[0, 0] ** 2):13.6e}")
+        print("  ".join(row))
+    return 0
+
+
 def _cmd_flow(args) -> int:
     from ..defaults import DEFAULT_INPUTS, critical_hyperparameters, learning_rates
+    if args.residual is not None:
+        return _cmd_residual_flow(args)
     act, f, ev = _flow_and_evaluator(args, args.observables)
     C_b, C_W = args.C_b, args.C_W
     if C_b is None or C_W is None:
@@ -142,4 +186,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--lambda_W", type=float, help="NTK weight learning rate (default: C_W)")
     p.add_argument("--plot", help="save K and V/(nK^2) versus depth to this PNG")
     p.add_argument("--graph", help="export the dependency graph as GraphML")
+    p.add_argument("--residual", metavar="XI,GAMMA",
+                   help="the residual MLP z' = xi z + gamma (b + W sigma(z)) (rgflow.residual; K, H, V)")
     p.set_defaults(func=_cmd_flow)

@@ -76,3 +76,16 @@ def test_classify_residual(capsys):
 def test_residual_errors(argv, message, capsys):
     assert main(argv) == 2
     assert_cli_error(capsys.readouterr().err, message)
+
+
+def test_flow_residual(capsys):
+    """`rgflow flow relu --residual` at the critical point (γ²C_W = 2(1 − ξ²)): K stays at the input's
+    C_W|x|²/n_0 and V/(nK²) at layer 6 is the bilinear closure's 40.06/(64·4) (docs/residual.md)."""
+    xi, gamma = 0.7 ** 0.5, 0.3 ** 0.5
+    assert main(["flow", "relu", "--depth", "6", "--width", "64", "--residual", f"{xi},{gamma}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "bilinear closure" in lines[0] and "C_W = 2," in lines[0]
+    last = [float(v) for v in lines[-1].split()]
+    assert last[0] == 6 and abs(last[-1] - 40.06 / 256) < 2e-4
+    assert main(["flow", "relu", "--depth", "3", "--width", "8", "--residual", "0.8,0.6", "--plot", "x.png"]) == 2
+    assert_cli_error(capsys.readouterr().err, "--residual takes no")
