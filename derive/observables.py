@@ -97,43 +97,34 @@ class Observable:
 
 
 def _declarations() -> tuple[Observable, ...]:
-    """Every observable with the update rule the derivation engine derives from the forward
-    equations (:func:`derive.engine.derived_rule` for the preactivation statistics,
-    :func:`derive.engine.ntk.ntk_rule` for the NTK sector): one rule per observable over every
-    index entry, coincident samples included (the share convention of :mod:`derive.engine.collect`).
-    The hand-typed forms of THEORY.md / THEORY-NTK.md are test references (tests/declared_rules.py)."""
-    from .engine import derived_rule
-    from .engine.ntk import ntk_rule
-    a1, a2, a3, a4 = sample_indices
-    pair, pairs, quad = ((1, 0),), ((1, 0, 2, 3), (0, 1, 3, 2)), (a1, a2, a3, a4)
+    """Every observable with the update rule and index symmetries the derivation engine derives from
+    the forward equations (:func:`derive.engine.compiled_rule`, :func:`derive.engine.symmetry_generators`):
+    one rule per observable over every index entry, coincident samples included (the share
+    convention of :mod:`derive.engine.collect`).  What is set here is what is not physics: the
+    initial condition's form, LaTeX, the Monte Carlo estimator and the description.  The hand-typed
+    forms of THEORY.md / THEORY-NTK.md are test references (tests/declared_rules.py)."""
+    from .engine import compiled_rule, symmetry_generators
+    a1, a2 = sample_indices[:2]
 
-    def rule(name: str) -> tuple[Rule, ...]:
-        derived = derived_rule(name) if name in ("K", "V", "G1") else ntk_rule(name)
-        return (Rule("ab" if len(derived.indices) == 2 else "abcd", tuple(derived.indices), derived.rhs),)
+    def declare(name, initial, order, tex, mark, groups, estimator, description) -> Observable:
+        derived = compiled_rule(name)
+        rank = len(derived.indices)
+        rule = Rule("ab" if rank == 2 else "abcd", tuple(derived.indices), derived.rhs)
+        return Observable(name, rank, symmetry_generators(name), initial, (rule,), order, tex, mark, groups,
+                          estimator, description)
 
     return (
-        Observable("K", 2, pair, C_b + C_W * gram[a1, a2], rule("K"),
-                   0, "K", "", (2,), "metric", "kernel (the metric at infinite width)"),
-        Observable("H", 2, pair, lambda_b + lambda_W * gram[a1, a2], rule("H"),
-                   0, "H", "", (2,), "ntk", "NTK mean at leading order"),
-        Observable("V", 4, ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)), sp.S.Zero, rule("V"),
-                   1, "V", "", (2, 2), "vertex", "four-point vertex (connected four-point function x n)"),
-        Observable("G1", 2, pair, sp.S.Zero, rule("G1"),
-                   1, "G", r"\{1\}", (2,), "metric", "1/n correction of the metric"),
-        Observable("A", 4, pairs + ((2, 3, 0, 1),), sp.S.Zero, rule("A"), 1, "A", "",
-                   (2, 2), "A", "NTK variance, same-neuron-pair part (x n)"),
-        Observable("B", 4, ((2, 3, 0, 1), (1, 0, 3, 2)), sp.S.Zero, rule("B"), 1, "B", "",
-                   (4,), "B", "NTK variance, crossed part B[a1,a3,a2,a4] (x n)"),
-        Observable("D", 4, pairs, sp.S.Zero, rule("D"), 1, "D", "",
-                   (2, 2), "D", "NTK-preactivation cross-correlation, same-neuron-pair part (x n)"),
-        Observable("F", 4, ((2, 3, 0, 1),), sp.S.Zero, rule("F"), 1, "F", "",
-                   (4,), "F", "NTK-preactivation cross-correlation, crossed part F[a1,a3,a2,a4] (x n)"),
-        Observable("H1", 2, ((1, 0),), sp.S.Zero, rule("H1"), 1, "H", r"\{1\}",
-                   (2,), "ntk", "1/n correction of the NTK mean"),
-        Observable("P", 4, (), sp.S.Zero, rule("P"), 1, "P", "",
-                   (4,), "P", "dNTK-preactivation correlation P[a0,a1,a2,a3] (x n)"),
-        Observable("Q", 4, ((0, 2, 1, 3),), sp.S.Zero, rule("Q"), 1, "Q", "",
-                   (4,), "Q", "dNTK-preactivation correlation Q[a0,a1,a2,a3] (x n)"),
+        declare("K", C_b + C_W * gram[a1, a2], 0, "K", "", (2,), "metric", "kernel (the metric at infinite width)"),
+        declare("H", lambda_b + lambda_W * gram[a1, a2], 0, "H", "", (2,), "ntk", "NTK mean at leading order"),
+        declare("V", sp.S.Zero, 1, "V", "", (2, 2), "vertex", "four-point vertex (connected four-point function x n)"),
+        declare("G1", sp.S.Zero, 1, "G", r"\{1\}", (2,), "metric", "1/n correction of the metric"),
+        declare("A", sp.S.Zero, 1, "A", "", (2, 2), "A", "NTK variance, same-neuron-pair part (x n)"),
+        declare("B", sp.S.Zero, 1, "B", "", (4,), "B", "NTK variance, crossed part B[a1,a3,a2,a4] (x n)"),
+        declare("D", sp.S.Zero, 1, "D", "", (2, 2), "D", "NTK-preactivation cross-correlation, same-neuron-pair part (x n)"),
+        declare("F", sp.S.Zero, 1, "F", "", (4,), "F", "NTK-preactivation cross-correlation, crossed part F[a1,a3,a2,a4] (x n)"),
+        declare("H1", sp.S.Zero, 1, "H", r"\{1\}", (2,), "ntk", "1/n correction of the NTK mean"),
+        declare("P", sp.S.Zero, 1, "P", "", (4,), "P", "dNTK-preactivation correlation P[a0,a1,a2,a3] (x n)"),
+        declare("Q", sp.S.Zero, 1, "Q", "", (4,), "Q", "dNTK-preactivation correlation Q[a0,a1,a2,a3] (x n)"),
     )
 
 

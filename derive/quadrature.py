@@ -218,36 +218,47 @@ def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return x, w
 
 
+def _polar_rule(s00, s10, s11, angular: int, radial: int):
+    """Batched whitened polar rule for pairs with Cholesky factors [[s00, 0], [s10, s11]] (arrays of P):
+    points z0, z1 of shape (P, radial, 4·angular) and weights of the same shape, the angle split at
+    the four rays where z_0 = 0 or z_1 = 0 (Gauss–Legendre on each piece, and in r ∈ [0, 12] against
+    r e^{−r²/2}/(2π))."""
+    x, wx = _legendre(angular)
+    xr, wr = _legendre(radial)
+    r = 6.0 * (xr + 1)
+    wr = 6.0 * wr * r * np.exp(-r * r / 2) / (2 * np.pi)
+    ray = np.arctan2(-s10, s11)                   # z_1 = s10 u_0 + s11 u_1 = 0 along this angle
+    quarter = np.ones_like(ray) * np.pi / 2
+    rays = np.sort(np.mod(np.stack([quarter, 3 * quarter, ray, ray + np.pi], axis=1), 2 * np.pi), axis=1)
+    edges = np.concatenate([rays, rays[:, :1] + 2 * np.pi], axis=1)               # (P, 5)
+    lo, hi = edges[:, :-1, None], edges[:, 1:, None]                               # (P, 4, 1)
+    theta = ((lo + hi) / 2 + (hi - lo) / 2 * x).reshape(len(ray), -1)             # (P, 4·angular)
+    wtheta = ((hi - lo) / 2 * wx).reshape(len(ray), -1)
+    c, sn = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
+    rr = r[None, :, None]
+    z0 = s00[:, None, None] * rr * c
+    z1 = s10[:, None, None] * rr * c + s11[:, None, None] * rr * sn
+    return z0, z1, wr[None, :, None] * wtheta[:, None, :]
+
+
 def split_plane_rule(C, angular: int = 64, radial: int = 96) -> tuple[np.ndarray, np.ndarray]:
     """Points z (2, N) and weights (N,) with Σ w f(z) ≈ E[f(z)], z ~ N(0, C), C a non-singular 2×2 kernel.
 
     Whitened polar coordinates z = S (r cos θ, r sin θ), S Sᵀ = C (Cholesky), with the angle split at
     the four rays where z_0 = 0 or z_1 = 0: a function smooth except where one of its arguments
     vanishes (ReLU, its powers, its a.e. derivatives) is integrated with spectral accuracy piece by
-    piece; Gauss–Legendre in θ on each piece and in r ∈ [0, 12] against r e^{−r²/2}/(2π).
+    piece (:func:`_polar_rule`).
     """
-    C = np.asarray(C, dtype=float)
-    S = np.linalg.cholesky(C)
-    ray = np.arctan2(-S[1, 0], S[1, 1])            # z_1 = S_10 u_0 + S_11 u_1 = 0 along this angle
-    rays = np.sort(np.mod([np.pi / 2, 3 * np.pi / 2, ray, ray + np.pi], 2 * np.pi))
-    edges = np.concatenate([rays, [rays[0] + 2 * np.pi]])
-    x, wx = _legendre(angular)
-    theta = np.concatenate([(a + b) / 2 + (b - a) / 2 * x for a, b in zip(edges[:-1], edges[1:])])
-    wtheta = np.concatenate([(b - a) / 2 * wx for a, b in zip(edges[:-1], edges[1:])])
-    xr, wr = _legendre(radial)
-    r = 6.0 * (xr + 1)
-    wr = 6.0 * wr * r * np.exp(-r * r / 2) / (2 * np.pi)
-    R, T = np.meshgrid(r, theta, indexing="ij")
-    weight = np.outer(wr, wtheta).ravel()
-    u = np.stack([(R * np.cos(T)).ravel(), (R * np.sin(T)).ravel()])
-    return S @ u, weight
+    S = np.linalg.cholesky(np.asarray(C, dtype=float))
+    z0, z1, w = _polar_rule(S[:1, 0], S[1:, 0], S[1:, 1], angular, radial)
+    return np.stack([z0.ravel(), z1.ravel()]), w.ravel()
 
 
 def pair_expectations(f: Callable, g: Callable, K, angular: int = 48, radial: int = 80,
                       chunk: int = 256) -> np.ndarray:
     """E[f(z_a) g(z_b)] for every pair (a, b) of z ~ N(0, K), K an (N, N) kernel: the rule of
     :func:`split_plane_rule` batched over pairs (kinks at z = 0 exact break points), the diagonal and
-    coincident pairs (correlation 1) by the split one-dimensional rule of
+    coincident pairs (correlation ±1) by the split one-dimensional rule of
     :func:`legendre_half_lines`.  Returns the (N, N) matrix (not symmetrised: f and g may differ).
 
     >>> K = np.array([[1.0, 0.3], [0.3, 2.0]])
@@ -260,40 +271,21 @@ def pair_expectations(f: Callable, g: Callable, K, angular: int = 48, radial: in
     out = np.empty((n, n))
     u, w = legendre_half_lines()
     d = np.sqrt(np.clip(np.diag(K), 0.0, None))
-    a_idx, b_idx = np.triu_indices(n, 1)
-    # coincident (or diagonal) pairs: z_b = (K_ab / K_aa) z_a
-    corr = K[a_idx, b_idx] / np.where(d[a_idx] * d[b_idx] > 0, d[a_idx] * d[b_idx], 1.0)
-    singular = np.abs(corr) >= 1 - 1e-12
     for a in range(n):
-        za = d[a] * u
-        out[a, a] = np.sum(w * f(za) * g(za))
+        out[a, a] = np.sum(w * f(d[a] * u) * g(d[a] * u))
+    a_idx, b_idx = np.triu_indices(n, 1)
+    norm = d[a_idx] * d[b_idx]
+    singular = np.abs(K[a_idx, b_idx]) >= (1 - 1e-12) * norm        # z_b = (K_ab / K_aa) z_a
     for a, b in zip(a_idx[singular], b_idx[singular]):
         za = d[a] * u
-        zb = (K[a, b] / K[a, a]) * za if K[a, a] > 0 else 0 * za
+        zb = (K[a, b] / K[a, a]) * za if K[a, a] > 0 else np.zeros_like(za)
         out[a, b] = np.sum(w * f(za) * g(zb))
-        out[b, a] = np.sum(w * g(za) * f(zb)) if K[a, a] > 0 else out[a, b]
-    x, wx = _legendre(angular)
-    xr, wr = _legendre(radial)
-    r = 6.0 * (xr + 1)
-    wr = 6.0 * wr * r * np.exp(-r * r / 2) / (2 * np.pi)
+        out[b, a] = np.sum(w * g(za) * f(zb))
     A, B = a_idx[~singular], b_idx[~singular]
     for start in range(0, len(A), chunk):
         a, b = A[start:start + chunk], B[start:start + chunk]
-        s00 = d[a]
-        s10 = K[a, b] / s00
-        s11 = np.sqrt(np.clip(K[b, b] - s10**2, 0.0, None))
-        ray = np.arctan2(-s10, s11)
-        rays = np.sort(np.mod(np.stack([np.full_like(ray, np.pi / 2), np.full_like(ray, 3 * np.pi / 2),
-                                        ray, ray + np.pi], axis=1), 2 * np.pi), axis=1)
-        edges = np.concatenate([rays, rays[:, :1] + 2 * np.pi], axis=1)           # (P, 5)
-        lo, hi = edges[:, :-1, None], edges[:, 1:, None]                           # (P, 4, 1)
-        theta = ((lo + hi) / 2 + (hi - lo) / 2 * x).reshape(len(a), -1)           # (P, 4·angular)
-        wtheta = ((hi - lo) / 2 * wx).reshape(len(a), -1)
-        c, sn = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]             # (P, 1, T)
-        rr = r[None, :, None]                                                      # (1, R, 1)
-        z0 = s00[:, None, None] * rr * c
-        z1 = s10[:, None, None] * rr * c + s11[:, None, None] * rr * sn
-        weight = wr[None, :, None] * wtheta[:, None, :]
+        s10 = K[a, b] / d[a]
+        z0, z1, weight = _polar_rule(d[a], s10, np.sqrt(np.clip(K[b, b] - s10**2, 0.0, None)), angular, radial)
         out[a, b] = np.sum(weight * f(z0) * g(z1), axis=(1, 2))
         out[b, a] = np.sum(weight * g(z0) * f(z1), axis=(1, 2))
     return out

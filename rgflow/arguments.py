@@ -10,6 +10,7 @@ every subcommand that takes one.  Imports only the standard library at module le
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from derive.errors import RGFlowError
@@ -41,6 +42,18 @@ def parse_params(items: Sequence[str]) -> dict:
         except ValueError:
             raise RGFlowError(f"parameter value {value!r} is not a number") from None
     return values
+
+
+def residual_couplings(text: str) -> tuple[float, float]:
+    """``"XI,GAMMA"`` → (ξ, γ) of a residual block z' = ξz + γ(b + Wσ(z)); :class:`RGFlowError`
+    unless both are finite numbers with ξ ≥ 0 and γ > 0."""
+    try:
+        values = [float(p) for p in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 2 or not all(math.isfinite(v) for v in values) or values[0] < 0 or values[1] <= 0:
+        raise RGFlowError(f"--residual must be XI,GAMMA with XI >= 0 and GAMMA > 0, got {text!r}")
+    return values[0], values[1]
 
 
 def activation_of(args):

@@ -57,10 +57,9 @@ in C_b, C_W or σ use the same underlying random numbers (common random numbers)
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from typing import Callable
 
@@ -722,7 +721,7 @@ def sample(sigma, X, depth: int, width, C_b=0.0, C_W=1.0, networks: int = 1000, 
 
     res = _finalise(acc, idx, vertex, want_ntk, widths, networks, root, depth, n0, cb, cw, lb, lw,
                     sl_m, sl_S, sl_P, sl_h, sl_q, fl_lay, dn_lay)
-    return dataclasses.replace(res, xi=xi, gamma=float(gamma)) if residual else res
+    return replace(res, xi=xi, gamma=float(gamma)) if residual else res
 
 
 def _ntk_step(H, phi1, phi, W, ds, dd, idx: _Indices, l: int, need_full: bool):

@@ -180,8 +180,8 @@ class _Layer:
                     D[a, b, block[p], block[q]] += 0.5 * val
         else:
             d1, d2 = act.numpy_derivative(1), act.numpy_derivative(2)
-            T = pairs(d2, s)                   # ⟨σ''_a σ_b⟩
-            S = pairs(d1, d1)                  # ⟨σ'_a σ'_b⟩
+            T = pairs(d2, s)                                           # ⟨σ''_a σ_b⟩
+            S = self.dd if self.dd is not None else pairs(d1, d1)      # ⟨σ'_a σ'_b⟩
             for a, b in itertools.product(range(n), repeat=2):
                 D[a, b, a, a] += 0.5 * T[a, b]
                 D[a, b, b, b] += 0.5 * T[b, a]

@@ -9,6 +9,24 @@ Gaussian atoms; :mod:`~derive.engine.derived` assembles the recursions of the pr
 statistics.
 """
 
-from .derived import DerivedRule, derived_rules, derived_rule
+from .derived import STATISTICS, DerivedRule, derived_rules, derived_rule
+from .ntk import NTK_STATISTICS, ntk_rule
+from .ntk_expansion import NTK_TENSORS
+from .terms import pairing_generators
 
-__all__ = ["DerivedRule", "derived_rules", "derived_rule"]
+__all__ = ["DerivedRule", "derived_rules", "derived_rule", "compiled_rule", "symmetry_generators"]
+
+
+def compiled_rule(name: str) -> DerivedRule:
+    """The derived order-1/n rule of a statistic the compiled flows carry: K, V, G1 (preactivations,
+    :func:`derived_rule`) or H, H1, A, B, D, F, P, Q (NTK sector, :func:`~derive.engine.ntk.ntk_rule`)."""
+    return ntk_rule(name) if name in NTK_STATISTICS else derived_rule(name)
+
+
+def symmetry_generators(name: str) -> tuple[tuple[int, ...], ...]:
+    """Generators of the index symmetries of the statistic ``name``, from its definition: a cumulant of
+    k entries of Ĝ has symmetric, interchangeable pairs; the NTK tensors' groups are in
+    :data:`~derive.engine.ntk_expansion.NTK_TENSORS`."""
+    if name in NTK_TENSORS:
+        return NTK_TENSORS[name][1]
+    return pairing_generators(STATISTICS[name][0])

@@ -37,7 +37,7 @@ from fractions import Fraction
 
 from .terms import Key, add_into, canonical_entry
 
-__all__ = ["Vertex", "CUMULANTS", "vertices", "expectation"]
+__all__ = ["Vertex", "CUMULANTS", "vertices", "expectation", "atoms_of"]
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,12 @@ def expectation(neurons: tuple, max_order: int) -> dict:
             total[key] = total.get(key, 0) + coef
     series: dict = {}
     for (state, order, tensors), coef in total.items():
-        atoms = tuple(sorted((tuple(sorted(((code, k, sample) for (code, sample), k in zip(slots, counts)),
-                                           key=str)) for slots, counts in zip(neurons, state)), key=str))
-        add_into(series, Key(order, order, tensors, atoms), coef)
+        add_into(series, Key(order, order, tensors, atoms_of(neurons, state)), coef)
     return series
+
+
+def atoms_of(neurons: tuple, counts) -> tuple:
+    """The one-neuron Gaussian atoms of ``neurons`` (slot tuples) with derivative ``counts`` per slot,
+    in canonical order (slots sorted within an atom, atoms sorted)."""
+    return tuple(sorted((tuple(sorted(((code, k, sample) for (code, sample), k in zip(slots, cnt)), key=str))
+                         for slots, cnt in zip(neurons, counts)), key=str))

@@ -45,9 +45,15 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 
+import sympy as sp
+
+from ..symbols import C_W, lambda_W, lambda_b
+from .collect import to_expr
+from .derived import SAMPLES, DerivedRule
 from .ntk_expansion import NTK_SYMMETRIES, ntk_entry, ntk_expectation
 from .store import cached_family
 from .terms import Key, add_into, product
+from .wick import metric_cumulant
 
 __all__ = ["NTK_SYMMETRIES", "ntk_entry", "ntk_expectation", "ntk_series", "ntk_rule", "NTK_STATISTICS", "COUPLINGS"]
 
@@ -62,6 +68,10 @@ def _X(a, b) -> tuple:
 
 def _Y(a, b) -> tuple:
     return (("d", a), ("d", b), ("H", (a, b)))
+
+
+def _d(a) -> tuple:
+    return ("d", a)
 
 
 def _double_sum(f1: tuple, f2: tuple, links: tuple, max_order: int, dntk: tuple = ()) -> dict:
@@ -104,7 +114,6 @@ def ntk_series(name: str, samples: tuple) -> dict:
     """The derivation of the NTK statistic ``name`` as {coupling: series}: the couplings are
     "lambda_b", "lambda_W", "C_W", products "lambda_W*C_W", …, each multiplying a series in 1/n
     (the rule is Σ coupling × to_expr(series, order))."""
-    from .wick import metric_cumulant
     a = samples
     if name in ("H", "H1"):
         order = NTK_STATISTICS[name][1]
@@ -113,15 +122,11 @@ def ntk_series(name: str, samples: tuple) -> dict:
                 "C_W": _at(metric_cumulant((_Y(a[0], a[1]),), order), order)}
     if name in ("D", "A"):
         second = (("C_W", _X(a[2], a[3])),) if name == "D" else (("lambda_W", _X(a[2], a[3])), ("C_W", _Y(a[2], a[3])))
-        out: dict = {}
+        parts: dict = {}
         for c1, o1 in (("lambda_W", _X(a[0], a[1])), ("C_W", _Y(a[0], a[1]))):
             for c2, o2 in second:
-                coupling = "*".join(sorted((c1, c2)))
-                series = _at(metric_cumulant((o1, o2), 1), 1)
-                target = out.setdefault(coupling, {})
-                for key, coef in series.items():
-                    add_into(target, key, coef)
-        return out
+                parts.setdefault("*".join(sorted((c1, c2))), []).append(_at(metric_cumulant((o1, o2), 1), 1))
+        return {coupling: _sum(*series) for coupling, series in parts.items()}
     if name == "F":      # F[α1, α3, α2, α4]
         a1, a3, a2, a4 = a
         return {"C_W*C_W": _at(_double_sum((("d", a1), ("s", a3)), (("d", a2), ("s", a4)), ((a1, a2),), 1), 1)}
@@ -130,22 +135,20 @@ def ntk_series(name: str, samples: tuple) -> dict:
         return {"C_W*C_W": _at(_double_sum((("d", a1), ("d", a3)), (("d", a2), ("d", a4)), ((a1, a2), (a3, a4)), 1), 1)}
     if name == "P":      # P[α0, α1, α2, α3]: dĤ'_{iij} z'_j through the dNTK forward equation
         a0, a1, a2, a3 = a
-        d = lambda x: ("d", x)
-        return {"C_W*lambda_W": _at(_double_sum((("s", a0), d(a1)), (d(a2), ("s", a3)), ((a1, a2),), 1), 1),
+        return {"C_W*lambda_W": _at(_double_sum((("s", a0), _d(a1)), (_d(a2), ("s", a3)), ((a1, a2),), 1), 1),
                 "C_W*C_W": _at(_sum(
-                    _double_sum((d(a0), ("c", a1), ("H", (a0, a1))), (d(a2), ("s", a3)), ((a1, a2),), 1),
-                    _double_sum((d(a0), d(a1)), (("c", a2), ("s", a3)), ((a0, a2), (a1, a2)), 1),
-                    _double_sum((d(a0), d(a1)), (d(a2), ("s", a3)), (), 1, ((0, 0, 1), (a0, a1, a2)))), 1)}
+                    _double_sum((_d(a0), ("c", a1), ("H", (a0, a1))), (_d(a2), ("s", a3)), ((a1, a2),), 1),
+                    _double_sum((_d(a0), _d(a1)), (("c", a2), ("s", a3)), ((a0, a2), (a1, a2)), 1),
+                    _double_sum((_d(a0), _d(a1)), (_d(a2), ("s", a3)), (), 1, ((0, 0, 1), (a0, a1, a2)))), 1)}
     if name == "Q":      # Q[α0, α1, α2, α3]: dĤ'_{jii} z'_j
         a0, a1, a2, a3 = a
-        d = lambda x: ("d", x)
-        f1 = (d(a0), ("s", a3))
-        return {"C_W*lambda_W": _at(_sum(_double_sum(f1, (d(a1), ("s", a2)), ((a0, a1),), 1),
-                                         _double_sum(f1, (("s", a1), d(a2)), ((a0, a2),), 1)), 1),
+        f1 = (_d(a0), ("s", a3))
+        return {"C_W*lambda_W": _at(_sum(_double_sum(f1, (_d(a1), ("s", a2)), ((a0, a1),), 1),
+                                         _double_sum(f1, (("s", a1), _d(a2)), ((a0, a2),), 1)), 1),
                 "C_W*C_W": _at(_sum(
-                    _double_sum(f1, (("c", a1), d(a2), ("H", (a1, a2))), ((a0, a1),), 1),
-                    _double_sum(f1, (d(a1), ("c", a2), ("H", (a1, a2))), ((a0, a2),), 1),
-                    _double_sum(f1, (d(a1), d(a2)), (), 1, ((0, 1, 1), (a0, a1, a2)))), 1)}
+                    _double_sum(f1, (("c", a1), _d(a2), ("H", (a1, a2))), ((a0, a1),), 1),
+                    _double_sum(f1, (_d(a1), ("c", a2), ("H", (a1, a2))), ((a0, a2),), 1),
+                    _double_sum(f1, (_d(a1), _d(a2)), (), 1, ((0, 1, 1), (a0, a1, a2)))), 1)}
     raise KeyError(name)
 
 
@@ -158,10 +161,6 @@ def _at(series: dict, order: int) -> dict:
 def ntk_rule(name: str):
     """The derived update rule of the NTK statistic ``name`` (a :class:`~derive.engine.derived.DerivedRule`;
     indices in the storage order of the tensor: B and F as [α1, α3, α2, α4])."""
-    import sympy as sp
-    from ..symbols import C_W, lambda_W, lambda_b
-    from .collect import to_expr
-    from .derived import SAMPLES, DerivedRule
     rank, order = NTK_STATISTICS[name]
     couplings = {"lambda_b": lambda_b, "lambda_W": lambda_W, "C_W": C_W}
     family = cached_family(f"ntk|{name}|{order}", COUPLINGS[name], lambda: ntk_series(name, SAMPLES[:rank]))

@@ -28,26 +28,28 @@ import itertools
 from fractions import Fraction
 
 from ..notation import symmetry_group
-from .expansion import expectation
+from .expansion import atoms_of, expectation
 from .terms import Key, add_into, product
 
-__all__ = ["NTK_SYMMETRIES", "ntk_entry", "ntk_expectation"]
+__all__ = ["NTK_TENSORS", "NTK_SYMMETRIES", "ntk_entry", "ntk_expectation"]
 
-#: Index symmetries of the NTK tensors, from their definitions (generators; positions permuted):
+#: Rank and index symmetries of the NTK tensors, from their definitions (generators; positions permuted):
 #: H_{αβ} = E[Ĥ_{ii;αβ}] and Ĥ_{ii;αβ} = Ĥ_{ii;βα};  A = n κ(Ĥ_ii;12, Ĥ_kk;34): pairs symmetric and
 #: interchangeable;  D = n κ(Ĥ_ii;12, z_k3 z_k4): pairs symmetric, not interchangeable;
 #: F_{1324} = n E[Ĥ_ij;12 z_i3 z_j4]: i ↔ j;  B_{1324} = n E[Ĥ_ij;12 Ĥ_ij;34]: i ↔ j and the two Ĥ's.
-NTK_SYMMETRIES = {"H": ((1, 0),), "H1": ((1, 0),), "A": ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)),
-                  "D": ((1, 0, 2, 3), (0, 1, 3, 2)), "F": ((2, 3, 0, 1),), "B": ((2, 3, 0, 1), (1, 0, 3, 2)),
-                  "P": ((0, 1, 2, 3),), "Q": ((0, 2, 1, 3),)}
+NTK_TENSORS = {"H": (2, ((1, 0),)), "H1": (2, ((1, 0),)),
+               "A": (4, ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1))), "B": (4, ((2, 3, 0, 1), (1, 0, 3, 2))),
+               "D": (4, ((1, 0, 2, 3), (0, 1, 3, 2))), "F": (4, ((2, 3, 0, 1),)),
+               "P": (4, ()), "Q": (4, ((0, 2, 1, 3),))}
 #: (P_{0123} = n E[dĤ_{iij;012} z_{j;3}]: no symmetry; Q_{0123} = n E[dĤ_{jii;012} z_{j;3}]: the NTK's two
 #: indices (i, α1) ↔ (i, α2).)
+NTK_SYMMETRIES = {name: gens for name, (_, gens) in NTK_TENSORS.items()}
 
 
 @functools.lru_cache(maxsize=None)
 def _group(name: str) -> tuple[tuple[int, ...], ...]:
-    gens = NTK_SYMMETRIES[name]
-    return symmetry_group(gens, len(gens[0]))
+    rank, generators = NTK_TENSORS[name]
+    return symmetry_group(generators, rank)
 
 
 def ntk_entry(name: str, indices: tuple) -> tuple:
@@ -56,22 +58,12 @@ def ntk_entry(name: str, indices: tuple) -> tuple:
     return (name, best)
 
 
-def _atoms(neurons: tuple, counts) -> tuple:
-    """One-neuron Gaussian atoms of ``neurons`` (slot tuples) with derivative ``counts`` per slot."""
-    return tuple(sorted((tuple(sorted(((code, k, sample) for (code, sample), k in zip(slots, cnt)), key=str))
-                         for slots, cnt in zip(neurons, counts)), key=str))
-
-
 def _gaussian(neurons: tuple, derivatives: tuple = ()) -> tuple:
     """The order-0 atoms of ⟨Π_t f_t⟩ with one derivative on each (neuron, slot) of ``derivatives``."""
     counts = [[0] * len(slots) for slots in neurons]
     for t, s in derivatives:
         counts[t][s] += 1
-    return _atoms(neurons, counts)
-
-
-def _one(entry) -> dict:
-    return {Key(1, 1, (entry,), ()): Fraction(1)}
+    return atoms_of(neurons, counts)
 
 
 def _fluctuation_pair(f1: tuple, f2: tuple) -> list:

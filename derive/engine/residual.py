@@ -28,7 +28,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..symbols import C_W, C_b, K
-from .single_input import moment, specialise
+from .single_input import algebraic_expectation, moment, specialise
 
 __all__ = ["XI", "GAMMA", "residual_single_input_system", "residual_text", "residual_latex"]
 
@@ -88,14 +88,9 @@ def _rules(act, xi=None, gamma=None) -> list[tuple[str, sp.Expr]]:
 def _susceptibility_atom(act) -> sp.Expr | None:
     """⟨σ′²⟩_K in closed form where it is algebraic (as :func:`specialise` does for the moments); σ′
     is the almost-everywhere derivative (a Dirac term z δ(z) of a kink at 0 is zero)."""
-    from ..activations import canonical_steps
-    from ..gaussian import expect1, has_atoms
     from ..symbols import z
     derivative = sp.expand(sp.diff(act.bound_expr, z)).replace(sp.DiracDelta, lambda *args: sp.S.Zero)  # a.e.
-    value = expect1(canonical_steps(derivative ** 2), K)
-    if has_atoms(value) or value.has(sp.oo, sp.zoo, sp.nan, sp.DiracDelta) or not value.is_algebraic_expr(K):
-        return None
-    return value
+    return algebraic_expectation(derivative ** 2)
 
 
 def residual_text(act, xi=None, gamma=None) -> str:

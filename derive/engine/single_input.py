@@ -32,7 +32,8 @@ from ..notation import width_ratio
 from ..symbols import C_W, C_b, K
 from .derived import DerivedRule, STATISTICS, series_of
 
-__all__ = ["moment", "single_input", "single_input_system", "single_input_flow", "specialise", "scalar", "STATE"]
+__all__ = ["moment", "single_input", "single_input_system", "single_input_flow", "specialise", "algebraic_expectation", "scalar",
+           "STATE"]
 
 
 def moment(m: int) -> sp.Function:
@@ -142,21 +143,29 @@ def single_input_flow(act, depth: int, K1: float, C_b: float, C_W: float, max_or
     return out
 
 
+def algebraic_expectation(integrand: sp.Expr) -> sp.Expr | None:
+    """⟨integrand(z)⟩_K in closed form when the Gaussian rules of :mod:`derive.gaussian` give an
+    algebraic function of K (Dirac deltas and unevaluated atoms excluded), else None."""
+    from ..activations import canonical_steps
+    from ..gaussian import expect1, has_atoms
+    value = expect1(canonical_steps(integrand), K)
+    if has_atoms(value) or value.has(sp.oo, sp.zoo, sp.nan, sp.DiracDelta) or not value.is_algebraic_expr(K):
+        return None
+    return value
+
+
 def specialise(expr: sp.Expr, act) -> sp.Expr:
     """``expr`` with each moment g_m(K) = ⟨σ^m⟩_K replaced by its closed form where the Gaussian
     rules of :mod:`derive.gaussian` give an algebraic one (ReLU and the other scale-invariant
     activations, polynomial activations), derivatives carried out; other moments (erf's arcsine,
     tanh's none) stay g_m(K), which keeps the recursions readable."""
-    from ..gaussian import expect1, has_atoms
-    from ..activations import canonical_steps
     closed = {}
     for g in sorted(expr.atoms(sp.core.function.AppliedUndef), key=str):
         name = str(g.func)
         if not (name[:1] == "g" and name[1:].isdigit() and g.args == (K,)):
             continue                    # not a moment g_m(K)
-        m = int(name[1:])
-        value = expect1(canonical_steps(act.bound_expr ** m), K)
-        if not has_atoms(value) and not value.has(sp.oo, sp.zoo, sp.nan) and value.is_algebraic_expr(K):
+        value = algebraic_expectation(act.bound_expr ** int(name[1:]))
+        if value is not None:
             closed[g] = value
     if not closed:
         return expr

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-__all__ = ["Key", "Series", "canonical_entry", "pairing_symmetries", "add_into", "product", "shift_order",
+__all__ = ["Key", "Series", "canonical_entry", "pairing_symmetries", "pairing_generators", "add_into", "product", "shift_order",
            "sample_symbol"]
 
 
@@ -46,6 +46,25 @@ def pairing_symmetries(groups: int) -> tuple[tuple[int, ...], ...]:
                 perm.extend(pair[::-1] if flip else pair)
             out.add(tuple(perm))
     return tuple(sorted(out))
+
+
+def pairing_generators(groups: int) -> tuple[tuple[int, ...], ...]:
+    """Generators of :func:`pairing_symmetries`: each pair flipped, then neighbouring pairs swapped.
+
+    >>> pairing_generators(1), pairing_generators(2)
+    (((1, 0),), ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)))
+    """
+    identity = tuple(range(2 * groups))
+    out = []
+    for g in range(groups):
+        perm = list(identity)
+        perm[2 * g], perm[2 * g + 1] = perm[2 * g + 1], perm[2 * g]
+        out.append(tuple(perm))
+    for g in range(groups - 1):
+        perm = list(identity)
+        perm[2 * g:2 * g + 4] = perm[2 * g + 2:2 * g + 4] + perm[2 * g:2 * g + 2]
+        out.append(tuple(perm))
+    return tuple(out)
 
 
 def canonical_entry(name: str, indices: tuple) -> tuple:

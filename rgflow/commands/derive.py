@@ -11,25 +11,13 @@ the residual MLP z' = ξz + γ(b + Wσ(z)) (single input; :mod:`derive.engine.re
 
 from __future__ import annotations
 
-import math
 import sys
 
 from derive.errors import RGFlowError
 
-from ..arguments import activation_of, add_activation_arguments
+from ..arguments import activation_of, add_activation_arguments, residual_couplings
 
 __all__ = ["add_parsers"]
-
-
-def _residual_couplings(text: str) -> tuple[float, float]:
-    parts = text.split(",")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) != 2 or not all(math.isfinite(v) for v in values) or values[0] < 0 or values[1] <= 0:
-        raise RGFlowError(f"--residual must be XI,GAMMA with XI >= 0 and GAMMA > 0, got {text!r}")
-    return values[0], values[1]
 
 
 def _cmd_derive(args) -> int:
@@ -37,7 +25,7 @@ def _cmd_derive(args) -> int:
     act = activation_of(args)
     if args.residual is not None:
         from derive.engine.residual import residual_latex, residual_text
-        xi, gamma = _residual_couplings(args.residual)
+        xi, gamma = residual_couplings(args.residual)
         if args.order != 1 or args.general or args.observables is not None:
             raise RGFlowError("--residual prints the single-input order-1/n system; it takes no --order 2, "
                               "--general or --observables (N_D inputs: rgflow.residual.residual_flow)")

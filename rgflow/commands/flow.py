@@ -26,7 +26,7 @@ import numpy as np
 
 from derive.errors import RGFlowError
 
-from ..arguments import activation_of, add_activation_arguments
+from ..arguments import activation_of, add_activation_arguments, residual_couplings
 
 __all__ = ["add_parsers"]
 
@@ -66,9 +66,8 @@ def _cmd_residual_flow(args) -> int:
     default to the residual critical point γ²(C_b, C_W) = (1 − ξ²)(C_b*, C_W*)."""
     from ..defaults import DEFAULT_INPUTS, critical_hyperparameters, learning_rates
     from ..residual import residual_flow
-    from .derive import _residual_couplings
     act = activation_of(args)
-    xi, gamma = _residual_couplings(args.residual)
+    xi, gamma = residual_couplings(args.residual)
     if args.graph or args.plot or args.observables != "K,H,V,G1":
         raise RGFlowError("--residual takes no --graph, --plot or --observables (it computes K, H and V)")
     C_b, C_W = args.C_b, args.C_W

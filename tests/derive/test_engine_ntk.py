@@ -1,7 +1,7 @@
 """The engine's NTK sector (derive.engine.ntk) reproduces the declared NTK rules H, H1, A, B, D, F
 and the dNTK tensors P, Q.
 
-References: the declared rules of derive.observables (typed in from THEORY-NTK.md §3 and §8.2, and
+References: the hand-typed rules of tests/declared_rules.py (from THEORY-NTK.md §3 and §8.2, and
 checked there against Monte Carlo of real networks, tests/rgflow/test_validation_ntk.py) —
 compared symbolically on distinct samples and by Gauss–Hermite quadrature of every atom with a
 duplicated input (coincident samples, where the two forms use different atoms).
@@ -9,17 +9,15 @@ duplicated input (coincident samples, where the two forms use different atoms).
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import sympy as sp
-from declared_rules import DECLARED_RULES
+from declared_rules import DECLARED_RULES, HAND_TYPED
 
 from derive import activation
 from derive.engine.ntk import NTK_SYMMETRIES, ntk_entry, ntk_expectation, ntk_rule
 from derive.engine.terms import canonical_entry
 from derive.notation import symmetry_group
-from derive.observables import observable, state
+from derive.observables import state
 from derive.symbols import lambda_W, lambda_b
 from test_engine import _evaluate
 
@@ -109,13 +107,13 @@ def test_ntk_cumulant_structure():
         ntk_expectation(((("s", a),),), (), 2)
 
 
-def test_symmetry_groups_are_the_declared_ones():
-    """The groups the engine derives from the tensors' definitions equal the declarations'."""
-    for name, gens in NTK_SYMMETRIES.items():
-        if name == "H1" or name == "H":
-            continue
-        declared = observable(name).symmetries
-        for perm in itertools.chain(gens, declared):
-            idx = tuple(sp.symbols("x0:4"))
-            moved = tuple(idx[p] for p in perm)
-            assert ntk_entry(name, idx) == ntk_entry(name, moved)
+def test_symmetry_groups_are_the_hand_typed_ones():
+    """The index symmetries the engine derives from each tensor's definition (which the compiled
+    flows now use) generate the same groups as the hand-typed declarations."""
+    from derive.engine import symmetry_generators
+    for o in HAND_TYPED:
+        assert symmetry_group(symmetry_generators(o.name), o.rank) == symmetry_group(o.symmetries, o.rank), o.name
+        if o.name in NTK_SYMMETRIES:
+            idx = tuple(sp.symbols(f"x0:{o.rank}"))
+            for perm in o.symmetries:
+                assert ntk_entry(o.name, idx) == ntk_entry(o.name, tuple(idx[p] for p in perm))

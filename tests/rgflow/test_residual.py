@@ -10,7 +10,7 @@ import codegen
 from derive.activations import activation
 from derive.errors import RGFlowError
 from derive.flow import flow
-from derive.quadrature import split_plane_rule
+from derive.quadrature import pair_expectations, split_plane_rule
 from rgflow import montecarlo
 from rgflow.montecarlo import sample
 from rgflow.residual import residual_flow
@@ -31,6 +31,23 @@ def test_split_plane_rule_is_exact_for_kinks_at_zero(K):
     assert abs(np.sum(w * np.maximum(zs[0], 0) * np.maximum(zs[1], 0)) - mean) < 1e-13
     assert abs(np.sum(w * (zs[0] > 0) * (zs[1] > 0)) - prob) < 1e-13
     assert abs(np.sum(w * zs[0] ** 2 * zs[1] ** 2) - (K[0, 0] * K[1, 1] + 2 * K[0, 1] ** 2)) < 1e-12
+
+
+def test_pair_expectations_against_the_arc_cosine_kernels():
+    """Every pair at once, a duplicated and a negated input included: ⟨relu relu⟩ and ⟨θθ⟩ closed forms."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(9, 4))
+    X[4], X[7] = X[1], -X[2]
+    K = X @ X.T / 4
+    d = np.sqrt(np.diag(K))
+    theta = np.arccos(np.clip(K / np.outer(d, d), -1, 1))
+    relu = pair_expectations(lambda v: np.maximum(v, 0), lambda v: np.maximum(v, 0), K)
+    step = pair_expectations(lambda v: (v > 0) * 1.0, lambda v: (v > 0) * 1.0, K)
+    np.testing.assert_allclose(relu, np.outer(d, d) / (2 * np.pi) * (np.sin(theta) + (np.pi - theta) * np.cos(theta)),
+                               atol=1e-13)
+    np.testing.assert_allclose(step, (np.pi - theta) / (2 * np.pi), atol=1e-8)
+    mixed = pair_expectations(lambda v: v, lambda v: np.maximum(v, 0), K)      # E[z_a relu(z_b)] = K_ab/2
+    np.testing.assert_allclose(mixed, K / 2, atol=1e-13)
 
 
 @pytest.mark.parametrize("act, cw", [("tanh", 1.0), ("relu", 2.0), ("gelu", 1.5)])
