@@ -278,6 +278,22 @@ def test_derivations_are_cached_as_verified_data(tmp_path, monkeypatch, capsys):
     assert "does not match its sha256" in capsys.readouterr().err
 
 
+def test_a_family_of_derivations_is_computed_once_and_read_back_member_by_member(tmp_path, monkeypatch):
+    from derive.engine import store
+    from derive.engine.wick import metric_cumulant
+    monkeypatch.setenv("RGFLOW_CACHE_DIR", str(tmp_path))
+    s = (("s", a1), ("s", a2))
+    family = {"one": metric_cumulant((s,), 1), "two": metric_cumulant((s, s), 1)}
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return family
+    assert store.cached_family("test|fam", ("one", "two"), compute) == family and calls == [1]
+    assert store.cached_family("test|fam", ("one", "two"), compute) == family and calls == [1]
+    assert len(list(store.directory().glob("*.json"))) == 2                 # one verified file per member
+
+
 def test_an_unwritable_cache_costs_the_write_not_the_derivation(tmp_path, monkeypatch, capsys):
     from derive.engine import store
     blocker = tmp_path / "file"

@@ -152,6 +152,8 @@ def test_ntk_mean_linear_exact_and_relu_monte_carlo():
     mc = sample(activation("relu"), X, 4, 128, networks=1500, seed=6, xi=xi, gamma=gamma,
                 **{**kw, "C_W": 2 * (1 - xi**2) / gamma**2})
     assert np.all(np.abs(mc.ntk - relu.H) < 4 * mc.ntk_se + 0.02 * relu.H)
+    # the kernel of the same networks: E[zz] = K + O(1/n) (ReLU's per-layer 1/n metric shift is ≲ 1 %)
+    assert np.all(np.abs(mc.metric - relu.K) < 4 * mc.metric_se + 0.02 * np.abs(relu.K))
 
 
 def test_residual_ntk_forward_equation_against_finite_differences():
