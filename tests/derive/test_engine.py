@@ -24,7 +24,7 @@ from derive.engine.single_input import moment, scalar, single_input_system
 from derive.engine.terms import canonical_entry
 from derive.engine.wick import joint_cumulant
 from derive.numpy_functions import NUMPY_MODULES
-from derive.observables import observable, sample_indices, state, width_ratio
+from derive.observables import sample_indices, state, width_ratio
 from derive.recursions import _atom_cached, partition_key
 from derive.symbols import C_W, C_b, K, z
 from rgflow.reference import expect_tensor
