@@ -30,8 +30,8 @@ from . import observables as _declared
 from .activations import Activation, activation
 from .graph import build_graph, frozen, schedule, write_graphml
 from .hashing import signature_of
-from .recursions import (DEFAULT_OBSERVABLES, OBSERVABLES, Recursion, build_recursion, resolve_observables,
-                         sample_indices, width_ratio)
+from .recursions import (DEFAULT_OBSERVABLES, OBSERVABLES, ORDER2_OBSERVABLES, Recursion, build_recursion,
+                         resolve_observables, sample_indices, width_ratio)
 from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b
 
 if TYPE_CHECKING:
@@ -101,13 +101,14 @@ def _signature(rec: Recursion) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _flow(act: Activation, observables: tuple[str, ...], declarations) -> Flow:
+    order = max((d.order for d in declarations), default=1)
     rec = build_recursion(act, observables if declarations == _declared.DECLARED
-                          else [d for d in declarations if d.name in observables])
+                          else [d for d in declarations if d.name in observables], max(order, 1))
     return Flow(rec, frozen(build_graph(rec)))
 
 
-def flow(act, observables=DEFAULT_OBSERVABLES) -> Flow:
-    """Build the N_D-input recursions of ``act`` for ``observables``.
+def flow(act, observables=None, order: int = 1) -> Flow:
+    """Build the N_D-input recursions of ``act`` for ``observables``, to order (1/n)^``order``.
 
     Parameters
     ----------
@@ -117,13 +118,21 @@ def flow(act, observables=DEFAULT_OBSERVABLES) -> Flow:
         Names among K, H, V, G1, A, B, D, F, H1, P, Q (:data:`derive.observables.DECLARED`;
         default K, H, V, G1), and/or new :class:`~derive.observables.Observable`
         declarations; what they need is added (V needs K, G1 needs V, H1 needs G1, D, F).
+        Default: K, H, V, G1 at order 1; K, V, G1, G2, V1, U at order 2.
+    order : 1 or 2
+        2 adds the order-1/n² preactivation statistics derived by the engine
+        (:func:`derive.observables.order2`): ``G2`` (E[zz] = K + G1/n + G2/n²), ``V1``
+        (connected four-point = V/n + V1/n²) and the six-point vertex ``U``; they are compiled
+        by :mod:`codegen.order2` (``codegen.compile(f)``; docs/derivation.md).
 
     Returns
     -------
     Flow
     """
     act = act if isinstance(act, Activation) else activation(act)
-    return _flow(act, *resolve_observables(observables))
+    if observables is None:
+        observables = DEFAULT_OBSERVABLES if order == 1 else ORDER2_OBSERVABLES
+    return _flow(act, *resolve_observables(observables, order))
 
 
 # ---------------------------------------------------------------------------------
@@ -173,6 +182,10 @@ def _composed_tex(name: str, idx) -> str:
     """LaTeX of a composed atom entry (:data:`derive.recursions.SLOTS` naming): ``q_ddss`` →
     ⟨σ'σ'σσ⟩, ``e_cs`` → ⟨σ''σ⟩, ``p21_dd`` → ⟨∂²∂(σ'σ')⟩ (share on coincident samples)."""
     avg = r"\rangle_{K^{(\ell)}}"
+    if name.startswith("g"):      # engine atom g<k1..km>_s..s: Stein derivatives on slots
+        ks = [int(c) for c in name[1:name.index("_")]]
+        return (r"\langle " + " ".join(rf"\sigma^{{({k})}}_{{{i}}}" if k else rf"\sigma_{{{i}}}" for k, i in zip(ks, idx))
+                + " " + avg)
     if name.startswith("q_") or name.startswith("e_"):
         return r"\langle " + " ".join(f"{_SLOT_TEX[c]}_{{{i}}}" for c, i in zip(name[2:], idx)) + " " + avg
     ka, kb, f, g = int(name[1]), int(name[2]), name[4], name[5]
@@ -206,10 +219,13 @@ def recursion_latex(rec: Recursion) -> str:
         cond = {"a<b": r" \quad (\alpha_{1} \neq \alpha_{2})", "aa": ""}.get(u.pattern, "")
         lines.append(f"{lhs} &= {_latex(u.rhs, declarations)}{cond} \\\\")
     for atom in rec.atoms:
+        if not any(p.is_closed for p in atom.patterns):
+            lines.append(f"{atom.latex} &= \\text{{Gaussian quadrature}} \\\\")
+            continue
         for p in atom.patterns:
             size = p.size
             K = kernel_matrix(size)
-            letters = "abcd"
+            letters = "abcdef"
             names = {K[i, j]: f"K_{{{letters[i]}{letters[j]}}}" for i in range(size) for j in range(i, size)}
             head = atom.latex if atom.rank != 4 else atom.latex
             where = _PATTERN_TEX.get(p.key, r"\text{" + p.key + "}")

@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -33,7 +34,7 @@ import sympy as sp
 from .notation import atom, gram, next_state, pair_derivative, sample_indices, state, width_ratio
 from .symbols import C_W, C_b, lambda_W, lambda_b
 
-__all__ = ["Observable", "Rule", "DECLARED", "observable", "names", "requires", "atoms_read",
+__all__ = ["Observable", "Rule", "DECLARED", "ORDER2_NAMES", "order2", "observable", "names", "requires", "atoms_read",
            "closure", "resolve", "check", "pair_derivative", "width_ratio", "sample_indices", "gram", "state",
            "next_state", "atom"]
 
@@ -41,7 +42,7 @@ __all__ = ["Observable", "Rule", "DECLARED", "observable", "names", "requires", 
 class Rule:
     """``<name>_next[indices] = rhs`` on the index pattern ``pattern``: ``"ab"`` (every pair,
     diagonal included), ``"a<b"`` (off-diagonal pairs), ``"aa"`` (the diagonal), ``"abcd"``
-    (every quadruple)."""
+    (every quadruple), ``"abcdef"`` (every sextuple)."""
 
     pattern: str
     indices: tuple
@@ -103,16 +104,8 @@ def _declarations() -> tuple[Observable, ...]:
     convention of :mod:`derive.engine.collect`).  What is set here is what is not physics: the
     initial condition's form, LaTeX, the Monte Carlo estimator and the description.  The hand-typed
     forms of THEORY.md / THEORY-NTK.md are test references (tests/declared_rules.py)."""
-    from .engine import compiled_rule, symmetry_generators
     a1, a2 = sample_indices[:2]
-
-    def declare(name, initial, order, tex, mark, groups, estimator, description) -> Observable:
-        derived = compiled_rule(name)
-        rank = len(derived.indices)
-        rule = Rule("ab" if rank == 2 else "abcd", tuple(derived.indices), derived.rhs)
-        return Observable(name, rank, symmetry_generators(name), initial, (rule,), order, tex, mark, groups,
-                          estimator, description)
-
+    declare = _declare
     return (
         declare("K", C_b + C_W * gram[a1, a2], 0, "K", "", (2,), "metric", "kernel (the metric at infinite width)"),
         declare("H", lambda_b + lambda_W * gram[a1, a2], 0, "H", "", (2,), "ntk", "NTK mean at leading order"),
@@ -128,9 +121,42 @@ def _declarations() -> tuple[Observable, ...]:
     )
 
 
+def _declare(name, initial, order, tex, mark, groups, estimator, description) -> Observable:
+    """One observable whose rule and symmetries the engine derives (:func:`_declarations`)."""
+    from .engine import compiled_rule, symmetry_generators
+    derived = compiled_rule(name)
+    rank = len(derived.indices)
+    rule = Rule(_FULL_PATTERN[rank], tuple(derived.indices), derived.rhs)
+    return Observable(name, rank, symmetry_generators(name), initial, (rule,), order, tex, mark, groups,
+                      estimator, description)
+
+
+#: The index pattern of a rule over every entry of a tensor of each rank.
+_FULL_PATTERN = {2: "ab", 4: "abcd", 6: "abcdef"}
+
+
+@functools.lru_cache(maxsize=None)
+def order2() -> tuple[Observable, ...]:
+    """The order-1/n² preactivation statistics (issue #11, docs/derivation.md): the NNLO metric G2
+    (E[zz] = K + G1/n + G2/n²), the 1/n correction V1 of the four-point vertex (connected four-point
+    = V/n + V1/n²) and the six-point vertex U (connected six-point = (1/n²) Σ_{15 pairings} δδδ U),
+    each derived by the engine (:func:`derive.engine.derived_rule`).  They are asked for with
+    ``flow(act, ..., order=2)``; every other observable stays at order 1/n."""
+    return (
+        _declare("G2", sp.S.Zero, 2, "G", r"\{2\}", (2,), "metric", "1/n^2 correction of the metric"),
+        _declare("V1", sp.S.Zero, 2, "V", r"\{1\}", (2, 2), "vertex",
+                 "1/n correction of the four-point vertex (connected four-point x n^2, order 1/n^2)"),
+        _declare("U", sp.S.Zero, 2, "U", "", (2, 2, 2), "six-point",
+                 "six-point vertex U[a1..a6] = U_(a1a2)(a3a4)(a5a6) (connected six-point x n^2)"),
+    )
+
+
 #: The declared observables in canonical order.
 DECLARED: tuple[Observable, ...] = _declarations()
 _BY_NAME = {o.name: o for o in DECLARED}
+#: Names of the order-1/n² statistics (:func:`order2`, built on first use: their derivation is the
+#: engine's largest).
+ORDER2_NAMES = ("G2", "V1", "U")
 
 
 def names() -> tuple[str, ...]:
@@ -174,10 +200,11 @@ def closure(requested, declarations: tuple[Observable, ...] = DECLARED) -> tuple
     return tuple(d.name for d in declarations if d.name in needed)
 
 
-def resolve(requested) -> tuple[tuple[str, ...], tuple[Observable, ...]]:
+def resolve(requested, order: int = 1) -> tuple[tuple[str, ...], tuple[Observable, ...]]:
     """Requested observables — declared names, or :class:`Observable` values declared
     elsewhere (a test, a user's extension) — as (names, declarations): the declarations are
-    :data:`DECLARED` followed by the new ones, in the order given.
+    :data:`DECLARED` (and with ``order=2`` the order-1/n² statistics :func:`order2`) followed by
+    the new ones, in the order given.
 
     A new observable is one value: nothing in the pipeline (graph, lowering, rendering,
     results) needs to know it.
@@ -189,10 +216,12 @@ def resolve(requested) -> tuple[tuple[str, ...], tuple[Observable, ...]]:
     ValueError
         For a new observable whose name is already declared differently.
     """
+    base = DECLARED + (order2() if order == 2 else ())
+    by_base = {d.name: d for d in base}
     extra, names = [], []
     for item in requested:
         if isinstance(item, Observable):
-            known = _BY_NAME.get(item.name) or next((e for e in extra if e.name == item.name), None)
+            known = by_base.get(item.name) or next((e for e in extra if e.name == item.name), None)
             if known is not None and known != item:
                 raise ValueError(f"observable {item.name!r} is already declared differently")
             if known is None:
@@ -200,7 +229,7 @@ def resolve(requested) -> tuple[tuple[str, ...], tuple[Observable, ...]]:
             names.append(item.name)
         else:
             names.append(str(item))
-    declarations = DECLARED + tuple(extra)
+    declarations = base + tuple(extra)
     by_name = {d.name: d for d in declarations}
     unknown = sorted(set(names) - set(by_name))
     if unknown:
@@ -209,8 +238,8 @@ def resolve(requested) -> tuple[tuple[str, ...], tuple[Observable, ...]]:
         for name in requires(d, declarations):
             if name not in by_name:
                 raise KeyError(name)
-    order = [d.name for d in declarations]
-    return tuple(sorted(set(names), key=order.index)), declarations
+    position = [d.name for d in declarations]
+    return tuple(sorted(set(names), key=position.index)), declarations
 
 
 def check(o: Observable) -> None:
@@ -219,7 +248,7 @@ def check(o: Observable) -> None:
     symmetries are permutations of the indices, and its initial condition is one the evaluator
     can set (a number, or entry-wise in ``gram[a1, a2]``)."""
     patterns = sorted(rule.pattern for rule in o.rules)
-    allowed = {2: (["ab"], ["a<b", "aa"]), 4: (["abcd"],)}
+    allowed = {2: (["ab"], ["a<b", "aa"]), 4: (["abcd"],), 6: (["abcdef"],)}
     if o.rank not in allowed or patterns not in [sorted(p) for p in allowed[o.rank]]:
         raise ValueError(f"observable {o.name!r}: rank {o.rank} with rule patterns {patterns} is not supported")
     for perm in o.symmetries:

@@ -51,7 +51,7 @@ from .symbols import C_W, C_b, kernel_matrix, lambda_W, lambda_b, z, z1, z2, z3,
 
 __all__ = ["FlowError", "AtomPattern", "GaussianAtom", "Update", "Recursion", "build_recursion",
            "OBSERVABLES", "DEFAULT_OBSERVABLES", "REQUIRES", "width_ratio", "sample_indices",
-           "normalise_observables", "resolve_observables", "stabilise", "closed_expectation",
+           "normalise_observables", "resolve_observables", "ORDER2_OBSERVABLES", "stein_slots", "stabilise", "closed_expectation",
            "is_atom_name", "atom_sort_key", "set_partitions", "partition_key", "SLOTS"]
 
 #: Observables in canonical order and what each requires, read off the declarations
@@ -60,6 +60,9 @@ OBSERVABLES = _declared.names()
 #: What ``flow(act)`` computes when no observables are named: the preactivation statistics
 #: to order 1/n and the NTK mean (the NTK's own 1/n family is asked for by name).
 DEFAULT_OBSERVABLES = ("K", "H", "V", "G1")
+#: What an order-2 flow computes (and all it may be asked for): the preactivation statistics to 1/n².
+_PREACTIVATION_ORDER2 = ("K", "V", "G1", "G2", "V1", "U")
+ORDER2_OBSERVABLES = _PREACTIVATION_ORDER2
 REQUIRES = {o.name: _declared.requires(o) for o in _declared.DECLARED}
 width_ratio = _declared.width_ratio
 sample_indices = _declared.sample_indices
@@ -249,16 +252,43 @@ _SLOT_TEX = {"s": r"\sigma", "d": r"\sigma'", "c": r"\sigma''"}
 _COMPOSED = re.compile(r"^(?:p([0-4])([0-4])_([sdc])([sdc])|e_([sdc])([sdc])|q_([sdc]{4}))$")
 
 
+#: Atoms of the derivation engine's rules (:mod:`derive.engine.collect`), which the order-1/n²
+#: flows read: ``ss``, ``ssss``, ``p<ka><kb>_ss`` (up to eight derivatives) and ``g<k1…km>_<s…s>``
+#: = ⟨Π_t ∂^{k_t} σ(z_{α_t})⟩ over m = 4 or 6 slots.  Where samples coincide, a group G of slots
+#: with k_G derivatives in all is the share ⟨(σ^{|G|})^{(k_G)}⟩/|G|^{k_G} (Stein derivatives split
+#: evenly over the slot sequences a rule sums, so kinked σ stay finite).
+_STEIN = re.compile(r"^(?:p([0-9])([0-9])_ss|g([0-9]{4}|[0-9]{6})_(ssss|ssssss)|ss|ssss)$")
+
+
+def stein_slots(name: str) -> tuple[int, ...]:
+    """The derivative count of each slot of an engine atom (:data:`_STEIN`).
+
+    >>> stein_slots("p31_ss"), stein_slots("g2110_ssss"), stein_slots("ssss")
+    ((3, 1), (2, 1, 1, 0), (0, 0, 0, 0))
+    """
+    m = _STEIN.match(name)
+    if m is None or (m.group(3) is not None and len(m.group(3)) != len(m.group(4))):
+        raise FlowError(f"{name!r} is not an atom of the derivation engine")
+    if m.group(1) is not None:
+        return (int(m.group(1)), int(m.group(2)))
+    if m.group(3) is not None:
+        return tuple(int(c) for c in m.group(3))
+    return (0,) * (len(name))
+
+
 def is_atom_name(name: str) -> bool:
-    """Whether ``name`` is a Gaussian atom this module can build (fixed or composed)."""
-    return name in _ATOM_ORDER or _COMPOSED.match(name) is not None
+    """Whether ``name`` is a Gaussian atom this module can build (fixed, composed, or an atom of
+    the derivation engine's order-1/n² rules)."""
+    return name in _ATOM_ORDER or _COMPOSED.match(name) is not None or _STEIN.match(name) is not None
 
 
 def atom_sort_key(name: str):
     """Canonical atom order: the fixed atoms in their order, then the composed pair atoms,
-    then the composed four-sample atoms, each by name."""
+    then the composed four-sample atoms, then the six-slot atoms, each by name."""
     if name in _ATOM_ORDER:
         return (0, _ATOM_ORDER.index(name), name)
+    if name.startswith("g"):
+        return (2 if name.endswith("_ssss") else 3, 0, name)
     return (2 if name.startswith("q_") else 1, 0, name)
 
 
@@ -275,18 +305,35 @@ def normalise_observables(observables) -> tuple[str, ...]:
     return resolve_observables(observables)[0]
 
 
-def resolve_observables(observables) -> tuple[tuple[str, ...], tuple[_declared.Observable, ...]]:
+def resolve_observables(observables, order: int = 1) -> tuple[tuple[str, ...], tuple[_declared.Observable, ...]]:
     """(requested names in canonical order, declarations in force) for ``observables``: a
-    string "K,H", or an iterable of names and :class:`~derive.observables.Observable` values."""
+    string "K,H", or an iterable of names and :class:`~derive.observables.Observable` values.
+    ``order=2`` adds the order-1/n² statistics G2, V1, U (:func:`derive.observables.order2`) to
+    what may be asked for; there the NTK sector (derived at order 1/n only) is refused."""
+    if order not in (1, 2) or isinstance(order, bool):
+        raise FlowError(f"order must be 1 or 2 (the power of 1/n the recursions are derived to), got {order!r}")
+    known = OBSERVABLES + (_declared.ORDER2_NAMES if order == 2 else ())
     if isinstance(observables, (str, _declared.Observable)):
         observables = ([s for s in observables.replace(" ", ",").split(",") if s]
                        if isinstance(observables, str) else [observables])
     try:
         items = [o if isinstance(o, _declared.Observable) else str(o) for o in observables]
     except TypeError:
-        raise FlowError(f"observables must be names among {', '.join(OBSERVABLES)}") from None
+        raise FlowError(f"observables must be names among {', '.join(known)}") from None
     if not items:
-        raise FlowError("no observable requested; choose from " + ", ".join(OBSERVABLES))
+        raise FlowError("no observable requested; choose from " + ", ".join(known))
+    if order == 1 and any(str(o) in _declared.ORDER2_NAMES for o in items if not isinstance(o, _declared.Observable)):
+        asked = [o for o in items if o in _declared.ORDER2_NAMES]
+        raise FlowError(f"{', '.join(asked)} {'is an order-1/n^2 statistic' if len(asked) == 1 else 'are order-1/n^2 statistics'}"
+                        "; build the flow with order=2 (rgflow flow --order 2)")
+    if order == 2:
+        allowed = set(_PREACTIVATION_ORDER2)
+        other = [o if isinstance(o, str) else o.name for o in items
+                 if (o if isinstance(o, str) else o.name) not in allowed]
+        if other:
+            raise FlowError(f"order 2 is derived for the preactivation statistics {', '.join(_PREACTIVATION_ORDER2)}; "
+                            f"{', '.join(other)} {'is' if len(other) == 1 else 'are'} derived at order 1/n only "
+                            "(build that flow with order=1)")
     for o in items:
         if isinstance(o, _declared.Observable):
             try:
@@ -294,9 +341,9 @@ def resolve_observables(observables) -> tuple[tuple[str, ...], tuple[_declared.O
             except ValueError as exc:
                 raise FlowError(str(exc)) from None
     try:
-        names, declarations = _declared.resolve(items)
+        names, declarations = _declared.resolve(items, order)
     except KeyError as exc:
-        raise FlowError(f"unknown observable(s) {exc.args[0]}; choose from {', '.join(OBSERVABLES)}") from None
+        raise FlowError(f"unknown observable(s) {exc.args[0]}; choose from {', '.join(known)}") from None
     except ValueError as exc:
         raise FlowError(str(exc)) from None
     return names, declarations
@@ -458,7 +505,28 @@ def set_partitions(size: int = 4) -> tuple[tuple[int, ...], ...]:
 
 def partition_key(rgs) -> str:
     """Pattern key of a coincidence pattern: (0, 0, 1, 2) → "aabc"."""
-    return "".join("abcd"[v] for v in rgs)
+    return "".join("abcdef"[v] for v in rgs)
+
+
+def _stein_atom(act: Activation, name: str) -> GaussianAtom:
+    """An engine atom (:data:`_STEIN`) with every coincidence pattern of its slots: the distinct
+    sample of a group G of slots carries (σ^{|G|})^{(k_G)}/|G|^{k_G} (the share convention).
+    Evaluated by quadrature (codegen.order2): no pattern is closed here."""
+    ks = stein_slots(name)
+    size = len(ks)
+    primes = ["'" * k if k < 3 else f"^({k})" for k in ks]
+    desc = "<" + " ".join(f"sigma{p}(z_{i + 1})" for i, p in enumerate(primes)) + ">"
+    tex = (r"\langle " + " ".join(rf"\sigma^{{({k})}}_{{{i + 1}}}" if k else rf"\sigma_{{{i + 1}}}"
+                                  for i, k in enumerate(ks)) + r" \rangle_{K}")
+    sigma = act.bound_expr
+    patterns = []
+    for rgs in set_partitions(size):
+        m = max(rgs) + 1
+        groups = [[t for t in range(size) if rgs[t] == v] for v in range(m)]
+        factors = tuple(integrand(sigma ** len(g), sum(ks[t] for t in g)) / len(g) ** sum(ks[t] for t in g)
+                        for g in groups)
+        patterns.append(AtomPattern(partition_key(rgs), tuple(len(g) for g in groups), factors, None))
+    return GaussianAtom(name, size, len(set(ks)) == 1, desc, tex, tuple(patterns))
 
 
 def _composed_quad(act: Activation, name: str, slots: str) -> GaussianAtom:
@@ -510,17 +578,18 @@ def _build(act: Activation, observables: tuple[str, ...], declarations) -> Recur
                         f"known atoms: {', '.join(_ATOM_ORDER)} and the composed names "
                         "p<ka><kb>_<f><g>, e_<f><g>, q_<f1f2f3f4> (f among s, d, c)")
     names = sorted(wanted, key=atom_sort_key)
-    atoms = tuple(_atom_cached(act, n) for n in names)
+    stein = any(d.order >= 2 for d in used)      # order 1/n²: every atom by quadrature (codegen.order2)
+    atoms = tuple(_atom_cached(act, n, stein) for n in names)
     parameters = (C_b, C_W, lambda_b, lambda_W, width_ratio)
     return Recursion(act, observables, quantities, atoms, _updates(used), parameters, used)
 
 
 @functools.lru_cache(maxsize=256)
-def _atom_cached(act: Activation, name: str) -> GaussianAtom:
-    return _make_atom(act, name)
+def _atom_cached(act: Activation, name: str, stein: bool = False) -> GaussianAtom:
+    return _stein_atom(act, name) if stein else _make_atom(act, name)
 
 
-def build_recursion(act, observables=DEFAULT_OBSERVABLES) -> Recursion:
+def build_recursion(act, observables=DEFAULT_OBSERVABLES, order: int = 1) -> Recursion:
     """The :class:`Recursion` of ``act`` for ``observables`` (and what they need).
 
     Parameters
@@ -531,6 +600,9 @@ def build_recursion(act, observables=DEFAULT_OBSERVABLES) -> Recursion:
     observables : iterable of str or str
         Names among :data:`OBSERVABLES` (a comma-separated string works too); default
         :data:`DEFAULT_OBSERVABLES`.
+    order : 1 or 2
+        With 2, the order-1/n² statistics G2, V1, U may be asked for too
+        (:data:`ORDER2_OBSERVABLES`).
     """
     act = activation(act) if not isinstance(act, Activation) else act
     if not act.is_numeric:
@@ -541,4 +613,4 @@ def build_recursion(act, observables=DEFAULT_OBSERVABLES) -> Recursion:
                         cli=f"activation {act.name!r} has unbound parameters ({names}); give values, "
                             + " ".join(f"-p {p.name}=0.1" for p in act.free_parameters)
                             + " for example")
-    return _build(act, *resolve_observables(observables))
+    return _build(act, *resolve_observables(observables, order))
