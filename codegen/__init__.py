@@ -31,6 +31,9 @@ __all__ = ["compile", "generate", "Evaluator", "FlowResult", "LayerSeries", "Gen
 def compile(f, command: str | None = None, backend=None) -> Evaluator:  # noqa: A001 - the public name
     """Evaluator of the flow ``f`` (a :class:`derive.flow.Flow`, or an activation name/expression).
 
+    An order-1/n² flow (``flow(act, order=2)``) gives an :class:`~codegen.order2_runtime.Order2Evaluator`
+    (:mod:`codegen.order2`), generated into the user cache on first use.
+
     ``backend`` (:mod:`codegen.backend`, default numba) renders the module.  Looks for
     ``f`` in ``generated/MANIFEST.json`` (committed numba catalogue); otherwise
     loads it from the user cache, generating it there first on a miss.  Never writes
@@ -45,6 +48,9 @@ def compile(f, command: str | None = None, backend=None) -> Evaluator:  # noqa: 
         f = flow(f)
     from .backend import NUMBA
     from .driver import cache_key, generate
+    from .order2 import is_order2
+    if is_order2(f):
+        return _compile_order2(f, command, cache)
     backend = NUMBA if backend is None else backend
     key = cache_key(f, backend)
     if backend.name == NUMBA.name:
@@ -62,6 +68,26 @@ def compile(f, command: str | None = None, backend=None) -> Evaluator:  # noqa: 
         module = cache.load_verified(path, name)
     cache.discard_corrupt_numba_cache(module)
     return Evaluator(module, f, origin=str(path))
+
+
+def _compile_order2(f, command, cache):
+    """The order-1/n² evaluator of ``f`` (:mod:`codegen.order2`), from the user cache (generated there
+    first on a miss; verified against its sha256 before it is executed)."""
+    from derive.hashing import sha256_text
+
+    from .order2 import ORDER2_FORMAT, render_order2
+    from .order2_runtime import Order2Evaluator
+    key = sha256_text(f"order2-format:{ORDER2_FORMAT}\n{f.signature()}")
+    path = cache.module_path(key, cache.usable_root())
+    name = f"rgflow_cache_{key[:24]}"
+    try:
+        module = cache.load_verified(path, name)
+    except cache.CacheIntegrityError:
+        cmd = command or f"codegen.compile(flow({f.activation.name!r}, {tuple(f.observables)!r}, order=2))"
+        cache.store(path, render_order2(f, cmd))
+        module = cache.load_verified(path, name)
+    cache.discard_corrupt_numba_cache(module)
+    return Order2Evaluator(module, f, origin=str(path))
 
 
 def _committed(key: str, f, artifacts, cache) -> Evaluator | None:

@@ -27,7 +27,7 @@ from derive.errors import RGFlowError
 from . import runtime
 
 __all__ = ["Evaluator", "FlowResult", "LayerSeries", "InputError", "FlowOverflowError",
-           "FlowMemoryError", "memory_estimate", "available_memory"]
+           "FlowMemoryError", "memory_estimate", "available_memory", "layer_parameters"]
 
 
 class InputError(RGFlowError, ValueError):
@@ -234,6 +234,19 @@ def _as_parameter(name: str, value, depth: int) -> np.ndarray:
         raise InputError(f"{name} must be non-negative (it is a variance or a learning rate), "
                          f"got {arr[layer - 1]:g} at layer {layer}")
     return np.ascontiguousarray(arr)
+
+
+def layer_parameters(depth, widths, C_b, C_W, lambda_b=None, lambda_W=None):
+    """(C_b, C_W, λ_b, λ_W, r) arrays over layers, checked (r: width ratios n_ℓ/n_{ℓ−1})."""
+    cb = _as_parameter("C_b", C_b, depth)
+    cw = _as_parameter("C_W", C_W, depth)
+    lb = _as_parameter("lambda_b", C_b if lambda_b is None else lambda_b, depth)
+    lw = _as_parameter("lambda_W", C_W if lambda_W is None else lambda_W, depth)
+    ratio = np.ones(depth)
+    if widths is not None:
+        for layer in range(2, depth):   # layer ℓ+1 from ℓ uses n_ℓ / n_{ℓ−1}
+            ratio[layer] = widths[layer - 1] / widths[layer - 2]
+    return cb, cw, lb, lw, ratio
 
 
 def available_memory() -> int:
@@ -491,16 +504,7 @@ class Evaluator:
         return bool(getattr(self.module, "TILED", False))
 
     def _parameters(self, depth, widths, C_b, C_W, lambda_b, lambda_W):
-        """(C_b, C_W, λ_b, λ_W, r) arrays over layers, checked (r: width ratios n_ℓ/n_{ℓ−1})."""
-        cb = _as_parameter("C_b", C_b, depth)
-        cw = _as_parameter("C_W", C_W, depth)
-        lb = _as_parameter("lambda_b", C_b if lambda_b is None else lambda_b, depth)
-        lw = _as_parameter("lambda_W", C_W if lambda_W is None else lambda_W, depth)
-        ratio = np.ones(depth)
-        if widths is not None:
-            for layer in range(2, depth):   # layer ℓ+1 from ℓ uses n_ℓ / n_{ℓ−1}
-                ratio[layer] = widths[layer - 1] / widths[layer - 2]
-        return cb, cw, lb, lw, ratio
+        return layer_parameters(depth, widths, C_b, C_W, lambda_b, lambda_W)
 
     def _fail(self, code: int, layer: int, X, params, flags) -> None:
         """Raise for run_layers' status ``code`` at ``layer``; warn for degraded quadrature."""

@@ -30,7 +30,8 @@ import sympy as sp
 from .gaussian import Expectation, atoms_of
 from .numpy_functions import NUMPY_MODULES
 
-__all__ = ["evaluate", "expectation_value", "hermite_rule", "expect_1d", "expect_2d", "legendre_half_lines"]
+__all__ = ["evaluate", "expectation_value", "hermite_rule", "expect_1d", "expect_2d", "legendre_half_lines",
+           "split_plane_rule", "hermite_weights", "pair_expectations"]
 
 
 def evaluate(expr: sp.Expr, values: Mapping, dps: int | None = None):
@@ -252,6 +253,28 @@ def split_plane_rule(C, angular: int = 64, radial: int = 96) -> tuple[np.ndarray
     S = np.linalg.cholesky(np.asarray(C, dtype=float))
     z0, z1, w = _polar_rule(S[:1, 0], S[1:, 0], S[1:, 1], angular, radial)
     return np.stack([z0.ravel(), z1.ravel()]), w.ravel()
+
+
+def hermite_weights(w: np.ndarray, Kinv: np.ndarray, ka: int, kb: int) -> np.ndarray:
+    """h_{(ka,kb)}(z) = φ(z)^{-1} (−∂_0)^{ka} (−∂_1)^{kb} φ(z) for the bivariate normal density φ of
+    covariance K at the points with w = K⁻¹z (rows 0, 1), so that ⟨∂^α F⟩ = ⟨F h_α⟩ (Gaussian
+    integration by parts); recursion h_{α+e_i} = w_i h_α − Σ_j (K⁻¹)_{ij} α_j h_{α−e_j}."""
+    h = {(0, 0): np.ones_like(w[0])}
+    for a in range(ka + 1):
+        for b in range(kb + 1):
+            if (a, b) == (0, 0):
+                continue
+            if a > 0:
+                i, prev = 0, (a - 1, b)
+            else:
+                i, prev = 1, (a, b - 1)
+            value = w[i] * h[prev]
+            if prev[0] > 0:
+                value = value - Kinv[i, 0] * prev[0] * h[(prev[0] - 1, prev[1])]
+            if prev[1] > 0:
+                value = value - Kinv[i, 1] * prev[1] * h[(prev[0], prev[1] - 1)]
+            h[(a, b)] = value
+    return h[(ka, kb)]
 
 
 def pair_expectations(f: Callable, g: Callable, K, angular: int = 48, radial: int = 80,

@@ -24,7 +24,7 @@ from derive.activations import Activation, activation, kinked_at_zero
 from derive.engine.derived import SAMPLES, STATISTICS, series_of
 from derive.errors import RGFlowError
 from derive.numpy_functions import NUMPY_MODULES
-from derive.quadrature import legendre_half_lines, split_plane_rule
+from derive.quadrature import hermite_weights, legendre_half_lines, split_plane_rule
 from derive.symbols import z
 
 __all__ = ["order2_flow"]
@@ -51,35 +51,13 @@ def _entry_terms(name: str, idx: tuple) -> list:
     return terms
 
 
-def _hermite_weights(w: np.ndarray, Kinv: np.ndarray, ka: int, kb: int) -> np.ndarray:
-    """h_{(ka,kb)}(z) = φ(z)^{-1} (−∂_0)^{ka} (−∂_1)^{kb} φ(z) for the bivariate normal density φ of
-    covariance K at the points with w = K⁻¹z (rows 0, 1), so that ⟨∂^α F⟩ = ⟨F h_α⟩ (Gaussian
-    integration by parts); recursion h_{α+e_i} = w_i h_α − Σ_j (K⁻¹)_{ij} α_j h_{α−e_j}."""
-    h = {(0, 0): np.ones_like(w[0])}
-    for a in range(ka + 1):
-        for b in range(kb + 1):
-            if (a, b) == (0, 0):
-                continue
-            if a > 0:
-                i, prev = 0, (a - 1, b)
-            else:
-                i, prev = 1, (a, b - 1)
-            value = w[i] * h[prev]
-            if prev[0] > 0:
-                value = value - Kinv[i, 0] * prev[0] * h[(prev[0] - 1, prev[1])]
-            if prev[1] > 0:
-                value = value - Kinv[i, 1] * prev[1] * h[(prev[0], prev[1] - 1)]
-            h[(a, b)] = value
-    return h[(ka, kb)]
-
-
 class _Atoms:
     """Atom entries ⟨…⟩ over N(0, K) (cached per layer).
 
     Smooth σ: the derivatives (σ^m)^{(k)} symbolically, integrated by a tensor product rule over the
     distinct samples (positive semi-definite square root: coincident inputs work).  σ kinked at
     z = 0: no derivative of σ is taken — Gaussian integration by parts moves them onto the density
-    (Hermite polynomials: He_k(z/√K)/K^{k/2} for one sample, :func:`_hermite_weights` for two), and
+    (Hermite polynomials: He_k(z/√K)/K^{k/2} for one sample, :func:`derive.quadrature.hermite_weights` for two), and
     the two-sample integrals are done in whitened polar coordinates with the angle split at the rays
     z_a = 0, z_b = 0, where σ bends: exact up to the rule's resolution for piecewise-polynomial σ.
     That needs the pair kernel to be non-singular (distinct inputs)."""
@@ -144,7 +122,7 @@ class _Atoms:
             raise RGFlowError("the order-2 reference needs linearly independent inputs for a kinked activation")
         zs, weight = split_plane_rule(C)
         (ma, ka), (mb, kb) = groups[distinct[0]], groups[distinct[1]]
-        h = _hermite_weights(np.linalg.solve(C, zs), np.linalg.inv(C), ka, kb)
+        h = hermite_weights(np.linalg.solve(C, zs), np.linalg.inv(C), ka, kb)
         return float(np.sum(weight * self._power(ma, zs[0]) * self._power(mb, zs[1]) * h))
 
 
