@@ -8,7 +8,8 @@
   prints, per layer, K, the NTK mean H, the four-point vertex as V/(n K²) and the
   metric correction G1/n of the first input; ``--plot`` saves K and V/(nK²) versus
   ℓ, ``--graph`` exports the dependency graph as GraphML.  ``--residual XI,GAMMA`` evaluates the
-  residual MLP instead (:mod:`rgflow.residual`: K, H, V by the bilinear closure).
+  residual MLP instead (:mod:`rgflow.residual`: K, H, V by the bilinear closure); ``--order 2`` the
+  order-1/n² statistics (K + G1/n + G2/n², V + V1/n, U; :mod:`codegen.order2`).
 
 C_b and C_W default to the activation's first usable critical point when it has one
 (:func:`rgflow.defaults.critical_hyperparameters`, the choice of ``rgflow validate``)
@@ -34,18 +35,28 @@ __all__ = ["add_parsers"]
 def _flow_and_evaluator(args, observables):
     import codegen
     from derive.flow import flow
+    from derive.recursions import ORDER2_OBSERVABLES
     act = activation_of(args)
-    f = flow(act, observables)
-    return act, f, codegen.compile(f, command=_command_line(args.command, f))
+    order = getattr(args, "order", 1)
+    if order == 2 and observables == _DEFAULT_OBSERVABLES:
+        observables = ORDER2_OBSERVABLES
+    f = flow(act, observables, order=order)
+    return act, f, codegen.compile(f, command=_command_line(args.command, f, order))
 
 
-def _command_line(subcommand: str, f) -> str:
+#: The --observables default (the order-1 statistics; --order 2 then means K, V, G1, G2, V1, U).
+_DEFAULT_OBSERVABLES = "K,H,V,G1"
+
+
+def _command_line(subcommand: str, f, order: int = 1) -> str:
     """The command written into a generated header, rebuilt from canonical values only
     (the activation's canonical name, bound values, observables): never the user's text."""
     act = f.activation
     words = ["rgflow", subcommand, shlex.quote(act.name)]
     words += [f"-p {name}={value}" for name, value in act.values]
     words.append(f"--observables {','.join(f.observables)}")
+    if order == 2:
+        words.append("--order 2")
     return " ".join(words)
 
 
@@ -56,7 +67,10 @@ def _cmd_compile(args) -> int:
     print(f"module     : {ev.origin}")
     print(f"signature  : {ev.signature}")
     print("expectations:")
-    for name, method in sorted(ev.module.ATOM_METHODS.items()):
+    methods = getattr(ev.module, "ATOM_METHODS", None)
+    if methods is None:   # order 2: every engine atom by quadrature (codegen.order2_runtime)
+        methods = {name: "quadrature" for name, _ in ev.module.ATOMS}
+    for name, method in sorted(methods.items()):
         print(f"  {name:8s} {method}")
     return 0
 
@@ -102,7 +116,11 @@ def _cmd_residual_flow(args) -> int:
 def _cmd_flow(args) -> int:
     from ..defaults import DEFAULT_INPUTS, critical_hyperparameters, learning_rates
     if args.residual is not None:
+        if args.order != 1:
+            raise RGFlowError("--residual is derived at order 1/n; it takes no --order 2")
         return _cmd_residual_flow(args)
+    if args.order == 2:
+        return _cmd_order2_flow(args)
     act, f, ev = _flow_and_evaluator(args, args.observables)
     C_b, C_W = args.C_b, args.C_W
     if C_b is None or C_W is None:
@@ -138,6 +156,47 @@ def _cmd_flow(args) -> int:
     return 0
 
 
+def _cmd_order2_flow(args) -> int:
+    """``rgflow flow ACT --order 2``: K and the 1/n, 1/n² corrections of the first input per layer —
+    the metric K + G1/n + G2/n², the four-point vertex at order 1 (V) and 2 (V + V1/n) over nK², and
+    the six-point vertex U/(n²K³)."""
+    from ..defaults import DEFAULT_INPUTS, critical_hyperparameters
+    if args.plot or args.lambda_b is not None or args.lambda_W is not None:
+        raise RGFlowError("--order 2 computes the preactivation statistics; it takes no --plot, --lambda_b or --lambda_W")
+    act, f, ev = _flow_and_evaluator(args, args.observables)
+    C_b, C_W = args.C_b, args.C_W
+    if C_b is None or C_W is None:
+        cb, cw = critical_hyperparameters(act)
+        C_b = cb if C_b is None else C_b
+        C_W = cw if C_W is None else C_W
+    X = np.array(DEFAULT_INPUTS) if args.inputs is None else args.inputs
+    res = ev.run(X, depth=args.depth, width=args.width, C_b=C_b, C_W=C_W)
+    n = args.width
+    print(f"# {act.name} at order 1/n^2: depth {args.depth}, width {n}, C_b = {C_b:.6g}, C_W = {C_W:.6g}, "
+          f"N_D = {X.shape[0]} ({ev.origin})")
+    columns = ["l", "K_11"] + (["K_12"] if X.shape[0] > 1 else [])
+    wanted = (("G2", "E[zz]_11"), ("V", "V/(nK^2)"), ("V1", "(V+V1/n)/(nK^2)"), ("U", "U/(n^2K^3)"))
+    columns += [c for q, c in wanted if q in f.quantities]
+    print("  ".join(f"{c:>15s}" for c in columns))
+    for layer in res.K.layers:
+        K = res.K[layer]
+        k11 = K[0, 0]
+        row = [f"{layer:15d}", f"{k11:15.6e}"] + ([f"{K[0, 1]:15.6e}"] if X.shape[0] > 1 else [])
+        if "G2" in f.quantities:
+            row.append(f"{k11 + res.G1[layer][0, 0] / n + res.G2[layer][0, 0] / n**2:15.6e}")
+        if "V" in f.quantities:
+            row.append(f"{res.V[layer][0, 0, 0, 0] / (n * k11**2):15.6e}")
+        if "V1" in f.quantities:
+            row.append(f"{(res.V[layer][0, 0, 0, 0] + res.V1[layer][0, 0, 0, 0] / n) / (n * k11**2):15.6e}")
+        if "U" in f.quantities:
+            row.append(f"{res.U[layer][(0,) * 6] / (n**2 * k11**3):15.6e}")
+        print("  ".join(row))
+    if args.graph:
+        f.write_graphml(args.graph)
+        print(f"dependency graph written to {args.graph}")
+    return 0
+
+
 def _plot(res, name: str, width: int, path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -168,8 +227,11 @@ def add_parsers(sub) -> None:
     """Register ``flow`` and ``compile`` on the ``rgflow`` subparsers ``sub``."""
     def with_activation(p):
         add_activation_arguments(p)
-        p.add_argument("--observables", default="K,H,V,G1",
-                       help="comma-separated subset of K,H,V,G1 (default: all)")
+        p.add_argument("--observables", default=_DEFAULT_OBSERVABLES,
+                       help="comma-separated observables (default: K,H,V,G1; with --order 2: K,V,G1,G2,V1,U)")
+        p.add_argument("--order", type=int, choices=(1, 2), default=1,
+                       help="power of 1/n: 2 adds the metric G2, the vertex correction V1 and the six-point "
+                            "vertex U (at most two distinct inputs)")
         return p
 
     p = with_activation(sub.add_parser("compile", help="generate (or find) the numba evaluator of a flow"))

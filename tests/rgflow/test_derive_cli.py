@@ -89,3 +89,27 @@ def test_flow_residual(capsys):
     assert last[0] == 6 and abs(last[-1] - 40.06 / 256) < 2e-4
     assert main(["flow", "relu", "--depth", "3", "--width", "8", "--residual", "0.8,0.6", "--plot", "x.png"]) == 2
     assert_cli_error(capsys.readouterr().err, "--residual takes no")
+
+
+def test_flow_at_order_two(tmp_path, capsys):
+    """`rgflow flow relu --order 2` at criticality (C_W = 2, K = 2 for the default inputs): V = 20(ℓ−1),
+    V1' = V1 + 5V, U' = 352 + 60V + U (docs/derivation.md), so at layer 6, n = 64: V/(nK²) = 100/256,
+    (V + V1/n)/(nK²) = (100 + 1000/64)/256 and U/(n²K³) = 13760/(4096·8)."""
+    assert main(["flow", "relu", "--order", "2", "--depth", "6", "--width", "64"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "order 1/n^2" in lines[0] and lines[1].split()[-4:] == ["E[zz]_11", "V/(nK^2)", "(V+V1/n)/(nK^2)",
+                                                                   "U/(n^2K^3)"]
+    last = [float(v) for v in lines[-1].split()]
+    expected = [6, 2.0, None, 2.0, 100 / 256, (100 + 1000 / 64) / 256, 13760 / 32768]
+    for got, want in zip(last, expected):
+        if want is not None:
+            assert abs(got - want) <= 1e-6 * max(1.0, abs(want)), (last, expected)
+    import numpy as np
+    three = tmp_path / "three.npy"
+    np.save(three, np.eye(3))
+    assert main(["flow", "relu", "--order", "2", "--depth", "3", "--width", "8", "--inputs", str(three)]) == 2
+    assert_cli_error(capsys.readouterr().err, "at most 2 distinct inputs")
+    assert main(["flow", "relu", "--order", "2", "--depth", "3", "--width", "8", "--observables", "K,H"]) == 2
+    assert_cli_error(capsys.readouterr().err, "order 1/n only")
+    assert main(["flow", "relu", "--order", "2", "--depth", "3", "--width", "8", "--residual", "0.8,0.6"]) == 2
+    assert_cli_error(capsys.readouterr().err, "no --order 2")

@@ -3,16 +3,15 @@
 References: the single-input system (derive.engine.single_input, a different evaluation: moments
 g_m(K) and their K-derivatives by the split Gauss–Legendre rule) — with a duplicated input every
 entry of the N_D rules must equal it, which checks the share convention of coincident samples at
-order 2 entry by entry; and real networks with two distinct inputs (Monte Carlo).
+order 2 entry by entry.  The compiled evaluator (codegen.order2) is checked against this one and
+against real networks with two distinct inputs (tests/codegen/test_order2.py).
 """
 
 import numpy as np
 import pytest
 
 from derive.engine.single_input import single_input_flow
-from rgflow.metric_cumulants import sample
 from rgflow.order2_reference import order2_flow
-from rgflow.validate import bonferroni_threshold
 
 
 @pytest.mark.parametrize("name, K, C_b, C_W", [("tanh", 1.0, 0.0, 1.0), ("gelu", 3.561553, 0.172922, 1.983058)])
@@ -33,31 +32,6 @@ def test_what_the_reference_cannot_integrate_is_refused():
         order2_flow("min(max(z, -1), 1)", [[1.0]], 3, 0.0, 1.0)        # hard tanh
 
 
-#: Four-point entries compared with real networks (two inputs).
-ENTRIES = [(0, 0, 0, 0), (0, 0, 1, 1), (0, 1, 0, 1), (0, 0, 0, 1)]
-
-
-def _four_point_at_both_orders(name, K1, depth, n, C_b, C_W, networks, seed):
-    """Order 2 agrees with real networks in every entry of the last layer's four-point function
-    (Bonferroni bound); order 1 is rejected in every entry at the same threshold."""
-    th = order2_flow(name, K1, depth, C_b, C_W)
-    mc = sample(name, K1, depth, n, C_b=C_b, C_W=C_W, networks=networks, seed=seed, progress=False)
-    at = [(depth - 1,) + e for e in ENTRIES]
-    z2 = [(mc.four[i] - th["V"][i] / n - th["V1"][i] / n**2) / mc.four_se[i] for i in at]
-    z1 = [(mc.four[i] - th["V"][i] / n) / mc.four_se[i] for i in at]
-    t = bonferroni_threshold(len(at))
-    assert max(map(abs, z2)) <= t, z2
-    assert min(map(abs, z1)) > t, z1
-
-
-@pytest.mark.validation
-def test_two_inputs_against_real_networks():
-    """GELU at its half-stable point, inputs of correlation 0.5, n = 32, layer 5."""
-    K = 3.561553
-    _four_point_at_both_orders("gelu", K * np.array([[1.0, 0.5], [0.5, 1.0]]), 5, 32, 0.172922, 1.983058,
-                               24_000, 5)
-
-
 def test_integration_by_parts_agrees_with_derivatives():
     """The two atom methods on the same atoms (tanh, two distinct inputs): symbolic derivatives on a
     Gauss–Legendre grid, and Gaussian integration by parts (Hermite weights) in polar coordinates."""
@@ -70,12 +44,6 @@ def test_integration_by_parts_agrees_with_derivatives():
     for atom in [((0, 2, 0), (1, 2, 0)), ((0, 1, 3), (1, 3, 1)), ((0, 2, 4), (1, 2, 2)), ((0, 4, 2), (1, 2, 0)),
                  ((0, 3, 1), (1, 3, 5)), ((1, 6, 4),)]:
         assert abs(plain.value(atom) - parts.value(atom)) <= 1e-11 * max(1.0, abs(plain.value(atom))), atom
-
-
-@pytest.mark.validation
-def test_two_relu_inputs_against_real_networks():
-    """ReLU (C_W = 2), inputs of correlation 0.5, n = 64, layer 5 (kinked atoms by integration by parts)."""
-    _four_point_at_both_orders("relu", 2.0 * np.array([[1.0, 0.5], [0.5, 1.0]]), 5, 64, 0.0, 2.0, 24_000, 3)
 
 
 @pytest.mark.parametrize("call", [
