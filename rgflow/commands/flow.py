@@ -231,7 +231,7 @@ def add_parsers(sub) -> None:
                        help="comma-separated observables (default: K,H,V,G1; with --order 2: K,V,G1,G2,V1,U)")
         p.add_argument("--order", type=int, choices=(1, 2), default=1,
                        help="power of 1/n: 2 adds the metric G2, the vertex correction V1 and the six-point "
-                            "vertex U (at most two distinct inputs)")
+                            "vertex U (at most three distinct inputs; two for an activation kinked at 0)")
         return p
 
     p = with_activation(sub.add_parser("compile", help="generate (or find) the numba evaluator of a flow"))

@@ -69,6 +69,41 @@ def test_one_input_and_its_duplicate_equal_the_single_input_system(compiled, nam
         assert np.max(np.abs(entries - values[:, None])) <= 1e-9 * scale, stat
 
 
+def _brute_force(act, K, factors, nodes=60):
+    """⟨Π_i f_i(z_i)⟩, z ~ N(0, K), f_i = (σ^m)^{(k)}/m^k for factors[i] = (m, k): the full tensor
+    product of the split Gauss–Legendre rule (2·nodes per sample) in Cholesky coordinates, the
+    derivatives by sympy — independent of the generated module and of the nested rule."""
+    import sympy as sp
+    from derive import activation
+    from derive.numpy_functions import NUMPY_MODULES
+    from derive.quadrature import legendre_half_lines
+    from derive.symbols import z
+    sigma = activation(act).bound_expr
+    fns = [sp.lambdify(z, sp.diff(sigma**m, z, k) / m**k, modules=NUMPY_MODULES) for m, k in factors]
+    u, w = legendre_half_lines(nodes)
+    L = np.linalg.cholesky(K)
+    grid = np.array(np.meshgrid(*[u] * len(K), indexing="ij")).reshape(len(K), -1)
+    weight = np.prod(np.array(np.meshgrid(*[w] * len(K), indexing="ij")).reshape(len(K), -1), axis=0)
+    zs = L @ grid
+    return float(np.sum(weight * np.prod([f(zs[i]) for i, f in enumerate(fns)], axis=0)))
+
+
+def test_three_sample_atoms_against_a_full_tensor_product(compiled):
+    """Entries of the engine atoms over three distinct samples (the nested rule) against an
+    independent 3-D integration; the share convention groups coincident slots."""
+    K = np.array([[0.9, 0.4, -0.2], [0.4, 0.7, 0.3], [-0.2, 0.3, 1.1]])
+    atoms = compiled("tanh")._atoms(K, 3)
+    cases = [("g2110_ssss", (0, 1, 2, 2), [(1, 2), (1, 1), (2, 1)]),
+             ("g1111_ssss", (0, 1, 2, 0), [(2, 2), (1, 1), (1, 1)]),
+             ("g4000_ssss", (2, 0, 1, 0), [(2, 0), (1, 0), (1, 4)]),
+             ("g000000_ssssss", (0, 0, 1, 1, 2, 2), [(2, 0), (2, 0), (2, 0)]),
+             ("g000000_ssssss", (2, 1, 1, 1, 0, 1), [(1, 0), (4, 0), (1, 0)])]
+    for name, entry, factors in cases:
+        want = _brute_force("tanh", K, factors)
+        got = atoms[name][entry]
+        assert abs(got - want) <= 1e-10 * max(1.0, abs(want)), (name, entry, got, want)
+
+
 def test_relu_single_input_in_exact_rationals(compiled):
     """C_W = 2, K = 1: V' = 5 + V, V1' = V1 + 5V, U' = 44 + 30V + U, G1 = G2 = 0 (docs/derivation.md,
     from the exact law Γ' = Γ (2/n) χ²_N, N ~ Binomial(n, ½))."""
@@ -104,8 +139,10 @@ def test_deep_linear_networks_with_unequal_widths_are_exact(compiled):
 
 
 def test_what_order_two_cannot_evaluate_is_refused(compiled):
-    with pytest.raises(InputError, match="at most 2 distinct inputs"):
-        compiled("tanh").run(np.eye(3), depth=2, progress=False)
+    with pytest.raises(InputError, match="at most 3 distinct inputs with a smooth activation"):
+        compiled("tanh").run(np.eye(4), depth=2, progress=False)
+    with pytest.raises(InputError, match="at most 2 distinct inputs with an activation kinked"):
+        compiled("relu").run(np.eye(3), depth=2, C_W=2.0, progress=False)
     with pytest.raises(InputError, match="parallel"):
         compiled("relu").run(np.array([[1.0, 1.0], [2.0, 2.0]]), depth=3, C_W=2.0, progress=False)
     with pytest.raises(FlowError, match="order=2"):
@@ -175,6 +212,27 @@ def test_two_gelu_inputs_against_real_networks(compiled):
     K = 3.561553
     _four_point_at_both_orders(compiled, "gelu", K * np.array([[1.0, 0.5], [0.5, 1.0]]), 5, 32, 0.172922,
                                1.983058, 24_000, 5)
+
+
+@pytest.mark.validation
+def test_three_tanh_inputs_against_real_networks(compiled):
+    """tanh at criticality (C_W = 1), three inputs, n = 32, layer 6: order 2 agrees in every entry, and
+    order 1 is rejected in the entries (0,1,0,2) — three distinct samples, the nested rule — and
+    (0,2,0,2) (measured: z = −5.4, −4.8 at order 1; ≤ 1.5 at order 2)."""
+    from rgflow.metric_cumulants import sample
+    from rgflow.validate import bonferroni_threshold
+    K1 = np.array([[1.0, 0.5, 0.3], [0.5, 1.0, 0.5], [0.3, 0.5, 1.0]])
+    depth, n = 6, 32
+    res = compiled("tanh").run(_inputs_for(K1, 0.0, 1.0), depth=depth, progress=False)
+    V, V1 = np.asarray(res.V), np.asarray(res.V1)
+    mc = sample("tanh", K1, depth, n, networks=24_000, seed=5, progress=False)
+    entries = [(0, 0, 1, 2), (0, 1, 0, 2), (1, 1, 0, 2), (2, 2, 0, 1), (0, 0, 1, 1), (0, 2, 0, 2)]
+    at = [(depth - 1,) + e for e in entries]
+    z2 = [(mc.four[i] - V[i] / n - V1[i] / n**2) / mc.four_se[i] for i in at]
+    z1 = {e: (mc.four[i] - V[i] / n) / mc.four_se[i] for e, i in zip(entries, at)}
+    t = bonferroni_threshold(len(at))
+    assert max(map(abs, z2)) <= t, z2
+    assert abs(z1[(0, 1, 0, 2)]) > t and abs(z1[(0, 2, 0, 2)]) > t, z1
 
 
 @pytest.mark.validation
