@@ -27,7 +27,8 @@ from derive.errors import RGFlowError
 from . import runtime
 
 __all__ = ["Evaluator", "FlowResult", "LayerSeries", "InputError", "FlowOverflowError",
-           "FlowMemoryError", "memory_estimate", "available_memory", "layer_parameters"]
+           "FlowMemoryError", "memory_estimate", "available_memory", "layer_parameters",
+           "describe_module"]
 
 
 class InputError(RGFlowError, ValueError):
@@ -315,6 +316,17 @@ def _zero_variance_message(layer: int, inputs: np.ndarray, cb: np.ndarray, cw: n
 # Evaluator
 # ---------------------------------------------------------------------------------
 
+def describe_module(ev, module, flow, origin: str) -> None:
+    """The attributes every evaluator has: its ``module``, ``flow``, ``origin``, the module's
+    ``source_path``, ``signature``, ``quantities``, ``observables`` and ``states``."""
+    ev.module, ev.flow, ev.origin = module, flow, origin
+    ev.source_path = getattr(module, "__file__", "")
+    ev.signature = module.SIGNATURE
+    ev.quantities = tuple(module.QUANTITIES)
+    ev.observables = tuple(module.OBSERVABLES)
+    ev.states = tuple(module.STATES)
+
+
 class Evaluator:
     """Numerical evaluator of one flow, backed by a generated numba module.
 
@@ -331,14 +343,7 @@ class Evaluator:
     """
 
     def __init__(self, module, flow=None, origin: str = ""):
-        self.module = module
-        self.flow = flow
-        self.origin = origin
-        self.source_path = getattr(module, "__file__", "")
-        self.signature = module.SIGNATURE
-        self.quantities = tuple(module.QUANTITIES)
-        self.observables = tuple(module.OBSERVABLES)
-        self.states = tuple(module.STATES)
+        describe_module(self, module, flow, origin)
 
     def __repr__(self):
         return (f"Evaluator(activation={self.module.ACTIVATION!r}, quantities={self.quantities}, "

@@ -46,7 +46,7 @@ from derive.quadrature import hermite_weights, legendre_half_lines, split_plane_
 
 from . import runtime
 from .evaluator import (FlowOverflowError, FlowResult, InputError, LayerSeries, _as_depth, _as_inputs, _as_widths,
-                        _zero_variance_message, layer_parameters)
+                        _zero_variance_message, describe_module, layer_parameters)
 
 __all__ = ["Order2Evaluator", "MAX_INPUTS", "INNER_DEGREE", "INNER_CHECK", "OUTER_NODES", "ND_TOLERANCE"]
 
@@ -89,14 +89,7 @@ class Order2Evaluator:
     :mod:`codegen.order2` generated."""
 
     def __init__(self, module, flow=None, origin: str = ""):
-        self.module = module
-        self.flow = flow
-        self.origin = origin
-        self.source_path = getattr(module, "__file__", "")
-        self.signature = module.SIGNATURE
-        self.quantities = tuple(module.QUANTITIES)
-        self.observables = tuple(module.OBSERVABLES)
-        self.states = tuple(module.STATES)
+        describe_module(self, module, flow, origin)
         self._factor = {mk: j for j, mk in enumerate(module.FACTORS)}
 
     def __repr__(self):

@@ -113,8 +113,21 @@ def _cmd_residual_flow(args) -> int:
     return 0
 
 
+def _hyperparameters_and_inputs(args, act):
+    """(C_b, C_W, X): the given values, else the activation's critical point
+    (:func:`rgflow.defaults.critical_hyperparameters`), and the inputs (read and checked by the
+    preflight), else :data:`rgflow.defaults.DEFAULT_INPUTS`."""
+    from ..defaults import DEFAULT_INPUTS, critical_hyperparameters
+    C_b, C_W = args.C_b, args.C_W
+    if C_b is None or C_W is None:
+        cb, cw = critical_hyperparameters(act)
+        C_b = cb if C_b is None else C_b
+        C_W = cw if C_W is None else C_W
+    return C_b, C_W, np.array(DEFAULT_INPUTS) if args.inputs is None else args.inputs
+
+
 def _cmd_flow(args) -> int:
-    from ..defaults import DEFAULT_INPUTS, critical_hyperparameters, learning_rates
+    from ..defaults import learning_rates
     if args.residual is not None:
         if args.order != 1:
             raise RGFlowError("--residual is derived at order 1/n; it takes no --order 2")
@@ -122,12 +135,7 @@ def _cmd_flow(args) -> int:
     if args.order == 2:
         return _cmd_order2_flow(args)
     act, f, ev = _flow_and_evaluator(args, args.observables)
-    C_b, C_W = args.C_b, args.C_W
-    if C_b is None or C_W is None:
-        cb, cw = critical_hyperparameters(act)
-        C_b = cb if C_b is None else C_b
-        C_W = cw if C_W is None else C_W
-    X = np.array(DEFAULT_INPUTS) if args.inputs is None else args.inputs   # read and checked by preflight
+    C_b, C_W, X = _hyperparameters_and_inputs(args, act)
     lambda_b, lambda_W = learning_rates(C_b, C_W, args.lambda_b, args.lambda_W)
     res = ev.run(X, depth=args.depth, width=args.width, C_b=C_b, C_W=C_W, lambda_b=lambda_b, lambda_W=lambda_W)
     n = args.width
@@ -160,16 +168,10 @@ def _cmd_order2_flow(args) -> int:
     """``rgflow flow ACT --order 2``: K and the 1/n, 1/n² corrections of the first input per layer —
     the metric K + G1/n + G2/n², the four-point vertex at order 1 (V) and 2 (V + V1/n) over nK², and
     the six-point vertex U/(n²K³)."""
-    from ..defaults import DEFAULT_INPUTS, critical_hyperparameters
     if args.plot or args.lambda_b is not None or args.lambda_W is not None:
         raise RGFlowError("--order 2 computes the preactivation statistics; it takes no --plot, --lambda_b or --lambda_W")
     act, f, ev = _flow_and_evaluator(args, args.observables)
-    C_b, C_W = args.C_b, args.C_W
-    if C_b is None or C_W is None:
-        cb, cw = critical_hyperparameters(act)
-        C_b = cb if C_b is None else C_b
-        C_W = cw if C_W is None else C_W
-    X = np.array(DEFAULT_INPUTS) if args.inputs is None else args.inputs
+    C_b, C_W, X = _hyperparameters_and_inputs(args, act)
     res = ev.run(X, depth=args.depth, width=args.width, C_b=C_b, C_W=C_W)
     n = args.width
     print(f"# {act.name} at order 1/n^2: depth {args.depth}, width {n}, C_b = {C_b:.6g}, C_W = {C_W:.6g}, "
