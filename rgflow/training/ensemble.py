@@ -24,7 +24,7 @@ import numpy as np
 
 from derive.errors import RGFlowError
 
-__all__ = ["TrainedEnsemble", "train_ensemble", "forward", "gradients", "empirical_ntk"]
+__all__ = ["TrainedEnsemble", "train_ensemble", "forward", "gradients", "empirical_ntk", "ensemble_statistics"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,15 @@ def train_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: f
         if progress and t % 1000 == 0:
             print(f"rgflow: training: step {t}, largest loss {loss.max():.3g}", file=sys.stderr, flush=True)
     pred = forward(Ws, bs, X_test, sigma)[-1][..., 0]                 # (M, N_test)
+    mean, mean_se, cov, cov_se = ensemble_statistics(pred, antithetic, groups)
+    return TrainedEnsemble(pred, mean, mean_se, cov, cov_se, t, loss, width, networks, initial,
+                           (tuple(Ws), tuple(bs)))
+
+
+def ensemble_statistics(pred: np.ndarray, antithetic: bool, groups: int):
+    """(mean, its standard error, covariance, its standard error) of predictions (M, N_test): the mean's
+    error from the independent units (antithetic pairs averaged, or single networks), the covariance
+    over all networks with its error from the spread over ``groups`` groups of units."""
     units = pred.reshape(-1, 2, pred.shape[1]).mean(axis=1) if antithetic else pred
     mean = pred.mean(axis=0)
     mean_se = units.std(axis=0, ddof=1) / np.sqrt(units.shape[0])
@@ -164,6 +173,4 @@ def train_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: f
     members = np.arange(pred.shape[0]).reshape(units.shape[0], -1)          # networks of each pair (or one)
     parts = np.array([np.cov(pred[group.ravel()], rowvar=False, ddof=1).reshape(cov.shape)
                       for group in np.array_split(members, groups)])
-    cov_se = parts.std(axis=0, ddof=1) / np.sqrt(groups)
-    return TrainedEnsemble(pred, mean, mean_se, cov, cov_se, t, loss, width, networks, initial,
-                           (tuple(Ws), tuple(bs)))
+    return mean, mean_se, cov, parts.std(axis=0, ddof=1) / np.sqrt(groups)

@@ -33,22 +33,30 @@ import numpy as np
 
 from derive.errors import RGFlowError
 
-__all__ = ["FrozenNTKMean", "frozen_ntk_mean", "ntk_covariance", "frozen_ensemble_mean", "inverse_width_fit",
-           "InverseWidthFit"]
+__all__ = ["FrozenNTKPrediction", "frozen_ntk_prediction", "ntk_covariance", "ntk_preactivation_cumulant",
+           "frozen_ensemble", "FrozenEnsemble", "inverse_width_fit", "InverseWidthFit"]
 
 
 @dataclass(frozen=True)
-class FrozenNTKMean:
-    """E[f_t(x_test)] of the frozen-NTK ensemble = ``mean_infinite`` + ``correction``/n + O(1/n²)."""
+class FrozenNTKPrediction:
+    """The frozen-NTK trained ensemble on the test inputs to order 1/n (n = n_{L−1}): mean
+    ``mean_infinite`` + ``mean_correction``/n and covariance ``covariance_infinite`` +
+    ``covariance_correction``/n, each + O(1/n²)."""
 
     mean_infinite: np.ndarray
-    correction: np.ndarray
+    mean_correction: np.ndarray
+    covariance_infinite: np.ndarray
+    covariance_correction: np.ndarray
     steps: int | None
     eta: float
 
     def mean_at(self, n: float) -> np.ndarray:
         """The order-1/n mean at the last hidden width n."""
-        return self.mean_infinite + self.correction / n
+        return self.mean_infinite + self.mean_correction / n
+
+    def covariance_at(self, n: float) -> np.ndarray:
+        """The order-1/n covariance at the last hidden width n."""
+        return self.covariance_infinite + self.covariance_correction / n
 
 
 def ntk_covariance(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -79,88 +87,131 @@ def _apply_G(X: np.ndarray, y: np.ndarray, eta: float, steps: int | None, delta:
     return eta * g, eta * dg, eta * d2g
 
 
-def frozen_ntk_mean(H, H1, A, B, y_train, n_train: int, eta: float, steps: int | None = None) -> FrozenNTKMean:
-    """The frozen-NTK ensemble mean to order 1/n (module docstring) from the output layer's compiled
-    ``H``, ``H1`` (N, N) and ``A``, ``B`` (N, N, N, N), over the samples with the training samples first
-    (indices 0..n_train−1) and then the test samples; ``eta`` the learning rate (the learning-rate
-    tensor's λ_b, λ_W are those the flow's NTK was computed with), ``steps`` None for convergence."""
-    H, H1, A, B = (np.asarray(v, dtype=float) for v in (H, H1, A, B))
+def ntk_preactivation_cumulant(D: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """n · κ(Θ̂_ab, f_c, f_d) of the output-layer NTK with two outputs of the same neuron, (N, N, N, N),
+    from the compiled D and F (F stored as F[α1, α3, α2, α4])."""
+    return D + np.einsum("acbd->abcd", F) + np.einsum("adbc->abcd", F)
+
+
+def frozen_ntk_prediction(K, H, G1, H1, A, B, D, F, y_train, n_train: int, eta: float,
+                          steps: int | None = None) -> FrozenNTKPrediction:
+    """The frozen-NTK ensemble to order 1/n from the output layer's compiled statistics over the samples
+    (training samples first, indices 0..n_train−1, then the test samples): K, H, G1, H1 (N, N) and
+    A, B, D, F (N, N, N, N); ``eta`` the learning rate (the learning-rate tensor's λ_b, λ_W are those
+    the flow's NTK was computed with), ``steps`` None for convergence.
+
+    With f_t = L(Θ̂) f_0 + M(Θ̂) y, M(Θ) = Θ_TD G_t(Θ_DD), L = [−M | I] (columns: training, test):
+
+        mean        = M y + (1/n){DM[H1] y + ½ Σ C D²M y},
+        covariance  = L K Lᵀ + (1/n){L G1 Lᵀ + (DL[H1] K Lᵀ + Σ_p DL[S_p] 𝒟_p Lᵀ + ½ Σ C D²L K Lᵀ + h.c.)
+                                     + Σ C DL K DLᵀ + Σ C (DM y)(DM y)ᵀ},
+
+    C = n·Cov(Θ̂) (:func:`ntk_covariance`), 𝒟_p = n·κ(Θ̂_p, f_0, f_0) (:func:`ntk_preactivation_cumulant`);
+    the cumulants of the joint law beyond these (κ(Θ̂, Θ̂, f_0, f_0), third cumulants of Θ̂) are O(1/n²)."""
+    K, H, G1, H1 = (np.asarray(v, dtype=float) for v in (K, H, G1, H1))
+    A, B, D4, F4 = (np.asarray(v, dtype=float) for v in (A, B, D, F))
     y = np.asarray(y_train, dtype=float).reshape(-1)
     N = H.shape[0]
-    if H.shape != (N, N) or H1.shape != (N, N) or A.shape != (N,) * 4 or B.shape != (N,) * 4:
-        raise RGFlowError("H, H1 must be (N, N) and A, B (N, N, N, N) over the same samples")
+    if any(m.shape != (N, N) for m in (K, G1, H1)) or any(t.shape != (N,) * 4 for t in (A, B, D4, F4)):
+        raise RGFlowError("K, H, G1, H1 must be (N, N) and A, B, D, F (N, N, N, N) over the same samples")
     if y.shape != (n_train,) or not 0 < n_train < N:
         raise RGFlowError("need y_train of length N_train and at least one test sample after the training samples")
-    D, T = slice(0, n_train), slice(n_train, N)
-    lam = np.linalg.eigvalsh(H[D, D])
+    Dn, T = slice(0, n_train), slice(n_train, N)
+    lam = np.linalg.eigvalsh(H[Dn, Dn])
     if lam.min() <= 1e-12 * lam.max():
         raise RGFlowError("the NTK of the training inputs is singular (repeated or degenerate inputs)")
     if not (0 < eta < 2 / lam.max()):
         raise RGFlowError(f"the learning rate η = {eta} must lie in (0, 2/λ_max) = (0, {2 / lam.max():.6g})")
     if steps is not None and steps < 0:
         raise RGFlowError(f"steps must be non-negative, got {steps}")
+    eye = np.eye(n_train)
+    G0 = _apply_G(H[Dn, Dn], eye, eta, steps)[0]
+    M0 = H[T, Dn] @ G0
+    L0 = np.hstack([-M0, np.eye(N - n_train)])
 
-    def first_and_second(delta):
-        """(DF[Δ] y, D²F[Δ, Δ] y) on the test samples."""
-        g, dg, d2g = _apply_G(H[D, D], y, eta, steps, delta[D, D])
-        return delta[T, D] @ g + H[T, D] @ dg, 2.0 * delta[T, D] @ dg + H[T, D] @ d2g
+    def derivatives(delta):
+        """(DM[Δ], D²M[Δ, Δ]) as (N_test, N_train) matrices."""
+        _, dG, d2G = _apply_G(H[Dn, Dn], eye, eta, steps, delta[Dn, Dn])
+        return delta[T, Dn] @ G0 + H[T, Dn] @ dG, 2.0 * delta[T, Dn] @ dG + H[T, Dn] @ d2G
 
-    g0 = _apply_G(H[D, D], y, eta, steps)[0]
-    mean = H[T, D] @ g0
-    correction = first_and_second(H1)[0]
+    def as_L(dM):
+        return np.hstack([-dM, np.zeros((N - n_train, N - n_train))])
+
+    mean, cov = M0 @ y, L0 @ K @ L0.T
+    dM1 = derivatives(H1)[0]
+    mean_corr = dM1 @ y
+    half = as_L(dM1) @ K @ L0.T                                  # the terms written once, then + transpose
     pairs = [(a, b) for a in range(N) for b in range(a, N)]
+    cum = ntk_preactivation_cumulant(D4, F4)
+    directions = []
+    for a, b in pairs:
+        delta = np.zeros((N, N))
+        delta[a, b] = delta[b, a] = 1.0
+        half = half + as_L(derivatives(delta)[0]) @ cum[a, b] @ L0.T
+        directions.append(delta)
     C4 = ntk_covariance(A, B)
     C = np.array([[C4[a, b, c, d] for c, d in pairs] for a, b in pairs])
     mu, U = np.linalg.eigh((C + C.T) / 2)
+    second = np.zeros_like(cov)
     for k in range(len(pairs)):
         if mu[k] == 0.0:
             continue
-        delta = np.zeros((N, N))
-        for (a, b), u in zip(pairs, U[:, k]):
-            delta[a, b] = delta[b, a] = u
-        correction = correction + 0.5 * mu[k] * first_and_second(delta)[1]
-    return FrozenNTKMean(mean, correction, steps, float(eta))
+        delta = np.einsum("p,pij->ij", U[:, k], np.array(directions))
+        dM, d2M = derivatives(delta)
+        mean_corr = mean_corr + 0.5 * mu[k] * d2M @ y
+        half = half + 0.5 * mu[k] * as_L(d2M) @ K @ L0.T
+        second = second + mu[k] * (as_L(dM) @ K @ as_L(dM).T + np.outer(dM @ y, dM @ y))
+    cov_corr = L0 @ G1 @ L0.T + half + half.T + second
+    return FrozenNTKPrediction(mean, mean_corr, (cov + cov.T) / 2, (cov_corr + cov_corr.T) / 2, steps, float(eta))
 
 
-def frozen_ensemble_mean(act, X_train, y_train, X_test, depth: int, width: int, C_b: float, C_W: float,
-                         lambda_b: float, lambda_W: float, eta: float, steps: int | None = None,
-                         networks: int = 20_000, seed: int = 0, chunk: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """Brute force: (mean, standard error) over ``networks`` real networks of the frozen-NTK
-    prediction Θ̂_{xD} G_t(Θ̂_DD) y on ``X_test`` (the networks of :func:`rgflow.training.train_ensemble`,
-    their empirical NTK at initialisation with the same learning-rate tensor).  The f_0 terms, whose
-    ensemble mean vanishes exactly (odd in the last layer), are left out: the estimator of the same
-    mean with the smallest spread."""
+@dataclass(frozen=True)
+class FrozenEnsemble:
+    """Brute force: the frozen-NTK predictions of real networks on the test inputs, their ``mean`` ±
+    ``mean_se`` and ``covariance`` ± ``covariance_se``."""
+
+    mean: np.ndarray
+    mean_se: np.ndarray
+    covariance: np.ndarray
+    covariance_se: np.ndarray
+    networks: int
+
+
+def frozen_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: float, C_W: float,
+                    lambda_b: float, lambda_W: float, eta: float, steps: int | None = None,
+                    networks: int = 20_000, seed: int = 0, groups: int = 20, chunk: int = 2000) -> FrozenEnsemble:
+    """Brute force: ``networks`` real networks (those of :func:`rgflow.training.train_ensemble`, in
+    antithetic pairs), each trained with its own NTK frozen at initialisation — f_t = f_0(T) +
+    Θ̂_TD G_t(Θ̂_DD)(y − f_0(D)) with the empirical Θ̂ (same learning-rate tensor) and f_0 — and the
+    statistics of those predictions (:func:`rgflow.training.ensemble.ensemble_statistics`)."""
     from derive import activation
     from derive.activations import Activation
 
-    from .ensemble import _init, empirical_ntk
+    from .ensemble import _init, empirical_ntk, ensemble_statistics, forward
     act = act if isinstance(act, Activation) else activation(act)
     sigma, dsigma = act.numpy_function(), act.numpy_derivative(1)
     X_train, X_test = np.atleast_2d(np.asarray(X_train, float)), np.atleast_2d(np.asarray(X_test, float))
     y = np.asarray(y_train, float).reshape(-1)
-    if depth < 2 or width < 1 or networks < 2 or y.shape != (X_train.shape[0],) or steps is not None and steps < 0:
-        raise RGFlowError("need depth ≥ 2, width ≥ 1, networks ≥ 2, y_train of length N_train and steps ≥ 0")
+    if (depth < 2 or width < 1 or networks < 2 * groups or networks % 2 or chunk % 2 or y.shape != (X_train.shape[0],)
+            or steps is not None and steps < 0):
+        raise RGFlowError("need depth ≥ 2, width ≥ 1, an even number of networks ≥ 2·groups, y_train of length "
+                          "N_train and steps ≥ 0")
     X = np.vstack([X_train, X_test])
     n_train = X_train.shape[0]
     rng = np.random.default_rng(seed)
-    values = []
+    preds = []
     for start in range(0, networks, chunk):
         M = min(chunk, networks - start)
-        Ws, bs = _init(rng, M, [X.shape[1]] + [width] * (depth - 1) + [1], C_b, C_W, False)
+        Ws, bs = _init(rng, M, [X.shape[1]] + [width] * (depth - 1) + [1], C_b, C_W, True)
         theta = empirical_ntk(Ws, bs, X, sigma, dsigma, lambda_b, lambda_W)
+        f0 = forward(Ws, bs, X, sigma)[-1][..., 0]
         DD, TD = theta[:, :n_train, :n_train], theta[:, n_train:, :n_train]
-        if steps is None:
-            g = np.linalg.solve(DD, np.broadcast_to(y, (M, n_train))[..., None])[..., 0]
-        else:
-            w, g = np.broadcast_to(y, (M, n_train)).copy(), np.zeros((M, n_train))
-            P = np.eye(n_train) - eta * DD
-            for _ in range(int(steps)):
-                g += w
-                w = np.einsum("mij,mj->mi", P, w)
-            g *= eta
-        values.append(np.einsum("mij,mj->mi", TD, g))
-    v = np.concatenate(values)
-    return v.mean(axis=0), v.std(axis=0, ddof=1) / np.sqrt(len(v))
+        rest = np.eye(n_train) if steps is None else np.eye(n_train) - np.linalg.matrix_power(
+            np.eye(n_train) - eta * DD, int(steps))
+        residual = (y - f0[:, :n_train])[..., None]
+        preds.append(f0[:, n_train:] + np.einsum("mij,mj->mi", TD, np.linalg.solve(DD, rest @ residual)[..., 0]))
+    pred = np.concatenate(preds)
+    return FrozenEnsemble(*ensemble_statistics(pred, True, groups), networks)
 
 
 @dataclass(frozen=True)
