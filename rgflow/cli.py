@@ -40,8 +40,9 @@ def _subcommands():
     from .commands.derive import add_parsers as derivation
     from .commands.flow import add_parsers as numerical
     from .commands.symbolic import add_parsers as symbolic
+    from .commands.training import add_parsers as training
     from .commands.validate import add_parsers as validation
-    return [symbolic, derivation, numerical, validation, bayes]
+    return [symbolic, derivation, numerical, validation, training, bayes]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

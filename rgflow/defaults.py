@@ -25,11 +25,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT_INPUTS", "critical_hyperparameters", "learning_rates"]
+__all__ = ["DEFAULT_INPUTS", "TRAINING_INPUTS", "TRAINING_TARGETS", "critical_hyperparameters", "learning_rates"]
 
 #: Two fixed inputs (n_0 = 2): |x|²/n_0 = 1 for both, overlap x_1·x_2/n_0 = 0.8 (read-only).
 DEFAULT_INPUTS = np.array([[1.0, 1.0], [1.4, 0.2]])
 DEFAULT_INPUTS.flags.writeable = False
+#: Five fixed inputs (n_0 = 2) — the first three are training inputs with targets TRAINING_TARGETS, the
+#: last two test inputs — of ``rgflow validate-training`` and the training tests (read-only).
+TRAINING_INPUTS = np.array([[1.0, 0.2], [0.3, 1.0], [0.8, -0.5], [0.5, 0.5], [-0.4, 0.9]])
+TRAINING_TARGETS = np.array([0.5, -0.3, 0.2])
+TRAINING_INPUTS.flags.writeable = TRAINING_TARGETS.flags.writeable = False
 
 
 def critical_hyperparameters(act) -> tuple[float, float]:

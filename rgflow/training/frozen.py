@@ -206,10 +206,22 @@ def frozen_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: 
         theta = empirical_ntk(Ws, bs, X, sigma, dsigma, lambda_b, lambda_W)
         f0 = forward(Ws, bs, X, sigma)[-1][..., 0]
         DD, TD = theta[:, :n_train, :n_train], theta[:, n_train:, :n_train]
-        rest = np.eye(n_train) if steps is None else np.eye(n_train) - np.linalg.matrix_power(
-            np.eye(n_train) - eta * DD, int(steps))
-        residual = (y - f0[:, :n_train])[..., None]
-        preds.append(f0[:, n_train:] + np.einsum("mij,mj->mi", TD, np.linalg.solve(DD, rest @ residual)[..., 0]))
+        residual = y - f0[:, :n_train]
+        if steps is None:
+            lam = np.linalg.eigvalsh(DD)
+            singular = int(np.sum(lam[:, 0] <= 1e-12 * lam[:, -1]))
+            if singular:
+                raise RGFlowError(f"{singular} of {M} networks at width {width} have a singular training NTK at "
+                                  "initialisation (e.g. ReLU neurons dead on every input), so their frozen-NTK "
+                                  "regression does not converge; train a fixed number of steps instead")
+            g = np.linalg.solve(DD, residual[..., None])[..., 0]
+        else:                      # G_t r = η Σ_{s<t} (I − ηΘ)^s r: no inverse, singular Θ allowed
+            w, g = residual.copy(), np.zeros_like(residual)
+            for _ in range(int(steps)):
+                g += w
+                w = w - eta * np.einsum("mij,mj->mi", DD, w)
+            g *= eta
+        preds.append(f0[:, n_train:] + np.einsum("mij,mj->mi", TD, g))
     pred = np.concatenate(preds)
     return FrozenEnsemble(*ensemble_statistics(pred, True, groups), networks)
 

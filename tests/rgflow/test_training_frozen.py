@@ -106,3 +106,24 @@ def test_bad_arguments(stats):
         frozen_ensemble("tanh", X[:3], Y, X[3:], DEPTH, 8, 0.0, 1.0, 1.0, 1.0, 0.1, networks=41)
     with pytest.raises(RGFlowError, match="three widths"):
         inverse_width_fit([16, 32], [[0.0], [0.0]], [[1.0], [1.0]], [0.0])
+
+
+def test_validate_training_command(tmp_path, capsys):
+    """`rgflow validate-training`: the table, the fits, the figure, the kink flag and one-line errors."""
+    from cli_checks import assert_cli_error
+    from rgflow.cli import main
+    out = tmp_path / "trained.png"
+    assert main(["validate-training", "tanh", "--widths", "8,16,32", "--networks", "200", "--steps", "5",
+                 "--plot", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| 32 | 1 |" in text and "1/n coefficient" in text and "test 1: |trained - infinite| per step" in text
+    assert "kinked" not in text and out.stat().st_size > 10_000
+    assert main(["validate-training", "relu", "--widths", "8,16", "--networks", "40", "--steps", "2"]) == 0
+    assert "warning: the activation is kinked at z = 0" in capsys.readouterr().out
+    assert main(["validate-training", "tanh", "--widths", "8,x"]) == 2
+    assert_cli_error(capsys.readouterr().err, "--widths must be comma-separated integers")
+    y = tmp_path / "y.npy"
+    np.save(y, np.zeros(5))
+    np.save(tmp_path / "x.npy", np.ones((5, 2)))
+    assert main(["validate-training", "tanh", "--inputs", str(tmp_path / "x.npy"), "--targets", str(y)]) == 2
+    assert_cli_error(capsys.readouterr().err, "followed by at least one test input")
