@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 import codegen  # noqa: E402
 from derive import activation, flow  # noqa: E402
 from rgflow.training import infinite_width_prediction, train_ensemble  # noqa: E402
-from rgflow.training.ensemble import empirical_ntk, forward  # noqa: E402
+from rgflow.training.ensemble import forward  # noqa: E402
+from rgflow.training.frozen import frozen_predictions  # noqa: E402
 
 X = np.array([[1.0, 0.2], [0.3, 1.0], [0.8, -0.5], [0.5, 0.5], [-0.4, 0.9]])
 Y = np.array([0.5, -0.3, 0.2])
@@ -40,16 +41,8 @@ RUNS = ((32, 2000), (64, 1200), (128, 600), (256, 300))
 
 def frozen(Ws, bs, eta, steps, act):
     """Trained prediction on the test inputs of each network with its NTK frozen at Θ_0."""
-    sigma, dsigma = act.numpy_function(), act.numpy_derivative(1)
-    theta = empirical_ntk(Ws, bs, X, sigma, dsigma, 0.0, 1.0)
-    f0 = forward(Ws, bs, X, sigma)[-1][..., 0]
-    D, T = slice(0, 3), slice(3, 5)
-    out = np.empty((theta.shape[0], 2))
-    for m in range(theta.shape[0]):
-        U = np.linalg.matrix_power(np.eye(3) - eta * theta[m, D, D], steps)
-        A = theta[m, T, D] @ np.linalg.solve(theta[m, D, D], np.eye(3) - U)
-        out[m] = f0[m, T] + A @ (Y - f0[m, D])
-    return out
+    return frozen_predictions(Ws, bs, X[:3], Y, X[3:], act.numpy_function(), act.numpy_derivative(1), 0.0, 1.0,
+                              eta, steps)
 
 
 def switched(initial, final, act):

@@ -34,7 +34,7 @@ import numpy as np
 from derive.errors import RGFlowError
 
 __all__ = ["FrozenNTKPrediction", "frozen_ntk_prediction", "ntk_covariance", "ntk_preactivation_cumulant",
-           "frozen_ensemble", "FrozenEnsemble", "inverse_width_fit", "InverseWidthFit"]
+           "frozen_ensemble", "FrozenEnsemble", "frozen_predictions", "inverse_width_fit", "InverseWidthFit"]
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def frozen_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: 
     from derive import activation
     from derive.activations import Activation
 
-    from .ensemble import _init, empirical_ntk, ensemble_statistics, forward
+    from .ensemble import _init, ensemble_statistics
     act = act if isinstance(act, Activation) else activation(act)
     sigma, dsigma = act.numpy_function(), act.numpy_derivative(1)
     X_train, X_test = np.atleast_2d(np.asarray(X_train, float)), np.atleast_2d(np.asarray(X_test, float))
@@ -196,34 +196,43 @@ def frozen_ensemble(act, X_train, y_train, X_test, depth: int, width: int, C_b: 
             or steps is not None and steps < 0):
         raise RGFlowError("need depth ≥ 2, width ≥ 1, an even number of networks ≥ 2·groups, y_train of length "
                           "N_train and steps ≥ 0")
-    X = np.vstack([X_train, X_test])
-    n_train = X_train.shape[0]
     rng = np.random.default_rng(seed)
     preds = []
     for start in range(0, networks, chunk):
         M = min(chunk, networks - start)
-        Ws, bs = _init(rng, M, [X.shape[1]] + [width] * (depth - 1) + [1], C_b, C_W, True)
-        theta = empirical_ntk(Ws, bs, X, sigma, dsigma, lambda_b, lambda_W)
-        f0 = forward(Ws, bs, X, sigma)[-1][..., 0]
-        DD, TD = theta[:, :n_train, :n_train], theta[:, n_train:, :n_train]
-        residual = y - f0[:, :n_train]
-        if steps is None:
-            lam = np.linalg.eigvalsh(DD)
-            singular = int(np.sum(lam[:, 0] <= 1e-12 * lam[:, -1]))
-            if singular:
-                raise RGFlowError(f"{singular} of {M} networks at width {width} have a singular training NTK at "
-                                  "initialisation (e.g. ReLU neurons dead on every input), so their frozen-NTK "
-                                  "regression does not converge; train a fixed number of steps instead")
-            g = np.linalg.solve(DD, residual[..., None])[..., 0]
-        else:                      # G_t r = η Σ_{s<t} (I − ηΘ)^s r: no inverse, singular Θ allowed
-            w, g = residual.copy(), np.zeros_like(residual)
-            for _ in range(int(steps)):
-                g += w
-                w = w - eta * np.einsum("mij,mj->mi", DD, w)
-            g *= eta
-        preds.append(f0[:, n_train:] + np.einsum("mij,mj->mi", TD, g))
+        Ws, bs = _init(rng, M, [X_train.shape[1]] + [width] * (depth - 1) + [1], C_b, C_W, True)
+        preds.append(frozen_predictions(Ws, bs, X_train, y, X_test, sigma, dsigma, lambda_b, lambda_W, eta, steps))
     pred = np.concatenate(preds)
     return FrozenEnsemble(*ensemble_statistics(pred, True, groups), networks)
+
+
+def frozen_predictions(Ws, bs, X_train, y, X_test, sigma, dsigma, lambda_b: float, lambda_W: float, eta: float,
+                       steps: int | None) -> np.ndarray:
+    """(M, N_test): each network (parameters ``Ws``, ``bs``, (M, …) arrays as in
+    :mod:`rgflow.training.ensemble`) trained with its NTK frozen at these parameters:
+    f_0(T) + Θ̂_TD G_t(Θ̂_DD)(y − f_0(D)), the empirical Θ̂ with the learning-rate tensor (λ_b, λ_W)."""
+    from .ensemble import empirical_ntk, forward
+    X = np.vstack([X_train, X_test])
+    n_train = X_train.shape[0]
+    theta = empirical_ntk(Ws, bs, X, sigma, dsigma, lambda_b, lambda_W)
+    f0 = forward(Ws, bs, X, sigma)[-1][..., 0]
+    DD, TD = theta[:, :n_train, :n_train], theta[:, n_train:, :n_train]
+    residual = y - f0[:, :n_train]
+    if steps is None:
+        lam = np.linalg.eigvalsh(DD)
+        singular = int(np.sum(lam[:, 0] <= 1e-12 * lam[:, -1]))
+        if singular:
+            raise RGFlowError(f"{singular} of {len(DD)} networks of width {Ws[-1].shape[2]} have a singular training "
+                              "NTK at initialisation (e.g. ReLU neurons dead on every input), so their frozen-NTK "
+                              "regression does not converge; train a fixed number of steps instead")
+        g = np.linalg.solve(DD, residual[..., None])[..., 0]
+    else:                          # G_t r = η Σ_{s<t} (I − ηΘ)^s r: no inverse, singular Θ allowed
+        w, g = residual.copy(), np.zeros_like(residual)
+        for _ in range(int(steps)):
+            g += w
+            w = w - eta * np.einsum("mij,mj->mi", DD, w)
+        g *= eta
+    return f0[:, n_train:] + np.einsum("mij,mj->mi", TD, g)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@ validate-training``).
 
 Stage *training, validation*: activation, data, depth, widths → :class:`TrainingValidation`: at each
 width the ensemble mean of real networks trained by gradient descent (:func:`train_ensemble`,
-antithetic pairs) and of the same kind of networks trained with their NTK frozen at initialisation
-(:func:`frozen_ensemble`), against the infinite-width mean and the frozen-NTK order-1/n theory
+antithetic pairs) and of the same networks trained with their NTK frozen at initialisation
+(:func:`frozen_predictions`), and their difference network by network (paired: the NTK's motion), against the infinite-width mean and the frozen-NTK order-1/n theory
 (:func:`frozen_ntk_prediction`); the 1/n coefficients of both ensembles by the weighted fit
 n(mean − m_∞) = c + d/n (:func:`inverse_width_fit`).  The frozen ensemble's c must match the frozen
-theory; the trained ensemble's c minus it is the dynamical part (the NTK's motion: dNTK, ddNTK; PDLT
+theory; the paired difference's c is the dynamical part (the NTK's motion: dNTK, ddNTK; PDLT
 ch. 11), which the order-1/n theory of trained networks adds and which is not built yet.  The ratio of
 successive deviations |mean − m_∞| per doubling of the width shows the scaling (0.5: 1/n; 0.71:
 n^(−1/2), ReLU's trained ensembles; docs/training.md).  Activations kinked at z = 0 are flagged: their
@@ -22,8 +22,8 @@ import numpy as np
 
 from derive.errors import RGFlowError
 
-from .ensemble import train_ensemble
-from .frozen import frozen_ensemble, frozen_ntk_prediction, inverse_width_fit
+from .ensemble import ensemble_statistics, train_ensemble
+from .frozen import frozen_ntk_prediction, frozen_predictions, inverse_width_fit
 
 __all__ = ["TrainingValidation", "validate_training", "FAMILY"]
 
@@ -33,9 +33,11 @@ FAMILY = ("K", "H", "V", "G1", "A", "B", "D", "F", "H1", "P", "Q")
 
 @dataclass(frozen=True)
 class TrainingValidation:
-    """Per width (``widths``): ``trained``/``frozen`` means and standard errors (len(widths), N_test);
-    ``mean_infinite``, the frozen theory's ``frozen_correction``; fitted 1/n coefficients ``c_trained``,
-    ``c_frozen`` with errors (None with fewer than three widths); ``kinked`` for σ kinked at z = 0."""
+    """Per width (``widths``): ``trained``/``frozen`` means and standard errors (len(widths), N_test), the
+    frozen predictions made by the same initial networks; ``moved`` = the mean of trained − frozen network
+    by network (the NTK's motion; paired, so its error is far below either's); ``mean_infinite``, the
+    frozen theory's ``frozen_correction``; fitted 1/n coefficients ``c_trained``, ``c_frozen``, ``c_moved``
+    with errors (None with fewer than three widths); ``kinked`` for σ kinked at z = 0."""
 
     activation: str
     widths: tuple
@@ -43,12 +45,16 @@ class TrainingValidation:
     trained_se: np.ndarray
     frozen: np.ndarray
     frozen_se: np.ndarray
+    moved: np.ndarray
+    moved_se: np.ndarray
     mean_infinite: np.ndarray
     frozen_correction: np.ndarray
     c_trained: np.ndarray | None
     c_trained_se: np.ndarray | None
     c_frozen: np.ndarray | None
     c_frozen_se: np.ndarray | None
+    c_moved: np.ndarray | None
+    c_moved_se: np.ndarray | None
     steps: int | None
     eta: float
     kinked: bool
@@ -62,20 +68,22 @@ class TrainingValidation:
         """A Markdown report: the table per width and test input, then the fits."""
         steps = "convergence" if self.steps is None else f"{self.steps} steps"
         lines = [f"# {self.activation}: trained ensembles against the theory ({steps}, eta = {self.eta:.6g})", "",
-                 "| n | test | trained mean ± se | frozen-NTK mean ± se | infinite width | frozen theory m + c/n |",
-                 "|---|---|---|---|---|---|"]
+                 "| n | test | trained mean ± se | frozen-NTK mean ± se | trained - frozen (paired) | infinite width "
+                 "| frozen theory m + c/n |",
+                 "|---|---|---|---|---|---|---|"]
         for i, n in enumerate(self.widths):
             for j in range(self.trained.shape[1]):
                 lines.append(f"| {n} | {j} | {self.trained[i, j]:.6g} ± {self.trained_se[i, j]:.2g} | "
-                             f"{self.frozen[i, j]:.6g} ± {self.frozen_se[i, j]:.2g} | {self.mean_infinite[j]:.6g} | "
+                             f"{self.frozen[i, j]:.6g} ± {self.frozen_se[i, j]:.2g} | "
+                             f"{self.moved[i, j]:.4g} ± {self.moved_se[i, j]:.2g} | {self.mean_infinite[j]:.6g} | "
                              f"{self.mean_infinite[j] + self.frozen_correction[j] / n:.6g} |")
         lines.append("")
         if self.c_trained is not None:
             for j in range(self.trained.shape[1]):
                 lines.append(f"test {j}: 1/n coefficient (weighted fit c + d/n): frozen ensemble "
                              f"{self.c_frozen[j]:.4g} ± {self.c_frozen_se[j]:.2g} (theory {self.frozen_correction[j]:.4g}); "
-                             f"trained {self.c_trained[j]:.4g} ± {self.c_trained_se[j]:.2g}; dynamical part "
-                             f"{self.c_trained[j] - self.c_frozen[j]:.4g}")
+                             f"trained {self.c_trained[j]:.4g} ± {self.c_trained_se[j]:.2g}; dynamical part (trained - "
+                             f"frozen, paired) {self.c_moved[j]:.4g} ± {self.c_moved_se[j]:.2g}")
         ratios = self.doubling_ratios()
         for j in range(ratios.shape[1] if len(ratios) else 0):
             lines.append(f"test {j}: |trained - infinite| per step in width: "
@@ -134,25 +142,31 @@ def validate_training(act, X_train, y_train, X_test, depth: int, widths, C_b: fl
         eta = 0.5 / np.linalg.eigvalsh(S["H"][:n_train, :n_train]).max()
     theory = frozen_ntk_prediction(S["K"], S["H"], S["G1"], S["H1"], S["A"], S["B"], S["D"], S["F"], y, n_train,
                                    eta, steps)
-    trained, trained_se, frozen, frozen_se = [], [], [], []
+    sigma, dsigma = act.numpy_function(), act.numpy_derivative(1)
+    trained, trained_se, frozen, frozen_se, moved, moved_se = [], [], [], [], [], []
     for n in widths:
         run = train_ensemble(act, X_train, y, X_test, depth, n, C_b, C_W, lambda_b, lambda_W, eta, steps,
                              networks=networks, seed=seed + n)
-        fro = frozen_ensemble(act, X_train, y, X_test, depth, n, C_b, C_W, lambda_b, lambda_W, eta, steps,
-                              networks=networks, seed=seed + 7919 * n)
+        fro = frozen_predictions(list(run.initial[0]), list(run.initial[1]), X_train, y, X_test, sigma, dsigma,
+                                 lambda_b, lambda_W, eta, steps)           # the same networks, NTK frozen
+        fro_mean, fro_se, _, _ = ensemble_statistics(fro, True, 2)
+        diff_mean, diff_se, _, _ = ensemble_statistics(run.predictions - fro, True, 2)
         trained.append(run.mean)
         trained_se.append(run.mean_se)
-        frozen.append(fro.mean)
-        frozen_se.append(fro.mean_se)
-    fits = [None] * 4
+        frozen.append(fro_mean)
+        frozen_se.append(fro_se)
+        moved.append(diff_mean)
+        moved_se.append(diff_se)
+    fits = [None] * 6
     if len(widths) >= 3:
         ft = inverse_width_fit(widths, trained, trained_se, theory.mean_infinite)
         ff = inverse_width_fit(widths, frozen, frozen_se, theory.mean_infinite)
-        fits = [ft.c, ft.c_se, ff.c, ff.c_se]
+        fd = inverse_width_fit(widths, moved, moved_se, np.zeros_like(theory.mean_infinite))
+        fits = [ft.c, ft.c_se, ff.c, ff.c_se, fd.c, fd.c_se]
     try:
         kinked = kinked_at_zero(act)
     except RGFlowError:          # a bend away from z = 0: kinked too
         kinked = True
     return TrainingValidation(act.name, widths, np.array(trained), np.array(trained_se), np.array(frozen),
-                              np.array(frozen_se), theory.mean_infinite, theory.mean_correction, *fits, steps,
-                              float(eta), kinked)
+                              np.array(frozen_se), np.array(moved), np.array(moved_se), theory.mean_infinite,
+                              theory.mean_correction, *fits, steps, float(eta), kinked)
