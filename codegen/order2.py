@@ -161,17 +161,15 @@ def _helpers(f: Flow, table) -> list[str]:
     names = {n for n in ("_heaviside", "_sign", "_pos", "_clip1", "_asin", "_acos") if n + "(" in printed}
     if not names:
         return []
-    lines = NUMERICS.rstrip("\n").split("\n")
-    kept = used_definitions(lines, names)
-    # top-level statements of the template that are not definitions are kept by used_definitions;
-    # the order-2 module needs only the functions.
-    out, keep = [], False
-    for line in kept:
-        if line.startswith("@numba.njit") or line.startswith("def "):
-            keep = True
-        elif line and not line.startswith((" ", "#")) and not line.startswith(("def ", "@")):
-            keep = False
-        if keep:
+    # used_definitions keeps the template's top-level statements too; the slot functions need only the
+    # decorated definitions it reaches (a line at column 0 other than a decorator or def ends one)
+    out, inside = [], False
+    for line in used_definitions(NUMERICS.rstrip("\n").split("\n"), names):
+        if line.startswith(("@numba.njit", "def ")):
+            inside = True
+        elif line and not line.startswith((" ", "#")):
+            inside = False
+        if inside:
             out.append(line)
     return out + ["", ""]
 

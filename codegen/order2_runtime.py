@@ -161,11 +161,10 @@ class Order2Evaluator:
             raise InputError(_zero_variance_message(layer, X, cb, cw))
 
     def _step(self, state, n, cb, cw, r, layer):
-        self._worst = 0.0
-        atoms = self._atoms(state["K"], n)
-        if self._worst > ND_TOLERANCE:
+        atoms, gap = self._atoms(state["K"], n)
+        if gap > ND_TOLERANCE:
             warnings.warn(f"order-2 atoms over three distinct inputs at layer {layer - 1}: the inner quadrature "
-                          f"rule and its check differ by {self._worst:.1e} (relative), above {ND_TOLERANCE:g}; "
+                          f"rule and its check differ by {gap:.1e} (relative), above {ND_TOLERANCE:g}; "
                           "the activation bends on a scale the rule does not resolve - evaluate the inputs in pairs",
                           RuntimeWarning, stacklevel=4)
         arrays = {**state, **atoms}
@@ -181,33 +180,31 @@ class Order2Evaluator:
             nxt[name] = out
         return nxt
 
-    _worst = 0.0
-
-    def _atoms(self, K: np.ndarray, n: int) -> dict:
-        """Every atom array of the layer with kernel K (n × n)."""
+    def _atoms(self, K: np.ndarray, n: int) -> tuple[dict, float]:
+        """Every atom array of the layer with kernel K (n × n), and the largest relative gap of the
+        three-sample rule's a-posteriori check (0 without three distinct samples)."""
         signatures, index = _entry_plan(tuple(self.module.ATOMS), n)
         by_subset: dict = {}
         for i, sig in enumerate(signatures):
             by_subset.setdefault(tuple(s for s, _, _ in sig), []).append(i)
-        values = np.empty(len(signatures))
+        values, worst = np.empty(len(signatures)), 0.0
         integrate = self._by_parts if self.module.KINKED else self._smooth
         for subset, ids in sorted(by_subset.items()):
-            values[ids] = integrate(K[np.ix_(subset, subset)], [signatures[i] for i in ids])
-        return {name: values[index[name]].reshape((n,) * len(ks)) for name, ks in self.module.ATOMS}
+            values[ids], gap = integrate(K[np.ix_(subset, subset)], [signatures[i] for i in ids])
+            worst = max(worst, gap)
+        return {name: values[index[name]].reshape((n,) * len(ks)) for name, ks in self.module.ATOMS}, worst
 
     def _values(self, j: int, x: np.ndarray) -> np.ndarray:
         return self.module.factor_values(np.int64(j), np.ascontiguousarray(x), np.empty(x.shape[0]))
 
-    def _smooth(self, C: np.ndarray, sigs) -> np.ndarray:
-        """⟨Π_rows f_{(m,k)}(z_row)⟩ over z ~ N(0, C) for every signature (one per row of C); three
-        samples by the nested rule, checked against a lower inner degree."""
+    def _smooth(self, C: np.ndarray, sigs) -> tuple[np.ndarray, float]:
+        """(⟨Π_rows f_{(m,k)}(z_row)⟩ over z ~ N(0, C) for every signature (one per row of C), relative
+        gap of the check); three samples by the nested rule, checked against fewer inner nodes."""
         if len(C) <= 2:
-            return self._tensor_rule(C, sigs, *legendre_half_lines())
+            return self._tensor_rule(C, sigs, *legendre_half_lines()), 0.0
         fine = self._nested_rule(C, sigs, INNER_DEGREE)
         coarse = self._nested_rule(C, sigs, INNER_CHECK)
-        gap = float(np.max(np.abs(fine - coarse))) / max(float(np.max(np.abs(fine))), 1e-300)
-        self._worst = max(self._worst, gap)
-        return fine
+        return fine, float(np.max(np.abs(fine - coarse))) / max(float(np.max(np.abs(fine))), 1e-300)
 
     def _nested_rule(self, C: np.ndarray, sigs, degree: int) -> np.ndarray:
         """Three samples: the pair rule over the outer two, the split Gauss–Legendre rule with ``degree``
@@ -265,9 +262,9 @@ class Order2Evaluator:
             out[i] = float(np.sum(integrand))
         return out
 
-    def _by_parts(self, C: np.ndarray, sigs) -> np.ndarray:
-        """The same for σ kinked at z = 0: ⟨Π σ^m h_k⟩ with the derivatives on the density, divided
-        by the shares Π m^k."""
+    def _by_parts(self, C: np.ndarray, sigs) -> tuple[np.ndarray, float]:
+        """The same for σ kinked at z = 0 (one or two samples; no check, gap 0): ⟨Π σ^m h_k⟩ with the
+        derivatives on the density, divided by the shares Π m^k."""
         out = np.empty(len(sigs))
         if len(C) == 1:
             u, w = legendre_half_lines()
@@ -275,7 +272,7 @@ class Order2Evaluator:
             for i, ((_, m, k),) in enumerate(sigs):
                 he = np.polynomial.hermite_e.hermeval(u, [0.0] * k + [1.0])
                 out[i] = float(np.sum(w * self._values(self._factor[(m, 0)], z) * he)) / C[0, 0] ** (k / 2) / m**k
-            return out
+            return out, 0.0
         if np.linalg.det(C) <= 1e-12 * C[0, 0] * C[1, 1]:
             raise InputError(f"two inputs are (nearly) parallel (correlation {C[0, 1] / math.sqrt(C[0, 0] * C[1, 1]):.12f}); "
                              "order 2 for an activation kinked at z = 0 integrates by parts over linearly "
@@ -290,5 +287,4 @@ class Order2Evaluator:
                     powers[(row, m)] = self._values(self._factor[(m, 0)], zs[row])
             h = hermite_weights(wz, Cinv, ka, kb)
             out[i] = float(np.sum(weight * powers[(0, ma)] * powers[(1, mb)] * h)) / (ma**ka * mb**kb)
-        return out
-
+        return out, 0.0

@@ -101,9 +101,9 @@ def _signature(rec: Recursion) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _flow(act: Activation, observables: tuple[str, ...], declarations) -> Flow:
-    order = max((d.order for d in declarations), default=1)
+    order = 2 if any(d.order >= 2 for d in declarations) else 1
     rec = build_recursion(act, observables if declarations == _declared.DECLARED
-                          else [d for d in declarations if d.name in observables], max(order, 1))
+                          else [d for d in declarations if d.name in observables], order)
     return Flow(rec, frozen(build_graph(rec)))
 
 

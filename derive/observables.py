@@ -105,19 +105,18 @@ def _declarations() -> tuple[Observable, ...]:
     initial condition's form, LaTeX, the Monte Carlo estimator and the description.  The hand-typed
     forms of THEORY.md / THEORY-NTK.md are test references (tests/declared_rules.py)."""
     a1, a2 = sample_indices[:2]
-    declare = _declare
     return (
-        declare("K", C_b + C_W * gram[a1, a2], 0, "K", "", (2,), "metric", "kernel (the metric at infinite width)"),
-        declare("H", lambda_b + lambda_W * gram[a1, a2], 0, "H", "", (2,), "ntk", "NTK mean at leading order"),
-        declare("V", sp.S.Zero, 1, "V", "", (2, 2), "vertex", "four-point vertex (connected four-point function x n)"),
-        declare("G1", sp.S.Zero, 1, "G", r"\{1\}", (2,), "metric", "1/n correction of the metric"),
-        declare("A", sp.S.Zero, 1, "A", "", (2, 2), "A", "NTK variance, same-neuron-pair part (x n)"),
-        declare("B", sp.S.Zero, 1, "B", "", (4,), "B", "NTK variance, crossed part B[a1,a3,a2,a4] (x n)"),
-        declare("D", sp.S.Zero, 1, "D", "", (2, 2), "D", "NTK-preactivation cross-correlation, same-neuron-pair part (x n)"),
-        declare("F", sp.S.Zero, 1, "F", "", (4,), "F", "NTK-preactivation cross-correlation, crossed part F[a1,a3,a2,a4] (x n)"),
-        declare("H1", sp.S.Zero, 1, "H", r"\{1\}", (2,), "ntk", "1/n correction of the NTK mean"),
-        declare("P", sp.S.Zero, 1, "P", "", (4,), "P", "dNTK-preactivation correlation P[a0,a1,a2,a3] (x n)"),
-        declare("Q", sp.S.Zero, 1, "Q", "", (4,), "Q", "dNTK-preactivation correlation Q[a0,a1,a2,a3] (x n)"),
+        _declare("K", C_b + C_W * gram[a1, a2], 0, "K", "", (2,), "metric", "kernel (the metric at infinite width)"),
+        _declare("H", lambda_b + lambda_W * gram[a1, a2], 0, "H", "", (2,), "ntk", "NTK mean at leading order"),
+        _declare("V", sp.S.Zero, 1, "V", "", (2, 2), "vertex", "four-point vertex (connected four-point function x n)"),
+        _declare("G1", sp.S.Zero, 1, "G", r"\{1\}", (2,), "metric", "1/n correction of the metric"),
+        _declare("A", sp.S.Zero, 1, "A", "", (2, 2), "A", "NTK variance, same-neuron-pair part (x n)"),
+        _declare("B", sp.S.Zero, 1, "B", "", (4,), "B", "NTK variance, crossed part B[a1,a3,a2,a4] (x n)"),
+        _declare("D", sp.S.Zero, 1, "D", "", (2, 2), "D", "NTK-preactivation cross-correlation, same-neuron-pair part (x n)"),
+        _declare("F", sp.S.Zero, 1, "F", "", (4,), "F", "NTK-preactivation cross-correlation, crossed part F[a1,a3,a2,a4] (x n)"),
+        _declare("H1", sp.S.Zero, 1, "H", r"\{1\}", (2,), "ntk", "1/n correction of the NTK mean"),
+        _declare("P", sp.S.Zero, 1, "P", "", (4,), "P", "dNTK-preactivation correlation P[a0,a1,a2,a3] (x n)"),
+        _declare("Q", sp.S.Zero, 1, "Q", "", (4,), "Q", "dNTK-preactivation correlation Q[a0,a1,a2,a3] (x n)"),
     )
 
 

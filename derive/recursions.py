@@ -61,8 +61,7 @@ OBSERVABLES = _declared.names()
 #: to order 1/n and the NTK mean (the NTK's own 1/n family is asked for by name).
 DEFAULT_OBSERVABLES = ("K", "H", "V", "G1")
 #: What an order-2 flow computes (and all it may be asked for): the preactivation statistics to 1/n².
-_PREACTIVATION_ORDER2 = ("K", "V", "G1", "G2", "V1", "U")
-ORDER2_OBSERVABLES = _PREACTIVATION_ORDER2
+ORDER2_OBSERVABLES = ("K", "V", "G1") + _declared.ORDER2_NAMES
 REQUIRES = {o.name: _declared.requires(o) for o in _declared.DECLARED}
 width_ratio = _declared.width_ratio
 sample_indices = _declared.sample_indices
@@ -322,18 +321,16 @@ def resolve_observables(observables, order: int = 1) -> tuple[tuple[str, ...], t
         raise FlowError(f"observables must be names among {', '.join(known)}") from None
     if not items:
         raise FlowError("no observable requested; choose from " + ", ".join(known))
-    if order == 1 and any(str(o) in _declared.ORDER2_NAMES for o in items if not isinstance(o, _declared.Observable)):
-        asked = [o for o in items if o in _declared.ORDER2_NAMES]
+    names = [o if isinstance(o, str) else o.name for o in items]
+    asked = [o for o in items if isinstance(o, str) and o in _declared.ORDER2_NAMES]
+    if order == 1 and asked:
         raise FlowError(f"{', '.join(asked)} {'is an order-1/n^2 statistic' if len(asked) == 1 else 'are order-1/n^2 statistics'}"
                         "; build the flow with order=2 (rgflow flow --order 2)")
-    if order == 2:
-        allowed = set(_PREACTIVATION_ORDER2)
-        other = [o if isinstance(o, str) else o.name for o in items
-                 if (o if isinstance(o, str) else o.name) not in allowed]
-        if other:
-            raise FlowError(f"order 2 is derived for the preactivation statistics {', '.join(_PREACTIVATION_ORDER2)}; "
-                            f"{', '.join(other)} {'is' if len(other) == 1 else 'are'} derived at order 1/n only "
-                            "(build that flow with order=1)")
+    other = [name for name in names if name not in ORDER2_OBSERVABLES]
+    if order == 2 and other:
+        raise FlowError(f"order 2 is derived for the preactivation statistics {', '.join(ORDER2_OBSERVABLES)}; "
+                        f"{', '.join(other)} {'is' if len(other) == 1 else 'are'} derived at order 1/n only "
+                        "(build that flow with order=1)")
     for o in items:
         if isinstance(o, _declared.Observable):
             try:

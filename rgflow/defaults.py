@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT_INPUTS", "TRAINING_INPUTS", "TRAINING_TARGETS", "critical_hyperparameters", "learning_rates"]
+__all__ = ["DEFAULT_INPUTS", "TRAINING_INPUTS", "TRAINING_TARGETS", "critical_hyperparameters", "hyperparameters",
+           "learning_rates"]
 
 #: Two fixed inputs (n_0 = 2): |x|²/n_0 = 1 for both, overlap x_1·x_2/n_0 = 0.8 (read-only).
 DEFAULT_INPUTS = np.array([[1.0, 1.0], [1.4, 0.2]])
@@ -55,6 +56,15 @@ def critical_hyperparameters(act) -> tuple[float, float]:
         return float(point.C_b), float(point.C_W)
     raise NotCriticalError(f"{rep.activation} has no usable critical point; give --C_b and --C_W "
                            f"({'; '.join(rep.notes) or 'no critical point found'})")
+
+
+def hyperparameters(act, C_b=None, C_W=None) -> tuple:
+    """(C_b, C_W): each one given, else that of :func:`critical_hyperparameters` (computed only when
+    one is missing)."""
+    if C_b is None or C_W is None:
+        cb, cw = critical_hyperparameters(act)
+        C_b, C_W = (cb if C_b is None else C_b), (cw if C_W is None else C_W)
+    return C_b, C_W
 
 
 def learning_rates(C_b, C_W, lambda_b=None, lambda_W=None) -> tuple:

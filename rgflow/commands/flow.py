@@ -82,7 +82,7 @@ def _cmd_residual_flow(args) -> int:
     from ..residual import residual_flow
     act = activation_of(args)
     xi, gamma = residual_couplings(args.residual)
-    if args.graph or args.plot or args.observables != "K,H,V,G1":
+    if args.graph or args.plot or args.observables != _DEFAULT_OBSERVABLES:
         raise RGFlowError("--residual takes no --graph, --plot or --observables (it computes K, H and V)")
     C_b, C_W = args.C_b, args.C_W
     if C_b is None or C_W is None:
@@ -117,12 +117,8 @@ def _hyperparameters_and_inputs(args, act):
     """(C_b, C_W, X): the given values, else the activation's critical point
     (:func:`rgflow.defaults.critical_hyperparameters`), and the inputs (read and checked by the
     preflight), else :data:`rgflow.defaults.DEFAULT_INPUTS`."""
-    from ..defaults import DEFAULT_INPUTS, critical_hyperparameters
-    C_b, C_W = args.C_b, args.C_W
-    if C_b is None or C_W is None:
-        cb, cw = critical_hyperparameters(act)
-        C_b = cb if C_b is None else C_b
-        C_W = cw if C_W is None else C_W
+    from ..defaults import DEFAULT_INPUTS, hyperparameters
+    C_b, C_W = hyperparameters(act, args.C_b, args.C_W)
     return C_b, C_W, np.array(DEFAULT_INPUTS) if args.inputs is None else args.inputs
 
 

@@ -28,7 +28,7 @@ def _cmd_validate_training(args) -> int:
     import numpy as np
 
     from ..arguments import load_inputs
-    from ..defaults import TRAINING_INPUTS, TRAINING_TARGETS, critical_hyperparameters, learning_rates
+    from ..defaults import TRAINING_INPUTS, TRAINING_TARGETS, hyperparameters, learning_rates
     from ..training.validation import validate_training
     act = activation_of(args)
     widths = _widths(args.widths)
@@ -39,10 +39,7 @@ def _cmd_validate_training(args) -> int:
     if not 0 < len(y) < X.shape[0]:
         raise RGFlowError(f"--targets has {len(y)} values for {X.shape[0]} inputs; the inputs must be the "
                           "training inputs (one per target) followed by at least one test input")
-    C_b, C_W = args.C_b, args.C_W
-    if C_b is None or C_W is None:
-        cb, cw = critical_hyperparameters(act)
-        C_b, C_W = (cb if C_b is None else C_b), (cw if C_W is None else C_W)
+    C_b, C_W = hyperparameters(act, args.C_b, args.C_W)
     lambda_b, lambda_W = learning_rates(C_b, C_W, args.lambda_b, args.lambda_W)
     steps = None if args.converge else args.steps
     rep = validate_training(act, X[:len(y)], np.asarray(y), X[len(y):], args.depth, widths, C_b, C_W, lambda_b,

@@ -92,7 +92,8 @@ def test_three_sample_atoms_against_a_full_tensor_product(compiled):
     """Entries of the engine atoms over three distinct samples (the nested rule) against an
     independent 3-D integration; the share convention groups coincident slots."""
     K = np.array([[0.9, 0.4, -0.2], [0.4, 0.7, 0.3], [-0.2, 0.3, 1.1]])
-    atoms = compiled("tanh")._atoms(K, 3)
+    atoms, gap = compiled("tanh")._atoms(K, 3)
+    assert gap <= 1e-9
     cases = [("g2110_ssss", (0, 1, 2, 2), [(1, 2), (1, 1), (2, 1)]),
              ("g1111_ssss", (0, 1, 2, 0), [(2, 2), (1, 1), (1, 1)]),
              ("g4000_ssss", (2, 0, 1, 0), [(2, 0), (1, 0), (1, 4)]),
@@ -102,6 +103,22 @@ def test_three_sample_atoms_against_a_full_tensor_product(compiled):
         want = _brute_force("tanh", K, factors)
         got = atoms[name][entry]
         assert abs(got - want) <= 1e-10 * max(1.0, abs(want)), (name, entry, got, want)
+
+
+def test_the_three_sample_check_warns_when_the_rule_is_too_coarse(compiled, monkeypatch):
+    """The a-posteriori check of the nested rule can fail: with 4 check nodes per half-line it does."""
+    from codegen import order2_runtime
+    K1 = np.array([[1.0, 0.5, 0.3], [0.5, 1.0, 0.5], [0.3, 0.5, 1.0]])
+    monkeypatch.setattr(order2_runtime, "INNER_CHECK", 4)
+    with pytest.warns(RuntimeWarning, match="inner quadrature rule and its check differ"):
+        compiled("tanh").run(_inputs_for(K1, 0.0, 1.0), depth=2, progress=False)
+
+
+def test_the_order_two_names_are_declared_once():
+    from derive.observables import ORDER2_NAMES, order2
+    from derive.recursions import ORDER2_OBSERVABLES
+    assert tuple(o.name for o in order2()) == ORDER2_NAMES
+    assert ORDER2_OBSERVABLES[-len(ORDER2_NAMES):] == ORDER2_NAMES
 
 
 def test_relu_single_input_in_exact_rationals(compiled):

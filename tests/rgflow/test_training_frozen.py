@@ -127,3 +127,15 @@ def test_validate_training_command(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.ones((5, 2)))
     assert main(["validate-training", "tanh", "--inputs", str(tmp_path / "x.npy"), "--targets", str(y)]) == 2
     assert_cli_error(capsys.readouterr().err, "followed by at least one test input")
+
+
+def test_the_inverse_width_fit_is_exact_on_exact_data():
+    """Means m + c/n + d/n² with any errors: the weighted fit returns c and d exactly; its c_se is the
+    weighted least-squares error (one width's error doubled moves nothing on exact data)."""
+    widths = np.array([16, 32, 64, 128])
+    m, c, d = np.array([0.3, -1.0]), np.array([0.7, -0.2]), np.array([2.0, 5.0])
+    means = m + c / widths[:, None] + d / widths[:, None] ** 2
+    ses = np.full_like(means, 1e-3) * np.array([1.0, 2.0, 1.0, 1.0])[:, None]
+    fit = inverse_width_fit(widths, means, ses, m)
+    assert np.allclose(fit.c, c, atol=1e-9) and np.allclose(fit.d, d, atol=1e-7)
+    assert np.all(fit.c_se > 0) and np.all(fit.d_se > fit.c_se)
