@@ -175,7 +175,7 @@ _ATOM_TEX = {
     "ssss": lambda idx: (r"\langle " + " ".join(rf"\sigma_{{{i}}}" for i in idx)
                          + r" \rangle_{K^{(\ell)}}"),
 }
-_SLOT_TEX = {"s": r"\sigma", "d": r"\sigma'", "c": r"\sigma''"}
+_SLOT_TEX = {"s": r"\sigma", "d": r"\sigma'", "c": r"\sigma''", "t": r"\sigma'''"}
 
 
 def _composed_tex(name: str, idx) -> str:

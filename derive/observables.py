@@ -15,7 +15,7 @@ atoms ⟨…⟩ over z ~ N(0, K^{(ℓ)}) written as ``sympy.IndexedBase`` named 
 Examples
 --------
 >>> [o.name for o in DECLARED]
-['K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q']
+['K', 'H', 'V', 'G1', 'A', 'B', 'D', 'F', 'H1', 'P', 'Q', 'ddR', 'ddS', 'ddT', 'ddU']
 >>> requires(observable("G1"))
 ('K', 'V')
 >>> atoms_read(observable("H"))
@@ -117,6 +117,10 @@ def _declarations() -> tuple[Observable, ...]:
         _declare("H1", sp.S.Zero, 1, "H", r"\{1\}", (2,), "ntk", "1/n correction of the NTK mean"),
         _declare("P", sp.S.Zero, 1, "P", "", (4,), "P", "dNTK-preactivation correlation P[a0,a1,a2,a3] (x n)"),
         _declare("Q", sp.S.Zero, 1, "Q", "", (4,), "Q", "dNTK-preactivation correlation Q[a0,a1,a2,a3] (x n)"),
+        _declare("ddR", sp.S.Zero, 1, "R", "", (4,), "ddR", "ddNTK mean, third-derivative part R[a0,a1,a2,a3] (x n)"),
+        _declare("ddS", sp.S.Zero, 1, "S", "", (4,), "ddS", "ddNTK mean, Hessian-product part S[a0,a1,a2,a3] (x n)"),
+        _declare("ddT", sp.S.Zero, 1, "T", "", (4,), "ddT", "ddNTK mean, Hessian-product part T[a0,a1,a2,a3] (x n)"),
+        _declare("ddU", sp.S.Zero, 1, "U", "", (4,), "ddU", "ddNTK mean, Hessian-product part U[a0,a1,a2,a3] (x n)"),
     )
 
 

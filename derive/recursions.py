@@ -238,17 +238,18 @@ _TEX_PRIMES = {0: "", 1: "'", 2: "''", 3: "'''", 4: "^{(4)}"}
 
 #: Slot functions of the composed atom names: s = σ, d = σ', c = the *classical* σ'' (its
 #: Dirac deltas dropped: the pointwise second derivative that a real network's forward
-#: equations — the dNTK's, THEORY-NTK.md §1 — use; zero for piecewise-linear σ).
-SLOTS = {"s": (0, False), "d": (1, False), "c": (2, True)}
-_SLOT_TEXT = {"s": "sigma", "d": "sigma'", "c": "sigma''"}
-_SLOT_TEX = {"s": r"\sigma", "d": r"\sigma'", "c": r"\sigma''"}
+#: equations — the dNTK's, THEORY-NTK.md §1 — use; zero for piecewise-linear σ), t the
+#: classical third derivative (the ddNTK's forward equations).
+SLOTS = {"s": (0, False), "d": (1, False), "c": (2, True), "t": (3, True)}
+_SLOT_TEXT = {"s": "sigma", "d": "sigma'", "c": "sigma''", "t": "sigma'''"}
+_SLOT_TEX = {"s": r"\sigma", "d": r"\sigma'", "c": r"\sigma''", "t": r"\sigma'''"}
 #: Composed atom names: ``p<ka><kb>_<f><g>`` = ⟨∂_a^{ka} ∂_b^{kb} (f(z_a) g(z_b))⟩ (Stein
 #: derivatives, distributional) whose coincident entry a = b is the share
 #: ⟨(f g)^{(ka+kb)}⟩ / 2^{ka+kb} (a rule sums the 2^{ka+kb} label sequences of one
 #: derivative, so the shares add up to the one-sample derivative even where the labelled
 #: pieces diverge separately, e.g. ⟨δ(z)²⟩ for ReLU); ``e_<f><g>`` = ⟨f(z_a) g(z_b)⟩
 #: (a = b: ⟨f g⟩ at one point); ``q_<f1f2f3f4>`` = ⟨f1(z_a) f2(z_b) f3(z_c) f4(z_d)⟩.
-_COMPOSED = re.compile(r"^(?:p([0-4])([0-4])_([sdc])([sdc])|e_([sdc])([sdc])|q_([sdc]{4}))$")
+_COMPOSED = re.compile(r"^(?:p([0-4])([0-4])_([sdct])([sdct])|e_([sdct])([sdct])|q_([sdct]{4}))$")
 
 
 #: Atoms of the derivation engine's rules (:mod:`derive.engine.collect`), which the order-1/n²
@@ -573,7 +574,7 @@ def _build(act: Activation, observables: tuple[str, ...], declarations) -> Recur
     if unknown:
         raise FlowError(f"observable rules read unknown Gaussian atom(s) {', '.join(unknown)}; "
                         f"known atoms: {', '.join(_ATOM_ORDER)} and the composed names "
-                        "p<ka><kb>_<f><g>, e_<f><g>, q_<f1f2f3f4> (f among s, d, c)")
+                        "p<ka><kb>_<f><g>, e_<f><g>, q_<f1f2f3f4> (f among s, d, c, t)")
     names = sorted(wanted, key=atom_sort_key)
     stein = any(d.order >= 2 for d in used)      # order 1/n²: every atom by quadrature (codegen.order2)
     atoms = tuple(_atom_cached(act, n, stein) for n in names)

@@ -74,21 +74,37 @@ def _d(a) -> tuple:
     return ("d", a)
 
 
-def _double_sum(f1: tuple, f2: tuple, links: tuple, max_order: int, dntk: tuple = ()) -> dict:
-    """E[(1/n²) Σ_{j1 j2} f1(z_j1) f2(z_j2) Π_links Ĥ_{j1j2} · dĤ]: the j1 = j2 term (links become Ĥ_jj
-    factors of one neuron, the dNTK's neuron pattern collapses; weight 1/n) plus (1 − 1/n) × the
-    distinct-neuron term.  ``dntk`` = ((neuron labels in {0, 1}), (α0, α1, α2)) or ()."""
+def _double_sum(f1: tuple, f2: tuple, links: tuple, max_order: int, dntk: tuple = (), ddntk: tuple = ()) -> dict:
+    """E[(1/n²) Σ_{j1 j2} f1(z_j1) f2(z_j2) Π_links Ĥ_{j1j2} · dĤ · ddNTK]: the j1 = j2 term (links become
+    Ĥ_jj factors of one neuron, the (d)dNTK's neuron pattern collapses; weight 1/n) plus (1 − 1/n) × the
+    distinct-neuron term.  ``dntk`` = ((neuron labels in {0, 1}), (α0, α1, α2)) or (); ``ddntk`` =
+    (kind, (neuron labels), (α0, α1, α2, α3)) or () (:func:`~derive.engine.ntk_expansion.ntk_expectation`)."""
     same = (tuple(f1) + tuple(f2) + tuple(("H", (a, b)) for a, b in links),)
     same_dntk = (((0, 0, 0), dntk[1]),) if dntk else ()
+    same_ddntk = (ddntk[0], (0, 0, 0, 0), ddntk[2]) if ddntk else ()
     out: dict = {}
     if max_order >= 1:
-        for key, coef in ntk_expectation(same, (), max_order - 1, *same_dntk).items():
+        for key, coef in ntk_expectation(same, (), max_order - 1, *same_dntk, ddntk=same_ddntk).items():
             add_into(out, Key(key.order + 1, key.ratio, key.tensors, key.atoms), coef)
     distinct = ntk_expectation((tuple(f1), tuple(f2)), tuple((0, 1, a, b) for a, b in links), max_order,
-                               *((dntk,) if dntk else ()))
+                               *((dntk,) if dntk else ()), ddntk=ddntk)
     for key, coef in product(distinct, {Key(0, 0, (), ()): Fraction(1), Key(1, 0, (), ()): Fraction(-1)},
                              max_order).items():
         add_into(out, key, coef)
+    return out
+
+
+def _xi_sum(f1: tuple, f2: tuple, links: tuple, labels: tuple, samples: tuple) -> dict:
+    """:func:`_double_sum` with the factor Ξ_{t0;t1t2}(α0;α1,α2) = ∂²z_{t0}[v_{t1}, v_{t2}] (v_t = λ∇z_t), the
+    second derivative along two gradient directions, through the dNTK dĤ_{t0;t1t2} = Ξ_{t1;t0t2} + Ξ_{t2;t0t1}
+    (differentiate Ĥ = ∇z·λ·∇z):  Ξ_{0;12} = ½(dĤ_{1;02} + dĤ_{2;01} − dĤ_{0;12})."""
+    (t0, t1, t2), (a0, a1, a2) = labels, samples
+    half = Fraction(1, 2)
+    out: dict = {}
+    for coef, dntk in ((half, ((t1, t0, t2), (a1, a0, a2))), (half, ((t2, t0, t1), (a2, a0, a1))),
+                       (-half, ((t0, t1, t2), (a0, a1, a2)))):
+        for key, value in _double_sum(f1, f2, links, 1, dntk).items():
+            add_into(out, key, coef * value)
     return out
 
 
@@ -102,11 +118,13 @@ def _sum(*parts) -> dict:
 
 #: name → (rank, power of 1/n of its leading term)
 NTK_STATISTICS = {"H": (2, 0), "H1": (2, 1), "D": (4, 1), "A": (4, 1), "F": (4, 1), "B": (4, 1), "P": (4, 1),
-                  "Q": (4, 1)}
+                  "Q": (4, 1), "ddR": (4, 1), "ddS": (4, 1), "ddT": (4, 1), "ddU": (4, 1)}
 #: The couplings (products of C_W, λ_b, λ_W of layer ℓ+1) each statistic's derivation is split by.
 COUPLINGS = {"H": ("lambda_b", "lambda_W", "C_W"), "H1": ("lambda_b", "lambda_W", "C_W"),
              "D": ("C_W*lambda_W", "C_W*C_W"), "A": ("lambda_W*lambda_W", "C_W*lambda_W", "C_W*C_W"),
-             "F": ("C_W*C_W",), "B": ("C_W*C_W",), "P": ("C_W*lambda_W", "C_W*C_W"), "Q": ("C_W*lambda_W", "C_W*C_W")}
+             "F": ("C_W*C_W",), "B": ("C_W*C_W",), "P": ("C_W*lambda_W", "C_W*C_W"), "Q": ("C_W*lambda_W", "C_W*C_W"),
+             "ddR": ("C_W*lambda_W", "C_W*C_W"), "ddS": ("C_W*lambda_W", "C_W*C_W"),
+             "ddT": ("lambda_W*lambda_W", "C_W*lambda_W", "C_W*C_W"), "ddU": ("C_W*C_W",)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -149,7 +167,74 @@ def ntk_series(name: str, samples: tuple) -> dict:
                     _double_sum(f1, (("c", a1), _d(a2), ("H", (a1, a2))), ((a0, a1),), 1),
                     _double_sum(f1, (_d(a1), ("c", a2), ("H", (a1, a2))), ((a0, a2),), 1),
                     _double_sum(f1, (_d(a1), _d(a2)), (), 1, ((0, 1, 1), (a0, a1, a2)))), 1)}
+    if name in DDNTK_SERIES:
+        return {coupling: _at(_sum(*[term(*a) for term in terms]), 1) for coupling, terms in DDNTK_SERIES[name].items()}
     raise KeyError(name)
+
+
+def _t(a) -> tuple:
+    return ("t", a)
+
+
+def _c(a) -> tuple:
+    return ("c", a)
+
+
+def _s(a) -> tuple:
+    return ("s", a)
+
+
+def _H(a, b) -> tuple:
+    return ("H", (a, b))
+
+
+#: The ddNTK means of layer ℓ+1 (docs/training.md "ddNTK"), each a sum of double sums over layer-ℓ neurons
+#: j (row i of W^{(ℓ+1)}) and l (row k) left by Wick's theorem over W^{(ℓ+1)} in the forward equations
+#: of Ψ' and Ω' (c = the classical σ'', t = the classical third derivative; links Ĥ_{jl}; Ξ and the ddNTK
+#: of layer ℓ as factors).  R from Ψ'_{i;ikk}, S from Ω'_{ii;kk}, T from Ω'_{ik;ik}, U from Ω'_{ik;ki}.
+DDNTK_SERIES = {
+    "ddR": {
+        "C_W*lambda_W": (
+            lambda a0, a1, a2, a3: _double_sum((_s(a1), _c(a0)), (_d(a2), _d(a3)), ((a0, a2), (a0, a3)), 1),
+            lambda a0, a1, a2, a3: _xi_sum((_s(a1), _d(a0)), (_d(a2), _d(a3)), (), (0, 1, 1), (a0, a2, a3))),
+        "C_W*C_W": (
+            lambda a0, a1, a2, a3: _double_sum((_t(a0), _d(a1), _H(a0, a1)), (_d(a2), _d(a3)), ((a0, a2), (a0, a3)), 1),
+            lambda a0, a1, a2, a3: _xi_sum((_c(a0), _d(a1)), (_d(a2), _d(a3)), ((a0, a3),), (0, 0, 1), (a0, a1, a2)),
+            lambda a0, a1, a2, a3: _xi_sum((_c(a0), _d(a1)), (_d(a3), _d(a2)), ((a0, a2),), (0, 0, 1), (a0, a1, a3)),
+            lambda a0, a1, a2, a3: _xi_sum((_c(a0), _d(a1), _H(a0, a1)), (_d(a2), _d(a3)), (), (0, 1, 1), (a0, a2, a3)),
+            lambda a0, a1, a2, a3: _double_sum((_d(a0), _d(a1)), (_d(a2), _d(a3)), (), 1,
+                                               ddntk=("Psi", (0, 0, 1, 1), (a0, a1, a2, a3))))},
+    "ddS": {
+        "C_W*lambda_W": (
+            lambda a0, a1, a2, a3: _double_sum((_d(a0), _d(a1)), (_d(a2), _d(a3)), ((a0, a2), (a1, a3)), 1),),
+        "C_W*C_W": (
+            lambda a0, a1, a2, a3: _double_sum((_c(a0), _c(a1), _H(a0, a1)), (_d(a2), _d(a3)), ((a0, a2), (a1, a3)), 1),
+            lambda a0, a1, a2, a3: _xi_sum((_c(a0), _d(a1)), (_d(a2), _d(a3)), ((a0, a2),), (0, 0, 1), (a1, a0, a3)),
+            lambda a0, a1, a2, a3: _xi_sum((_d(a0), _c(a1)), (_d(a2), _d(a3)), ((a1, a3),), (0, 0, 1), (a0, a1, a2)),
+            lambda a0, a1, a2, a3: _double_sum((_d(a0), _d(a1)), (_d(a2), _d(a3)), (), 1,
+                                               ddntk=("Omega", (0, 0, 1, 1), (a0, a1, a2, a3))))},
+    "ddT": {
+        "lambda_W*lambda_W": (
+            lambda a0, a1, a2, a3: _double_sum((_s(a2), _d(a0)), (_s(a3), _d(a1)), ((a0, a1),), 1),),
+        "C_W*lambda_W": (
+            lambda a0, a1, a2, a3: _double_sum((_s(a2), _d(a0)), (_c(a1), _d(a3), _H(a1, a3)), ((a0, a1),), 1),
+            lambda a0, a1, a2, a3: _double_sum((_c(a0), _d(a2), _H(a0, a2)), (_s(a3), _d(a1)), ((a0, a1),), 1),
+            lambda a0, a1, a2, a3: _xi_sum((_s(a2), _d(a0)), (_d(a1), _d(a3)), (), (1, 0, 1), (a1, a0, a3)),
+            lambda a0, a1, a2, a3: _xi_sum((_d(a0), _d(a2)), (_s(a3), _d(a1)), (), (0, 1, 0), (a0, a1, a2))),
+        "C_W*C_W": (
+            lambda a0, a1, a2, a3: _double_sum((_c(a0), _d(a2), _H(a0, a2)), (_c(a1), _d(a3), _H(a1, a3)), ((a0, a1),), 1),
+            lambda a0, a1, a2, a3: _xi_sum((_c(a0), _d(a2), _H(a0, a2)), (_d(a1), _d(a3)), (), (1, 0, 1), (a1, a0, a3)),
+            lambda a0, a1, a2, a3: _xi_sum((_d(a0), _d(a2)), (_c(a1), _d(a3), _H(a1, a3)), (), (0, 1, 0), (a0, a1, a2)),
+            lambda a0, a1, a2, a3: _double_sum((_d(a0), _d(a2)), (_d(a1), _d(a3)), (), 1,
+                                               ddntk=("Omega", (0, 1, 0, 1), (a0, a1, a2, a3))))},
+    "ddU": {
+        "C_W*C_W": (
+            lambda a0, a1, a2, a3: _double_sum((_c(a0), _d(a3)), (_c(a1), _d(a2)), ((a0, a2), (a3, a1), (a0, a1)), 1),
+            lambda a0, a1, a2, a3: _xi_sum((_c(a0), _d(a3)), (_d(a2), _d(a1)), ((a0, a2),), (1, 0, 0), (a1, a0, a3)),
+            lambda a0, a1, a2, a3: _xi_sum((_d(a0), _d(a3)), (_c(a1), _d(a2)), ((a3, a1),), (0, 1, 1), (a0, a1, a2)),
+            lambda a0, a1, a2, a3: _double_sum((_d(a0), _d(a3)), (_d(a1), _d(a2)), (), 1,
+                                               ddntk=("Omega", (0, 1, 1, 0), (a0, a1, a2, a3))))},
+}
 
 
 def _at(series: dict, order: int) -> dict:

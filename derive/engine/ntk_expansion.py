@@ -31,7 +31,7 @@ from ..notation import symmetry_group
 from .expansion import atoms_of, expectation
 from .terms import Key, add_into, product
 
-__all__ = ["NTK_TENSORS", "NTK_SYMMETRIES", "ntk_entry", "ntk_expectation"]
+__all__ = ["NTK_TENSORS", "NTK_SYMMETRIES", "DDNTK_KINDS", "ntk_entry", "ntk_expectation"]
 
 #: Rank and index symmetries of the NTK tensors, from their definitions (generators; positions permuted):
 #: H_{αβ} = E[Ĥ_{ii;αβ}] and Ĥ_{ii;αβ} = Ĥ_{ii;βα};  A = n κ(Ĥ_ii;12, Ĥ_kk;34): pairs symmetric and
@@ -40,9 +40,16 @@ __all__ = ["NTK_TENSORS", "NTK_SYMMETRIES", "ntk_entry", "ntk_expectation"]
 NTK_TENSORS = {"H": (2, ((1, 0),)), "H1": (2, ((1, 0),)),
                "A": (4, ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1))), "B": (4, ((2, 3, 0, 1), (1, 0, 3, 2))),
                "D": (4, ((1, 0, 2, 3), (0, 1, 3, 2))), "F": (4, ((2, 3, 0, 1),)),
-               "P": (4, ()), "Q": (4, ((0, 2, 1, 3),))}
+               "P": (4, ()), "Q": (4, ((0, 2, 1, 3),)),
+               "ddR": (4, ((0, 1, 3, 2),)), "ddS": (4, ((1, 0, 3, 2),)), "ddT": (4, ((1, 0, 3, 2),)),
+               "ddU": (4, ((1, 0, 3, 2),))}
 #: (P_{0123} = n E[dĤ_{iij;012} z_{j;3}]: no symmetry; Q_{0123} = n E[dĤ_{jii;012} z_{j;3}]: the NTK's two
-#: indices (i, α1) ↔ (i, α2).)
+#: indices (i, α1) ↔ (i, α2).  The ddNTK means (i ≠ k): R_{0123} = n E[Ψ_{i;ikk}(α0;α1α2α3)], symmetric in
+#: the last two slots (Ψ is symmetric in its three directions); S, T, U = n E[Ω_{ii;kk}], n E[Ω_{ik;ik}],
+#: n E[Ω_{ik;ki}] (α0α1;α2α3), each invariant under Ω_{ab;cd} = Ω_{ba;dc}.)
+#: The ddNTK tensors by kind: Ψ's mean has one tensor (its three directions are symmetric), Ω's three
+#: (:func:`_ddntk_term`).
+DDNTK_KINDS = {"Psi": ("ddR",), "Omega": ("ddS", "ddT", "ddU")}
 NTK_SYMMETRIES = {name: gens for name, (_, gens) in NTK_TENSORS.items()}
 
 
@@ -128,8 +135,34 @@ def _dntk_term(factor: tuple, neurons: tuple) -> dict:
     return out
 
 
+def _ddntk_term(factor: tuple) -> list:
+    """The tensor entries of E[ddNTK] for one factor ``(kind, (t0, t1, t2, t3), (α0, α1, α2, α3))`` over
+    the neurons t (n × the mean; it is O(1/n)).  The layer's laws are O(n)-covariant (rotate the rows of
+    W and b of the layer), so a mean of four neuron indices is a sum over the three pairings:
+
+        E[Ψ_{t0;t1t2t3}] = (1/n)[δ_{t0t1}δ_{t2t3} R_{α0α1α2α3} + δ_{t0t2}δ_{t1t3} R_{α0α2α1α3} + δ_{t0t3}δ_{t1t2} R_{α0α3α1α2}],
+        E[Ω_{t0t1;t2t3}] = (1/n)[δ_{t0t1}δ_{t2t3} S_{α0α1α2α3} + δ_{t0t2}δ_{t1t3} T_{α0α1α2α3} + δ_{t0t3}δ_{t1t2} U_{α0α1α2α3}],
+
+    Ψ_{t0;t1t2t3} = ∂³z_{t0}[v_{t1}, v_{t2}, v_{t3}] and Ω_{t0t1;t2t3} = ∂²z_{t0}[·, v_{t2}]·λ·∂²z_{t1}[·, v_{t3}]
+    (v_t = λ∇z_t; THEORY-NTK.md §4, docs/training.md)."""
+    kind, (t0, t1, t2, t3), (a0, a1, a2, a3) = factor
+    out = []
+    if kind == "Psi":
+        for (p, q), (u, w), idx in (((t0, t1), (t2, t3), (a0, a1, a2, a3)), ((t0, t2), (t1, t3), (a0, a2, a1, a3)),
+                                    ((t0, t3), (t1, t2), (a0, a3, a1, a2))):
+            if p == q and u == w:
+                out.append(ntk_entry("ddR", idx))
+    else:
+        for (p, q), (u, w), name in (((t0, t1), (t2, t3), "ddS"), ((t0, t2), (t1, t3), "ddT"),
+                                     ((t0, t3), (t1, t2), "ddU")):
+            if p == q and u == w:
+                out.append(ntk_entry(name, (a0, a1, a2, a3)))
+    return out
+
+
 @functools.lru_cache(maxsize=4096)
-def ntk_expectation(neurons: tuple, links: tuple = (), max_order: int = 1, dntk: tuple = ()) -> dict:
+def ntk_expectation(neurons: tuple, links: tuple = (), max_order: int = 1, dntk: tuple = (),
+                    ddntk: tuple = ()) -> dict:
     """E[Π_t f_t(z_t) Ĥ-factors] over distinct neurons to (1/n)^max_order (max_order ≤ 1).
 
     ``neurons[t]`` is a tuple of slots: ``(code, sample)`` preactivation functions as in
@@ -137,10 +170,24 @@ def ntk_expectation(neurons: tuple, links: tuple = (), max_order: int = 1, dntk:
     ``links`` are off-diagonal factors Ĥ_{tu;αβ} as ``(t, u, α, β)`` (t ≠ u); ``dntk`` is one dNTK
     factor dĤ_{t0t1t2;α0α1α2} as ``((t0, t1, t2), (α0, α1, α2))`` or ``()``: it has zero mean and no
     correlation with ΔĤ, so at order 1/n it pairs with one preactivation (P, Q) and every Ĥ takes
-    its leading mean H."""
+    its leading mean H; ``ddntk`` is one ddNTK factor ``(kind, neurons, samples)`` (:func:`_ddntk_term`):
+    its mean is O(1/n) and its correlations with the rest O(1/n²), so it multiplies the leading
+    Gaussian expectation with every Ĥ at H (and no link, whose mean is zero)."""
     if max_order > 1:
         raise ValueError("the NTK sector is derived to order 1/n")
     z_neurons = tuple(tuple(s for s in slots if s[0] != "H") for slots in neurons)
+    if ddntk:
+        if dntk or links or max_order < 1:
+            return {}
+        term = {Key(0, 0, (), ()): Fraction(1)}
+        for slots in neurons:
+            for code, pair in slots:
+                if code == "H":
+                    term = product(term, {Key(0, 0, (ntk_entry("H", pair),), ()): Fraction(1)}, max_order)
+        entries = {}
+        for entry in _ddntk_term(ddntk):
+            add_into(entries, Key(1, 1, (entry,), _gaussian(z_neurons)), Fraction(1))
+        return product(term, entries, max_order)
     if dntk:
         if links or max_order < 1:
             return {}
