@@ -1,7 +1,7 @@
-"""``rgflow validate-training``: trained ensembles of real networks over widths against the
-infinite-width prediction and the frozen-NTK order-1/n theory (:mod:`rgflow.training.validation`;
-docs/training.md), with the 1/n coefficients from a weighted fit and, with ``--plot``, the figure of
-the means against 1/n."""
+"""``rgflow train-predict``: the order-1/n prediction of trained networks (:func:`rgflow.training.predict`);
+``rgflow validate-training``: trained ensembles of real networks over widths against it
+(:mod:`rgflow.training.validation`; docs/training.md), with the 1/n coefficients from a weighted fit and,
+with ``--plot``, the figure of the means against 1/n."""
 
 from __future__ import annotations
 
@@ -24,14 +24,12 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _cmd_validate_training(args) -> int:
+def _data(args):
+    """(X_train, y_train, X_test) from --inputs/--targets (training inputs first) or the fixed defaults."""
     import numpy as np
 
     from ..arguments import load_inputs
-    from ..defaults import TRAINING_INPUTS, TRAINING_TARGETS, hyperparameters, learning_rates
-    from ..training.validation import validate_training
-    act = activation_of(args)
-    widths = _widths(args.widths)
+    from ..defaults import TRAINING_INPUTS, TRAINING_TARGETS
     if (args.inputs is None) != (args.targets is None):
         raise RGFlowError("give --inputs and --targets together (training inputs first, then the test inputs)")
     X = TRAINING_INPUTS if args.inputs is None else args.inputs
@@ -39,11 +37,37 @@ def _cmd_validate_training(args) -> int:
     if not 0 < len(y) < X.shape[0]:
         raise RGFlowError(f"--targets has {len(y)} values for {X.shape[0]} inputs; the inputs must be the "
                           "training inputs (one per target) followed by at least one test input")
+    return X[:len(y)], np.asarray(y, dtype=float), X[len(y):]
+
+
+def _cmd_train_predict(args) -> int:
+    from ..defaults import hyperparameters, learning_rates
+    from ..training.predict import predict
+    act = activation_of(args)
+    X_train, y, X_test = _data(args)
     C_b, C_W = hyperparameters(act, args.C_b, args.C_W)
     lambda_b, lambda_W = learning_rates(C_b, C_W, args.lambda_b, args.lambda_W)
     steps = None if args.converge else args.steps
-    rep = validate_training(act, X[:len(y)], np.asarray(y), X[len(y):], args.depth, widths, C_b, C_W, lambda_b,
-                            lambda_W, args.eta, steps, networks=args.networks, seed=args.seed)
+    pred = predict(act, X_train, y, X_test, args.depth, args.width, C_b, C_W, lambda_b, lambda_W, args.eta, steps,
+                   allow_kinked=args.allow_kinked)
+    print(pred.to_text(), end="")
+    if args.latex:
+        print(pred.to_latex())
+    return 0
+
+
+def _cmd_validate_training(args) -> int:
+    from ..defaults import hyperparameters, learning_rates
+    from ..training.validation import validate_training
+    act = activation_of(args)
+    widths = _widths(args.widths)
+    X_train, y, X_test = _data(args)
+    C_b, C_W = hyperparameters(act, args.C_b, args.C_W)
+    lambda_b, lambda_W = learning_rates(C_b, C_W, args.lambda_b, args.lambda_W)
+    steps = None if args.converge else args.steps
+    rep = validate_training(act, X_train, y, X_test, args.depth, widths, C_b, C_W, lambda_b,
+                            lambda_W, args.eta, steps, networks=args.networks, seed=args.seed,
+                            frozen_networks=args.frozen_networks)
     print(rep.to_text(), end="")
     if args.plot:
         rep.plot(args.plot)
@@ -51,16 +75,12 @@ def _cmd_validate_training(args) -> int:
     return 0
 
 
-def add_parsers(subparsers) -> None:
-    """Register ``rgflow validate-training`` on an argparse subparsers object."""
-    p = subparsers.add_parser("validate-training", help="trained ensembles over widths against the theory",
-                              description="Real networks trained by gradient descent at several widths "
-                                          "against the infinite-width and the frozen-NTK order-1/n prediction.")
+def _common(p, default_steps) -> None:
+    """The arguments train-predict and validate-training share."""
     add_activation_arguments(p)
     p.add_argument("--depth", type=int, default=3, help="number of layers L (default 3)")
-    p.add_argument("--widths", default="16,32,64", help="comma-separated hidden widths (default 16,32,64)")
-    p.add_argument("--networks", type=int, default=4000, help="networks per width and ensemble (default 4000)")
-    p.add_argument("--steps", type=int, default=20, help="gradient-descent steps (default 20)")
+    p.add_argument("--steps", type=int, default=default_steps,
+                   help=f"gradient-descent steps (default {default_steps or 'convergence'})")
     p.add_argument("--converge", action="store_true", help="train to convergence instead of --steps")
     p.add_argument("--eta", type=float, default=None, help="learning rate (default 0.5/lambda_max(H_train))")
     p.add_argument("--C_b", type=float, default=None, help="bias variance (default: critical point)")
@@ -70,6 +90,28 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--inputs", type=pathlib.Path, default=None, metavar="X.npy",
                    help="training inputs then test inputs, shape (N, n_0) (default: five fixed inputs)")
     p.add_argument("--targets", type=pathlib.Path, default=None, metavar="y.npy", help="training targets (N_train,)")
+
+
+def add_parsers(subparsers) -> None:
+    """Register ``rgflow train-predict`` and ``rgflow validate-training`` on an argparse subparsers object."""
+    p = subparsers.add_parser("train-predict", help="the order-1/n prediction of trained networks",
+                              description="Mean and covariance of MLPs trained by gradient descent at width n: "
+                                          "the infinite-width ensemble plus its 1/n correction.")
+    _common(p, None)
+    p.add_argument("--width", type=int, default=64, help="hidden width n (default 64)")
+    p.add_argument("--allow-kinked", action="store_true",
+                   help="print flagged numbers for activations kinked at z = 0 instead of refusing")
+    p.add_argument("--latex", action="store_true", help="also print the formula as LaTeX")
+    p.set_defaults(func=_cmd_train_predict)
+    p = subparsers.add_parser("validate-training", help="trained ensembles over widths against the theory",
+                              description="Real networks trained by gradient descent at several widths "
+                                          "against the infinite-width and the frozen-NTK order-1/n prediction.")
+    _common(p, 20)
+    p.add_argument("--widths", default="16,32,64", help="comma-separated hidden widths (default 16,32,64)")
+    p.add_argument("--networks", type=int, default=4000, help="networks per width and ensemble (default 4000)")
+    p.add_argument("--frozen-networks", type=int, default=None,
+                   help="also a larger independent frozen-NTK ensemble per width (no training: cheap) for the "
+                        "combined, low-error estimate of the trained mean")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
     p.add_argument("--plot", type=pathlib.Path, default=None, metavar="OUT.png", help="save the figure")
     p.set_defaults(func=_cmd_validate_training)
