@@ -142,8 +142,7 @@ def validate_training(act, X_train, y_train, X_test, depth: int, widths, C_b: fl
                       tol: float = 1e-10) -> TrainingValidation:
     """Run the comparison of the module docstring; ``eta`` defaults to 0.5/λ_max(H_train); ``tol`` is the
     relative training residual that counts as converged (``steps=None``)."""
-    import codegen
-    from derive import activation, flow
+    from derive import activation
     from derive.activations import Activation, kinked_at_zero
     act = act if isinstance(act, Activation) else activation(act)
     widths = tuple(int(w) for w in widths)
