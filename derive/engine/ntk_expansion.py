@@ -160,6 +160,17 @@ def _ddntk_term(factor: tuple) -> list:
     return out
 
 
+def _leading_means(neurons: tuple, max_order: int) -> dict:
+    """Every diagonal NTK factor Ĥ_tt of ``neurons`` at its leading mean H (next to a (d)dNTK factor,
+    which is already O(1/n))."""
+    term = {Key(0, 0, (), ()): Fraction(1)}
+    for slots in neurons:
+        for code, pair in slots:
+            if code == "H":
+                term = product(term, {Key(0, 0, (ntk_entry("H", pair),), ()): Fraction(1)}, max_order)
+    return term
+
+
 @functools.lru_cache(maxsize=4096)
 def ntk_expectation(neurons: tuple, links: tuple = (), max_order: int = 1, dntk: tuple = (),
                     ddntk: tuple = ()) -> dict:
@@ -179,24 +190,14 @@ def ntk_expectation(neurons: tuple, links: tuple = (), max_order: int = 1, dntk:
     if ddntk:
         if dntk or links or max_order < 1:
             return {}
-        term = {Key(0, 0, (), ()): Fraction(1)}
-        for slots in neurons:
-            for code, pair in slots:
-                if code == "H":
-                    term = product(term, {Key(0, 0, (ntk_entry("H", pair),), ()): Fraction(1)}, max_order)
         entries = {}
         for entry in _ddntk_term(ddntk):
             add_into(entries, Key(1, 1, (entry,), _gaussian(z_neurons)), Fraction(1))
-        return product(term, entries, max_order)
+        return product(_leading_means(neurons, max_order), entries, max_order)
     if dntk:
         if links or max_order < 1:
             return {}
-        term = {Key(0, 0, (), ()): Fraction(1)}
-        for slots in neurons:
-            for code, pair in slots:
-                if code == "H":
-                    term = product(term, {Key(0, 0, (ntk_entry("H", pair),), ()): Fraction(1)}, max_order)
-        return product(term, _dntk_term(dntk, z_neurons), max_order)
+        return product(_leading_means(neurons, max_order), _dntk_term(dntk, z_neurons), max_order)
     factors = [("diag", t, *s[1]) for t, slots in enumerate(neurons) for s in slots if s[0] == "H"]
     factors += [("link", t, u, a, b) for t, u, a, b in links]
     out: dict = {}
