@@ -3,8 +3,9 @@
 References: an explicit model with a few parameters, z(θ) = z0 + Jθ + ½θᵀQθ + (1/6)T[θ, θ, θ], trained by
 real gradient descent — its exact H, Ξ, Ψ, Ω at θ = 0 fed to the linearised dynamics must predict
 z_T − z_T^{linear} to O(ε²), which checks the dynamics equations themselves (each of the Ξ, Ψ, Ω terms,
-dropped, leaves an O(ε) miss) — and plain Monte Carlo over z_0 ~ N(0, K) for the Gauss–Hermite
-expectations.
+dropped, leaves an O(ε) miss) — plain Monte Carlo over z_0 ~ N(0, K) for the Gauss–Hermite
+expectations, and the former implementation (:func:`_reference`: one rule over all points jointly, the
+dynamics of every Ξ_{a;bc}) for the per-test-point factorisation that replaced it.
 """
 
 import itertools
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 
 from derive.errors import RGFlowError
-from rgflow.training import infinite_width_prediction
-from rgflow.training.dynamics import MAX_POINTS, dynamical_correction, linearised_trajectory
+from rgflow.training import dynamics, infinite_width_prediction
+from rgflow.training.dynamics import MAX_TRAIN, dynamical_correction, linearised_trajectory
 
 N_P, N_TRAIN = 5, 3
 
@@ -31,19 +32,20 @@ def _symmetrised(T, axes):
     return out / len(perms)
 
 
-def _random_inputs(seed, rank=N_P):
+def _random_inputs(seed, rank=None, points=N_P, n_train=N_TRAIN):
     """K (of the given rank), H̄, X (in K's range), psi, omega with their symmetries; y; η = 0.5/λ_max."""
     rng = np.random.default_rng(seed)
-    G = rng.normal(size=(N_P, rank))
+    rank = points if rank is None else rank
+    G = rng.normal(size=(points, rank))
     K = G @ G.T / rank
-    Hroot = rng.normal(size=(N_P, 8))
-    H = Hroot @ Hroot.T / 8
-    X = np.einsum("abcf,fe->abce", _symmetrised(rng.normal(size=(N_P,) * 4), (1, 2)), K)
-    psi = _symmetrised(rng.normal(size=(N_P,) * 4), (1, 2, 3))
-    O = rng.normal(size=(N_P,) * 4)
+    Hroot = rng.normal(size=(points, points + 3))
+    H = Hroot @ Hroot.T / (points + 3)
+    X = np.einsum("abcf,fe->abce", _symmetrised(rng.normal(size=(points,) * 4), (1, 2)), K)
+    psi = _symmetrised(rng.normal(size=(points,) * 4), (1, 2, 3))
+    O = rng.normal(size=(points,) * 4)
     omega = O + np.einsum("badc->abcd", O)
-    y = rng.normal(size=N_TRAIN)
-    eta = 0.5 / np.linalg.eigvalsh(H[:N_TRAIN, :N_TRAIN]).max()
+    y = rng.normal(size=n_train)
+    eta = 0.5 / np.linalg.eigvalsh(H[:n_train, :n_train]).max()
     return K, H, X, psi, omega, y, eta
 
 
@@ -86,7 +88,7 @@ def test_the_zeroth_order_is_the_infinite_width_ensemble(steps):
     inf = infinite_width_prediction(K, H, y, N_TRAIN, eta, steps)
     assert np.allclose(c.mean_infinite, inf.mean, atol=1e-9)
     assert np.allclose(c.covariance_infinite, inf.covariance, atol=1e-9)
-    assert c.nodes == 3 ** N_P and (steps is None or c.steps == steps)
+    assert c.nodes == 3 ** (N_TRAIN + 1) and (steps is None or c.steps == steps)
 
 
 class ExplicitModel:
@@ -220,6 +222,142 @@ def test_bad_inputs_are_refused():
         _correction(inputs, omega=np.einsum("abcd->acbd", omega))
     with pytest.raises(RGFlowError, match="steps"):
         _correction(inputs, -1)
-    big = MAX_POINTS + 1
-    with pytest.raises(RGFlowError, match="at most"):
-        dynamical_correction(np.eye(big), np.eye(big), *(np.zeros((big,) * 4),) * 3, y, N_TRAIN, eta)
+    big = MAX_TRAIN + 1                                 # training points; any number of test points is fine
+    with pytest.raises(RGFlowError, match=f"at most {MAX_TRAIN} training points"):
+        dynamical_correction(np.eye(big + 2), np.eye(big + 2), *(np.zeros((big + 2,) * 4),) * 3, np.zeros(big), big,
+                             0.5)
+
+
+def _reference_step(z, dz, dH, xi, H_D, psi_D, ddi_D, source_D, y, eta):
+    """The former step: the dynamics of all points jointly, Ξ_{a;bc} (c ∈ D) for every a, b."""
+    N = len(y)
+    eps = z[:, :N] - y
+
+    def quadratic(T):
+        return np.einsum("n...d,nd->n...", np.einsum("n...cd,nc->n...d", T, eps), eps)
+
+    xi_dd = xi[:, :, :N, :]
+    dz_new = (dz - eta * dz[:, :N] @ H_D.T - eta * np.einsum("nab,nb->na", dH, eps) + eta ** 2 / 2 * quadratic(xi_dd)
+              - eta ** 3 / 6 * quadratic(np.tensordot(eps, psi_D, axes=([1], [3]))))
+    xi_eps = np.einsum("nacb,nc->nab", xi_dd, eps) + np.einsum("nbac,nc->nab", xi[:, :N], eps)
+    dH_new = dH - eta * xi_eps + eta ** 2 / 2 * np.einsum("nabc,nc->nab", np.tensordot(eps, ddi_D, axes=([1], [3])),
+                                                          eps)
+    return z - eta * eps @ H_D.T, dz_new, dH_new, xi - eta * np.tensordot(eps, source_D, axes=([1], [3]))
+
+
+def _reference_trajectory(z0, xi0, psi, omega, H, y, N, eta, steps=None, tol=1e-10):
+    """The former linearised_trajectory: (z⁽⁰⁾_T, δz_T, steps) over all points jointly."""
+    D = slice(0, N)
+    ddi = psi + np.einsum("bacd->abcd", psi) + np.einsum("abdc->abcd", omega) + omega
+    source = (psi + omega + np.einsum("acbd->abcd", omega))[:, :, D, D]
+    tensors = (H[:, D], psi[:, D, D, D], ddi[:, D, D, D], source)
+    state = (z0, np.zeros_like(z0), np.zeros(z0.shape + (N,)), xi0[..., D])
+    gap = 1 - np.abs(1 - eta * np.linalg.eigvalsh(H[D, D])).max()
+    eps0, t = np.abs(z0[:, D] - y).max(), 0
+    while steps is None or t < steps:
+        new = _reference_step(*state, *tensors, y, eta)
+        t += 1
+        done = (np.abs(new[0][:, D] - y).max() <= tol * gap * eps0
+                and np.abs(new[1] - state[1]).max() <= tol * gap * np.abs(new[1]).max())
+        state = new
+        if steps is None and done:
+            break
+    return state[0], state[1], t
+
+
+def _reference(K, H, X, psi, omega, y, n_train, eta, steps=None, tol=1e-10):
+    """The former dynamical_correction (mean_correction, covariance_correction, steps): one 3-node
+    Gauss–Hermite rule over z_0 on all N_P points jointly (3^{N_P} nodes), Ξ_0 regressed on all of z_0."""
+    P = len(K)
+    lam, V = np.linalg.eigh(K)
+    keep = lam > 1e-12 * lam.max()
+    x, w = np.polynomial.hermite_e.hermegauss(3)
+    index = np.array(list(itertools.product(range(3), repeat=P)))
+    z0 = x[index] @ ((V * np.where(keep, np.sqrt(np.clip(lam, 0, None)), 0)) @ V.T)
+    weights = np.prod(w[index] / np.sqrt(2 * np.pi), axis=1)
+    K_plus = (V * np.where(keep, 1 / np.where(keep, lam, 1), 0)) @ V.T
+    xi0 = np.tensordot(z0 @ K_plus, X, axes=([1], [3]))
+    z, dz, t = _reference_trajectory(z0, xi0, psi, omega, H, y, n_train, eta, steps, tol)
+    z, dz = z[:, n_train:], dz[:, n_train:]
+    centred = z - weights @ z
+    cross = np.einsum("n,ni,nj->ij", weights, dz, centred)
+    return weights @ dz, cross + cross.T, t
+
+
+def _assert_close(new, ref, rel=1e-10):
+    assert np.abs(new - ref).max() <= rel * np.abs(ref).max()
+
+
+def test_the_row_dynamics_equal_the_joint_dynamics():
+    """linearised_trajectory (training block + uncoupled test rows) against the former dynamics of all
+    points jointly, for an arbitrary Ξ_0 (also its test–test entries, which nothing reads)."""
+    K, H, X, psi, omega, y, eta = _random_inputs(10)
+    rng = np.random.default_rng(11)
+    z0, xi0 = rng.normal(size=(30, N_P)), _symmetrised(rng.normal(size=(30, N_P, N_P, N_P)), (2, 3))
+    for steps in (20, None):
+        traj = linearised_trajectory(z0, xi0, psi, omega, H, y, N_TRAIN, eta, steps)
+        z, dz, t = _reference_trajectory(z0, xi0, psi, omega, H, y, N_TRAIN, eta, steps)
+        assert traj.steps == t
+        _assert_close(traj.z, z, 1e-12)
+        _assert_close(traj.dz, dz, 1e-12)
+
+
+@pytest.mark.parametrize("seed, rank, points, n_train", [(12, None, 5, 3), (13, 4, 5, 3), (14, None, 5, 2),
+                                                         (15, None, 6, 1), (16, 5, 6, 4)])
+def test_the_factorised_quadrature_equals_the_joint_one(seed, rank, points, n_train):
+    """Mean over z_{0,D} and one column at a time over z_{0,D∪{b}} (Ξ_0 regressed on those alone) equal
+    the former joint rule over all points to 1e-10, after 20 steps and at convergence at the steps reached
+    (the joint rule's own criterion, on other nodes, stops a step or two away: within tol of the limit,
+    so 1e-8 there); singular K too."""
+    K, H, X, psi, omega, y, eta = _random_inputs(seed, rank, points, n_train)
+    for steps in (20, None):
+        c = dynamical_correction(K, H, X, psi, omega, y, n_train, eta, steps)
+        mean, cov, t = _reference(K, H, X, psi, omega, y, n_train, eta, c.steps)
+        _assert_close(c.mean_correction, mean)
+        _assert_close(c.covariance_correction, cov)
+        assert c.nodes == 3 ** (n_train + 1) and t == c.steps
+        if steps is None:
+            mean, cov, t = _reference(K, H, X, psi, omega, y, n_train, eta)
+            assert abs(t - c.steps) <= 0.05 * t
+            _assert_close(c.mean_correction, mean, 1e-8)
+            _assert_close(c.covariance_correction, cov, 1e-8)
+
+
+def test_many_test_points_factorise_over_single_points_and_pairs():
+    """N_train = 3, N_test = 10 (13 points: 3^13 nodes jointly): each test point's mean correction is that
+    of a run with it alone, each covariance entry that of a run with the pair alone (at the same steps)."""
+    N, T = 3, 10
+    K, H, X, psi, omega, y, eta = _random_inputs(17, points=N + T, n_train=N)
+    c = dynamical_correction(K, H, X, psi, omega, y, N, eta)
+    inf = infinite_width_prediction(K, H, y, N, eta)
+    assert np.allclose(c.mean_infinite, inf.mean, atol=1e-9) and np.allclose(c.covariance_infinite, inf.covariance,
+                                                                               atol=1e-9)
+    assert c.covariance_correction.shape == (T, T) and np.allclose(c.covariance_correction, c.covariance_correction.T)
+    scale = np.abs(c.covariance_correction).max()
+
+    def alone(*tests):
+        P = np.r_[0:N, tests]
+        return dynamical_correction(K[np.ix_(P, P)], H[np.ix_(P, P)], *(t[np.ix_(P, P, P, P)] for t in (X, psi, omega)),
+                                    y, N, eta, c.steps)
+
+    for a in range(T):
+        assert abs(alone(N + a).mean_correction[0] - c.mean_correction[a]) <= 1e-12 * np.abs(c.mean_correction).max()
+    for a, b in itertools.combinations(range(T), 2):
+        pair = alone(N + a, N + b).covariance_correction
+        assert np.abs(pair - c.covariance_correction[np.ix_([a, b], [a, b])]).max() <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("steps", [20, None])
+def test_chunking_does_not_change_the_result(monkeypatch, steps):
+    """One test row and one column per chunk: the same values at the same steps; at convergence every chunk
+    is brought to the largest convergence steps (equal to a run with those steps)."""
+    inputs = _random_inputs(18, points=7, n_train=3)
+    whole = _correction(inputs, steps, n_train=3)
+    monkeypatch.setattr(dynamics, "CHUNK", 1)
+    chunked = _correction(inputs, steps, n_train=3)
+    fixed = _correction(inputs, chunked.steps, n_train=3)
+    monkeypatch.undo()
+    assert chunked.steps >= whole.steps and (steps is None or chunked.steps == steps)
+    for c, rel in ((fixed, 1e-12), (whole, 1e-12 if steps else 1e-8)):
+        _assert_close(chunked.mean_correction, c.mean_correction, rel)
+        _assert_close(chunked.covariance_correction, c.covariance_correction, rel)
