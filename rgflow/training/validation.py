@@ -40,7 +40,11 @@ class TrainingValidation:
     frozen theory's ``frozen_correction``; fitted 1/n coefficients ``c_trained``, ``c_frozen``, ``c_moved``
     with errors (None with fewer than three widths); ``kinked`` for σ kinked at z = 0; the full theory's
     ``correction`` and its ``dynamical`` part; with ``frozen_networks``, the combined trained estimate
-    ``combined`` ± ``combined_se`` (else the trained mean) and its fitted ``c_combined`` ± ``c_combined_se``."""
+    ``combined`` ± ``combined_se`` (else the trained mean) and its fitted ``c_combined`` ± ``c_combined_se``;
+    the same for the covariance of the test predictions: ``covariance`` ± ``covariance_se`` (len(widths),
+    N_test, N_test; combined likewise: the big frozen ensemble's covariance + the paired difference of the
+    trained and frozen covariances of the same networks), the theory's ``covariance_infinite`` and
+    ``covariance_correction``, the fitted ``c_covariance`` ± ``c_covariance_se`` (N_test, N_test)."""
 
     activation: str
     widths: tuple
@@ -67,6 +71,12 @@ class TrainingValidation:
     combined_se: np.ndarray
     c_combined: np.ndarray | None
     c_combined_se: np.ndarray | None
+    covariance: np.ndarray
+    covariance_se: np.ndarray
+    covariance_infinite: np.ndarray
+    covariance_correction: np.ndarray
+    c_covariance: np.ndarray | None
+    c_covariance_se: np.ndarray | None
 
     def doubling_ratios(self) -> np.ndarray:
         """|trained − m_∞| at each width over that at the previous width (widths doubling: 0.5 for 1/n)."""
@@ -96,6 +106,9 @@ class TrainingValidation:
                              f"{self.c_frozen_se[j]:.2g} (theory {self.frozen_correction[j]:.4g}); dynamical part "
                              f"(trained - frozen, paired) {self.c_moved[j]:.4g} ± {self.c_moved_se[j]:.2g} "
                              f"(theory {self.dynamical[j]:.4g})")
+            for j, k in zip(*np.triu_indices(self.trained.shape[1])):
+                lines.append(f"covariance ({j}, {k}): 1/n coefficient {self.c_covariance[j, k]:.4g} ± "
+                             f"{self.c_covariance_se[j, k]:.2g} (theory {self.covariance_correction[j, k]:.4g})")
         ratios = self.doubling_ratios()
         for j in range(ratios.shape[1] if len(ratios) else 0):
             lines.append(f"test {j}: |trained - infinite| per step in width: "
@@ -156,6 +169,7 @@ def validate_training(act, X_train, y_train, X_test, depth: int, widths, C_b: fl
     eta = theory.eta
     sigma, dsigma = act.numpy_function(), act.numpy_derivative(1)
     trained, trained_se, frozen, frozen_se, moved, moved_se, combined, combined_se = ([] for _ in range(8))
+    covariance, covariance_se = [], []
     for n in widths:
         run = train_ensemble(act, X_train, y, X_test, depth, n, C_b, C_W, lambda_b, lambda_W, eta, steps,
                              networks=networks, seed=seed + n, tol=tol)
@@ -175,16 +189,25 @@ def validate_training(act, X_train, y_train, X_test, depth: int, widths, C_b: fl
                                   networks=frozen_networks, seed=seed + 7919 * n + 1, chunk=chunk)
             combined.append(big.mean + diff_mean)
             combined_se.append(np.hypot(big.mean_se, diff_se))
+            shift, shift_se = _paired_covariance_difference(run.predictions, fro)
+            covariance.append(big.covariance + shift)
+            covariance_se.append(np.hypot(big.covariance_se, shift_se))
         else:
             combined.append(run.mean)
             combined_se.append(run.mean_se)
-    fits = [None] * 8
+            covariance.append(run.covariance)
+            covariance_se.append(run.covariance_se)
+    fits, cov_fit = [None] * 8, [None, None]
     if len(widths) >= 3:
         ft = inverse_width_fit(widths, trained, trained_se, theory.mean_infinite)
         ff = inverse_width_fit(widths, frozen, frozen_se, theory.mean_infinite)
         fd = inverse_width_fit(widths, moved, moved_se, np.zeros_like(theory.mean_infinite))
         fc = inverse_width_fit(widths, combined, combined_se, theory.mean_infinite)
         fits = [ft.c, ft.c_se, ff.c, ff.c_se, fd.c, fd.c_se, fc.c, fc.c_se]
+        k = len(theory.mean_infinite)
+        fv = inverse_width_fit(widths, np.reshape(covariance, (len(widths), k * k)),
+                               np.reshape(covariance_se, (len(widths), k * k)), theory.covariance_infinite.ravel())
+        cov_fit = [fv.c.reshape(k, k), fv.c_se.reshape(k, k)]
     try:
         kinked = kinked_at_zero(act)
     except RGFlowError:          # a bend away from z = 0: kinked too
@@ -192,4 +215,16 @@ def validate_training(act, X_train, y_train, X_test, depth: int, widths, C_b: fl
     return TrainingValidation(act.name, widths, np.array(trained), np.array(trained_se), np.array(frozen),
                               np.array(frozen_se), np.array(moved), np.array(moved_se), theory.mean_infinite,
                               theory.mean_frozen, *fits[:6], steps, float(eta), kinked, theory.mean_correction,
-                              theory.mean_dynamical, np.array(combined), np.array(combined_se), *fits[6:])
+                              theory.mean_dynamical, np.array(combined), np.array(combined_se), *fits[6:],
+                              np.array(covariance), np.array(covariance_se), theory.covariance_infinite,
+                              theory.covariance_correction, *cov_fit)
+
+
+def _paired_covariance_difference(trained: np.ndarray, frozen: np.ndarray, groups: int = 20):
+    """Cov(trained) − Cov(frozen) over the same networks (M, N_test) — paired, so most of the sampling noise
+    cancels — and its standard error from the spread over ``groups`` groups of antithetic pairs."""
+    def cov(p):
+        return np.cov(p, rowvar=False, ddof=1).reshape(p.shape[1], p.shape[1])
+    members = np.arange(len(trained)).reshape(-1, 2)
+    parts = np.array([cov(trained[g.ravel()]) - cov(frozen[g.ravel()]) for g in np.array_split(members, groups)])
+    return cov(trained) - cov(frozen), parts.std(axis=0, ddof=1) / np.sqrt(groups)

@@ -10,8 +10,9 @@ References:
 * real tanh networks at criticality (λ_b = λ_W = 1, depth 3) over n = 16, 32, 64, after 20 steps and at
   convergence: the 1/n coefficients of the trained mean (the combined estimate: a large frozen-NTK
   ensemble + the paired trained − frozen difference, both pure Monte Carlo) and of its dynamical part
-  against ``mean_correction`` and ``mean_dynamical``, and the order-1/n mean closer to the finite-width
-  ensemble than the infinite-width one.
+  against ``mean_correction`` and ``mean_dynamical``, that of the covariance (the big frozen ensemble's +
+  the paired trained − frozen difference) against ``covariance_correction``, and the order-1/n mean closer
+  to the finite-width ensemble than the infinite-width one.
 """
 
 import numpy as np
@@ -104,7 +105,9 @@ def test_against_real_tanh_networks(steps):
     print(rep.to_text())
     z_total = (rep.c_combined - rep.correction) / rep.c_combined_se
     z_dynamical = (rep.c_moved - rep.dynamical) / rep.c_moved_se
-    assert np.abs(z_total).max() < 3 and np.abs(z_dynamical).max() < 3.5
+    z_covariance = (rep.c_covariance - rep.covariance_correction) / rep.c_covariance_se
+    assert np.abs(z_total).max() < 3 and np.abs(z_dynamical).max() < 3.5 and np.abs(z_covariance).max() < 3.5
+    assert np.abs(rep.c_covariance / rep.c_covariance_se).max() > 2.5      # a covariance correction is seen
     j = int(np.argmax(np.abs(rep.correction)))             # the input with the larger 1/n effect
     for i, n in enumerate(rep.widths[1:], start=1):        # n = 32, 64: order 1/n beats infinite width
         order1 = rep.mean_infinite[j] + rep.correction[j] / n
