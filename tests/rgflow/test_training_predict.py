@@ -43,6 +43,15 @@ def test_the_infinite_width_part_is_the_closed_form():
     assert np.allclose(pred.covariance_correction, pred.covariance_correction.T)
     assert r"\begin{align}" in pred.to_latex() and "T = 30" in pred.to_latex()
     assert "1/n coef" in pred.to_text()
+    # per-layer widths: equal lists are the scalar width; unequal ones change the correction per n = n_{L−1}
+    # only through the inherited terms' ratios r = n_ℓ/n_{ℓ−1} (and not the infinite-width part)
+    same = predict("tanh", X_TRAIN, Y, X_TEST, depth=3, width=[64, 64], C_b=0.0, C_W=1.0, lambda_b=1.0,
+                   lambda_W=1.0, steps=30, progress=False)
+    assert np.allclose(same.mean_correction, pred.mean_correction, rtol=1e-12)
+    wide_first = predict("tanh", X_TRAIN, Y, X_TEST, depth=3, width=[256, 64], C_b=0.0, C_W=1.0, lambda_b=1.0,
+                         lambda_W=1.0, steps=30, progress=False)
+    assert wide_first.width == 64 and np.allclose(wide_first.mean_infinite, pred.mean_infinite, rtol=1e-12)
+    assert not np.allclose(wide_first.mean_correction, pred.mean_correction, rtol=1e-3)
 
 
 def test_against_neural_tangents():
