@@ -116,7 +116,7 @@ m_T &= \Theta_{x\mathcal{D}}\,\Theta_{\mathcal{D}\mathcal{D}}^{-1}\big(1 - (1-\e
 \delta H_{t+1,ab} &= \delta H_{t,ab} - \eta\sum_c\big(\Xi_{t,a;cb}+\Xi_{t,b;ca}\big)\epsilon_{t,c}
   + \tfrac{\eta^2}{2}\sum_{cd}\big(\Psi_{a;bcd}+\Psi_{b;acd}+\Omega_{ab;dc}+\Omega_{ab;cd}\big)\epsilon_{t,c}\epsilon_{t,d},\\
 \Xi_{t+1,a;bc} &= \Xi_{t,a;bc} - \eta\sum_d\big(\Psi_{a;bcd}+\Omega_{ab;cd}+\Omega_{ac;bd}\big)\epsilon_{t,d},
-  \qquad \epsilon_t = (1-\eta\Theta_{\mathcal{D}\mathcal{D}})^t\big(z_0-y\big),\\
+  \qquad \epsilon_t = (1-\eta\Theta_{\mathcal{D}\mathcal{D}})^t\big(z_{0,\mathcal{D}}-y\big),\\
 n\,\mathbb{E}\big[\Xi_{0,a;bc}\,z_{0,e}\big] &= \tfrac12\big(E_{bace}+E_{cabe}-E_{abce}\big),\quad
   E_{abce} = P_{abce}+P_{acbe}+Q_{abce},\\
 n\,\mathbb{E}\big[\Psi_{a;bcd}\big] &= R_{abcd}+R_{acbd}+R_{adbc},\qquad
@@ -151,9 +151,9 @@ def _hidden_widths(width, depth: int) -> tuple[int, ...]:
     return widths
 
 
-def predict(act, X_train, y_train, X_test, depth: int, width, C_b: float, C_W: float, lambda_b: float = None,
-            lambda_W: float = None, eta: float | None = None, steps: int | None = None,
-            allow_kinked: bool = False, progress=None) -> TrainedPrediction:
+def predict(act, X_train, y_train, X_test, depth: int, width, C_b: float, C_W: float,
+            lambda_b: float | None = None, lambda_W: float | None = None, eta: float | None = None,
+            steps: int | None = None, allow_kinked: bool = False, progress=None) -> TrainedPrediction:
     """The trained ensemble of the module docstring on ``X_test``.
 
     Parameters
