@@ -115,7 +115,7 @@ def flow(act, observables=None, order: int = 1) -> Flow:
     act : Activation or str
         Activation (all parameters bound) or a name/expression for :func:`derive.activation`.
     observables : iterable of str or Observable, or str
-        Names among K, H, V, G1, A, B, D, F, H1, P, Q (:data:`derive.observables.DECLARED`;
+        Names among K, H, V, G1, A, B, D, F, H1, P, Q, ddR, ddS, ddT, ddU (:data:`derive.observables.DECLARED`;
         default K, H, V, G1), and/or new :class:`~derive.observables.Observable`
         declarations; what they need is added (V needs K, G1 needs V, H1 needs G1, D, F).
         Default: K, H, V, G1 at order 1; K, V, G1, G2, V1, U at order 2.

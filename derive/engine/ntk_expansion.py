@@ -10,6 +10,7 @@ preactivations through tensors with the neuron structure of THEORY-NTK.md §1 (P
                                             + δ_{j1j4}δ_{j2j3} B_{α1α4α2α3}],
     κ(dĤ_{j0j1j2;α0α1α2}, z_{j3α3}) = (1/n)[δ_{j0j1}δ_{j2j3} P_{α0α1α2α3} + δ_{j0j2}δ_{j1j3} P_{α0α2α1α3}
                                           + δ_{j0j3}δ_{j1j2} Q_{α0α1α2α3}],
+    E[Ψ_{j0;j1j2j3}], E[Ω_{j0j1;j2j3}] = (1/n)[pairings of R; of S, T, U]   (the ddNTK; :func:`_ddntk_term`),
 
 κ(Ĥ, z) = 0, E[dĤ · even] = 0 (flip the sign of the last layer), every other mixed cumulant O(1/n²).
 With F = Π_t f_t(z_t) over distinct neurons and ΔĤ = Ĥ − E[Ĥ], the cumulant expansion gives
