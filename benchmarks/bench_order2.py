@@ -21,20 +21,13 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchtools import median_time  # noqa: E402
 import codegen  # noqa: E402
 from derive.flow import flow  # noqa: E402
 from rgflow.order2_reference import order2_flow  # noqa: E402
 
 CASES = [("tanh", 0.0, 1.0), ("gelu", 0.172922, 1.983058), ("relu", 0.0, 2.0)]
 
-
-def _median(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def main() -> None:
@@ -50,9 +43,9 @@ def main() -> None:
         ev = codegen.compile(flow(name, order=2))
         ev.run(X, depth=2, C_b=C_b, C_W=C_W, progress=False)
         first = time.perf_counter() - t0
-        t_c, res = _median(lambda: ev.run(X, depth=args.depth, C_b=C_b, C_W=C_W, progress=False), args.repeat)
+        t_c, res = median_time(lambda: ev.run(X, depth=args.depth, C_b=C_b, C_W=C_W, progress=False), args.repeat)
         K1 = C_b + C_W * X @ X.T / X.shape[1]
-        t_r, ref = _median(lambda: order2_flow(name, K1, args.depth, C_b, C_W), args.repeat)
+        t_r, ref = median_time(lambda: order2_flow(name, K1, args.depth, C_b, C_W), args.repeat)
         diff = max(float(np.max(np.abs(np.asarray(getattr(res, q)) - ref[q]))) / (float(np.abs(ref[q]).max()) or 1.0)
                    for q in ref)
         print(f"| {name} | {first:.1f} s | {t_c:.3f} s | {t_r:.2f} s | {t_r / t_c:.0f}x | {diff:.1e} |", flush=True)

@@ -23,6 +23,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchtools import median_time  # noqa: E402
 from rgflow.training import predict, validate_training  # noqa: E402
 
 X_TRAIN = np.array([[1.06, -1.32], [-0.02, 1.09], [-2.14, -2.74]])
@@ -30,14 +31,6 @@ Y = np.array([-0.52, -0.91, -0.1])
 X_TEST = np.array([[0.26, 0.04], [-0.25, 0.04]])
 ARGS = dict(depth=3, C_b=0.0, C_W=1.0, lambda_b=1.0, lambda_W=1.0)
 
-
-def _median(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
 
 
 def main() -> None:
@@ -50,9 +43,9 @@ def main() -> None:
     print("| steps | predict (s) | Monte Carlo c ± se (s) | ratio | c theory | c Monte Carlo |")
     print("|---|---|---|---|---|---|")
     for steps in (20, None):
-        tp, pred = _median(lambda: predict("tanh", X_TRAIN, Y, X_TEST, width=64, steps=steps, progress=False,
+        tp, pred = median_time(lambda: predict("tanh", X_TRAIN, Y, X_TEST, width=64, steps=steps, progress=False,
                                            **ARGS), args.repeat)
-        tm, rep = _median(lambda: validate_training("tanh", X_TRAIN, Y, X_TEST, 3, (16, 32, 64), 0.0, 1.0, 1.0, 1.0,
+        tm, rep = median_time(lambda: validate_training("tanh", X_TRAIN, Y, X_TEST, 3, (16, 32, 64), 0.0, 1.0, 1.0, 1.0,
                                                     None, steps, networks=400, seed=3, frozen_networks=16000,
                                                     tol=1e-8), 1)
         label = "convergence" if steps is None else str(steps)

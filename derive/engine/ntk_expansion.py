@@ -32,7 +32,7 @@ from ..notation import symmetry_group
 from .expansion import atoms_of, expectation
 from .terms import Key, add_into, product
 
-__all__ = ["NTK_TENSORS", "NTK_SYMMETRIES", "DDNTK_KINDS", "ntk_entry", "ntk_expectation"]
+__all__ = ["NTK_TENSORS", "NTK_SYMMETRIES", "ntk_entry", "ntk_expectation"]
 
 #: Rank and index symmetries of the NTK tensors, from their definitions (generators; positions permuted):
 #: H_{αβ} = E[Ĥ_{ii;αβ}] and Ĥ_{ii;αβ} = Ĥ_{ii;βα};  A = n κ(Ĥ_ii;12, Ĥ_kk;34): pairs symmetric and
@@ -48,9 +48,6 @@ NTK_TENSORS = {"H": (2, ((1, 0),)), "H1": (2, ((1, 0),)),
 #: indices (i, α1) ↔ (i, α2).  The ddNTK means (i ≠ k): R_{0123} = n E[Ψ_{i;ikk}(α0;α1α2α3)], symmetric in
 #: the last two slots (Ψ is symmetric in its three directions); S, T, U = n E[Ω_{ii;kk}], n E[Ω_{ik;ik}],
 #: n E[Ω_{ik;ki}] (α0α1;α2α3), each invariant under Ω_{ab;cd} = Ω_{ba;dc}.)
-#: The ddNTK tensors by kind: Ψ's mean has one tensor (its three directions are symmetric), Ω's three
-#: (:func:`_ddntk_term`).
-DDNTK_KINDS = {"Psi": ("ddR",), "Omega": ("ddS", "ddT", "ddU")}
 NTK_SYMMETRIES = {name: gens for name, (_, gens) in NTK_TENSORS.items()}
 
 

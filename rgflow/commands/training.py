@@ -40,14 +40,20 @@ def _data(args):
     return X[:len(y)], np.asarray(y, dtype=float), X[len(y):]
 
 
-def _cmd_train_predict(args) -> int:
+def _problem(args):
+    """(activation, X_train, y_train, X_test, C_b, C_W, λ_b, λ_W, steps) of the shared arguments (:func:`_common`):
+    the critical point and λ = C unless given, steps None with --converge."""
     from ..defaults import hyperparameters, learning_rates
-    from ..training.predict import predict
     act = activation_of(args)
     X_train, y, X_test = _data(args)
     C_b, C_W = hyperparameters(act, args.C_b, args.C_W)
     lambda_b, lambda_W = learning_rates(C_b, C_W, args.lambda_b, args.lambda_W)
-    steps = None if args.converge else args.steps
+    return act, X_train, y, X_test, C_b, C_W, lambda_b, lambda_W, None if args.converge else args.steps
+
+
+def _cmd_train_predict(args) -> int:
+    from ..training.predict import predict
+    act, X_train, y, X_test, C_b, C_W, lambda_b, lambda_W, steps = _problem(args)
     pred = predict(act, X_train, y, X_test, args.depth, args.width, C_b, C_W, lambda_b, lambda_W, args.eta, steps,
                    allow_kinked=args.allow_kinked)
     print(pred.to_text(), end="")
@@ -57,14 +63,9 @@ def _cmd_train_predict(args) -> int:
 
 
 def _cmd_validate_training(args) -> int:
-    from ..defaults import hyperparameters, learning_rates
     from ..training.validation import validate_training
-    act = activation_of(args)
     widths = _widths(args.widths)
-    X_train, y, X_test = _data(args)
-    C_b, C_W = hyperparameters(act, args.C_b, args.C_W)
-    lambda_b, lambda_W = learning_rates(C_b, C_W, args.lambda_b, args.lambda_W)
-    steps = None if args.converge else args.steps
+    act, X_train, y, X_test, C_b, C_W, lambda_b, lambda_W, steps = _problem(args)
     rep = validate_training(act, X_train, y, X_test, args.depth, widths, C_b, C_W, lambda_b,
                             lambda_W, args.eta, steps, networks=args.networks, seed=args.seed,
                             frozen_networks=args.frozen_networks)
@@ -105,7 +106,8 @@ def add_parsers(subparsers) -> None:
     p.set_defaults(func=_cmd_train_predict)
     p = subparsers.add_parser("validate-training", help="trained ensembles over widths against the theory",
                               description="Real networks trained by gradient descent at several widths "
-                                          "against the infinite-width and the frozen-NTK order-1/n prediction.")
+                                          "against the infinite-width and the order-1/n prediction (its "
+                                          "frozen-NTK and dynamical parts).")
     _common(p, 20)
     p.add_argument("--widths", default="16,32,64", help="comma-separated hidden widths (default 16,32,64)")
     p.add_argument("--networks", type=int, default=4000, help="networks per width and ensemble (default 4000)")

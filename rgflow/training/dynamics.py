@@ -73,7 +73,7 @@ import numpy as np
 
 from derive.errors import RGFlowError
 
-from .infinite import infinite_width_prediction
+from .infinite import check_training, infinite_width_prediction, training_map
 
 __all__ = ["DynamicalCorrection", "dynamical_correction", "Trajectory", "linearised_trajectory", "MAX_TRAIN"]
 
@@ -316,14 +316,6 @@ def _expectations(K, H, X, psi, omega, y, eta, columns, rule, steps, tol, max_st
     return out, steps
 
 
-def _training_map(H: np.ndarray, n_train: int, eta: float, steps: int) -> np.ndarray:
-    """A_T = H̄_{TD} H̄_DD⁻¹ (I − (I − ηH̄_DD)^T) (N_test, N_train), :mod:`rgflow.training.infinite`'s:
-    z⁽⁰⁾_T(test) = z_0(test) + A_T (y − z_{0,D})."""
-    H_DD = H[:n_train, :n_train]
-    residual = np.linalg.matrix_power(np.eye(n_train) - eta * H_DD, steps)
-    return H[n_train:, :n_train] @ np.linalg.solve(H_DD, np.eye(n_train) - residual)
-
-
 def _check_symmetric(name: str, T: np.ndarray, permuted: np.ndarray, which: str) -> None:
     """RGFlowError unless T equals its index permutation (the tensor's defining symmetry)."""
     if not np.allclose(T, permuted, rtol=1e-8, atol=1e-12 * max(np.abs(T).max(), 1.0)):
@@ -342,17 +334,11 @@ def _validated(K, H, X, psi, omega, y_train, n_train, eta, steps):
                           f"at most {MAX_TRAIN} training points (any number of test points)")
     if y.shape != (n_train,) or not 0 < n_train < P:
         raise RGFlowError("need y_train of length N_train and at least one test point after the training points")
-    if steps is not None and steps < 0:
-        raise RGFlowError(f"steps must be non-negative, got {steps}")
     _check_symmetric("X", X, np.einsum("acbe->abce", X), "X_abce = X_acbe")
     for perm in ("acbd", "abdc"):
         _check_symmetric("psi", psi, np.einsum(f"{perm}->abcd", psi), "psi_abcd symmetric in b, c, d")
     _check_symmetric("omega", omega, np.einsum("badc->abcd", omega), "omega_abcd = omega_badc")
-    lam = np.linalg.eigvalsh(H[:n_train, :n_train])
-    if lam.min() <= 1e-12 * lam.max():
-        raise RGFlowError("the NTK of the training inputs is singular (repeated or degenerate inputs)")
-    if not 0 < eta < 2 / lam.max():
-        raise RGFlowError(f"the learning rate η = {eta} must lie in (0, 2/λ_max) = (0, {2 / lam.max():.6g})")
+    check_training(H[:n_train, :n_train], eta, steps)
     lam = np.linalg.eigvalsh((K + K.T) / 2)
     if lam.max() <= 0.0 or lam.min() < -1e-10 * lam.max():
         raise RGFlowError("the kernel K must be positive semi-definite and non-zero")
@@ -379,7 +365,7 @@ def dynamical_correction(K, H, X, psi, omega, y_train, n_train: int, eta: float,
     N, tests = n_train, range(n_train, K.shape[0])
     rule_D = _rule(K, np.arange(N))
     mean, steps = _expectations(K, H, X, psi, omega, y, eta, [None], lambda b: rule_D, steps, tol, max_steps)
-    A = _training_map(H, N, eta, steps)
+    A = training_map(H, N, eta, steps)            # z⁽⁰⁾_T(test) = z_0(test) + A_T (y − z_{0,D})
 
     def column(b):                               # S = D ∪ {b}, f_b = z⁽⁰⁾_T(b) − m_∞(b) = z_0(b) − A_T(b) z_{0,D}
         z, regression, weights = _rule(K, np.append(np.arange(N), b))

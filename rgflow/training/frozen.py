@@ -33,6 +33,8 @@ import numpy as np
 
 from derive.errors import RGFlowError
 
+from .infinite import check_training
+
 __all__ = ["FrozenNTKPrediction", "frozen_ntk_prediction", "ntk_covariance", "ntk_preactivation_cumulant",
            "frozen_ensemble", "FrozenEnsemble", "frozen_predictions", "inverse_width_fit", "InverseWidthFit"]
 
@@ -117,13 +119,7 @@ def frozen_ntk_prediction(K, H, G1, H1, A, B, D, F, y_train, n_train: int, eta: 
     if y.shape != (n_train,) or not 0 < n_train < N:
         raise RGFlowError("need y_train of length N_train and at least one test sample after the training samples")
     Dn, T = slice(0, n_train), slice(n_train, N)
-    lam = np.linalg.eigvalsh(H[Dn, Dn])
-    if lam.min() <= 1e-12 * lam.max():
-        raise RGFlowError("the NTK of the training inputs is singular (repeated or degenerate inputs)")
-    if not (0 < eta < 2 / lam.max()):
-        raise RGFlowError(f"the learning rate η = {eta} must lie in (0, 2/λ_max) = (0, {2 / lam.max():.6g})")
-    if steps is not None and steps < 0:
-        raise RGFlowError(f"steps must be non-negative, got {steps}")
+    check_training(H[Dn, Dn], eta, steps)
     eye = np.eye(n_train)
     G0 = _apply_G(H[Dn, Dn], eye, eta, steps)[0]
     M0 = H[T, Dn] @ G0
